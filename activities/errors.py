@@ -1,0 +1,33 @@
+"""The error hierarchy activities raise, as Temporal ApplicationError types.
+
+Workflows branch on `ApplicationError.type` (a string that survives serialization),
+so every failure a playbook must tell apart has its own type here. Non-retryable
+errors are the ones a retry cannot fix: retrying a changed host key is an attack
+surface, not resilience.
+"""
+
+from __future__ import annotations
+
+from temporalio.exceptions import ApplicationError
+
+# type name -> retryable?
+ERROR_TYPES: dict[str, bool] = {
+    "HostKeyUnknown": False,  # host not in known_hosts: never auto-added
+    "HostKeyChanged": False,  # key differs from known_hosts: possible MITM
+    "AuthenticationFailed": False,  # key refused by the host
+    "HostUnreachable": True,  # connect refused / timed out / DNS
+    "CommandTimeout": True,  # the remote command exceeded its timeout
+    "UnknownService": False,  # service not in inventory
+    "UnknownHost": False,  # host not in inventory
+    "CommandNotConfigured": False,  # inventory has no argv for this slot
+    "IdempotencyUnknown": False,  # a keyed side effect started earlier never finished
+    "NotifyRejected": False,  # Slack/PagerDuty answered 4xx (not 429)
+    "NotifyUnavailable": True,  # 429 / 5xx / network: retried with backoff
+}
+
+
+def app_error(type_: str, message: str, *details: object) -> ApplicationError:
+    """Build an ApplicationError of a documented type with the right retryability."""
+    if type_ not in ERROR_TYPES:
+        raise KeyError(f"undocumented error type {type_!r}; add it to ERROR_TYPES")
+    return ApplicationError(message, *details, type=type_, non_retryable=not ERROR_TYPES[type_])

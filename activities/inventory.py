@@ -1,0 +1,251 @@
+"""The typed inventory: hosts, services, SLIs, commands, thresholds and waits.
+
+Loaded once by the worker from YAML and validated strictly (unknown keys are errors, so
+a typo never silently falls back to a default). Errors name the file, the YAML path and
+the problem. Workflows never see this object: they get a `ServicePolicy` (names and
+numbers only) from the `inventory.service_policy` activity, and every other activity
+resolves addresses, keys and argv here, worker side.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from workflows.contracts import (
+    SERVICE_POLICY,
+    CommandKind,
+    ServicePolicy,
+    ServicePolicyInput,
+    Sli,
+    Thresholds,
+    Waits,
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HostSpec(_Strict):
+    address: str
+    port: int = Field(default=22, ge=1, le=65535)
+    user: str
+    private_key_file: Path
+    known_hosts_file: Path
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    # Where idempotency markers live on the target (see activities/service.py).
+    state_dir: str = ".remedy/state"
+
+    @field_validator("private_key_file", "known_hosts_file")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return v.expanduser()
+
+
+class CommandSpec(_Strict):
+    """An argv, run without shell interpretation: every word is quoted for the remote
+    shell. `shell: true` runs `sh -c <argv[0]>` and must be chosen explicitly."""
+
+    argv: list[str] = Field(min_length=1)
+    cwd: str | None = None
+    timeout_s: float = Field(default=60.0, gt=0)
+    shell: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_list(cls, data: Any) -> Any:
+        # Shorthand: `restart: [systemctl, restart, genesis-orchestration]`.
+        return {"argv": data} if isinstance(data, list) else data
+
+    @model_validator(mode="after")
+    def _shell_is_one_string(self) -> CommandSpec:
+        if self.shell and len(self.argv) != 1:
+            raise ValueError("a shell command is a single string (argv of length 1)")
+        return self
+
+
+class RollbackSpec(_Strict):
+    """The Genesis rollback_deployment.sh, as data."""
+
+    repo_path: str
+    remote: str = "origin"
+    stable_ref: str = "deployment-stable"
+    config_dir: str = "config"
+    config_backup_dir: str = "config/backup"
+    config_glob: str = "*.yaml"
+
+
+class ThresholdOverrides(_Strict):
+    test_pass_rate_slo: float | None = None
+    test_pass_rate_rollback: float | None = None
+    error_rate_slo: float | None = None
+    error_rate_rollback: float | None = None
+    latency_p95_slo_s: float | None = None
+    latency_p95_rollback_s: float | None = None
+
+
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class WaitOverrides(_Strict):
+    """Waits in seconds (YAML stays plain numbers)."""
+
+    after_restart: Seconds | None = None
+    after_rollback_start: Seconds | None = None
+    incident_commander_after: Seconds | None = None
+    verify_window: Seconds | None = None
+    verify_interval: Seconds | None = None
+    rollback_after: Seconds | None = None
+    restore_budget: Seconds | None = None
+    health_retry_interval: Seconds | None = None
+    detection_budget: Seconds | None = None
+    assessment_budget: Seconds | None = None
+    response_budget: Seconds | None = None
+
+
+class Defaults(_Strict):
+    thresholds: ThresholdOverrides = Field(default_factory=ThresholdOverrides)
+    waits: WaitOverrides = Field(default_factory=WaitOverrides)
+
+
+class SliSpec(_Strict):
+    query: str
+    comparison: str = Field(pattern="^(lt|le|gt|ge)$")
+    threshold: float
+
+
+class ServiceSpec(_Strict):
+    hosts: list[str] = Field(min_length=1)
+    severity: str = Field(default="P1", pattern="^P[0-4]$")
+    commands: dict[CommandKind, CommandSpec] = Field(default_factory=dict)
+    health_url: str | None = None
+    health_detailed_url: str | None = None
+    rollback: RollbackSpec | None = None
+    log_files: list[str] = Field(default_factory=list)
+    data_dir: str | None = None
+    incident_log: str | None = Field(default=None, description="file on the first host")
+    slis: dict[str, SliSpec] = Field(default_factory=dict)
+    thresholds: ThresholdOverrides = Field(default_factory=ThresholdOverrides)
+    waits: WaitOverrides = Field(default_factory=WaitOverrides)
+
+
+class Inventory(_Strict):
+    defaults: Defaults = Field(default_factory=Defaults)
+    hosts: dict[str, HostSpec] = Field(default_factory=dict)
+    services: dict[str, ServiceSpec] = Field(default_factory=dict)
+    source: str = Field(default="<memory>", exclude=True)
+
+    @model_validator(mode="after")
+    def _hosts_exist(self) -> Inventory:
+        for name, svc in self.services.items():
+            for i, h in enumerate(svc.hosts):
+                if h not in self.hosts:
+                    raise ValueError(
+                        f"services.{name}.hosts[{i}]: host {h!r} is not defined under hosts"
+                    )
+        return self
+
+    # -- lookups used by activities ------------------------------------------------
+    def service(self, name: str) -> ServiceSpec:
+        try:
+            return self.services[name]
+        except KeyError:
+            raise ApplicationError(
+                f"service {name!r} is not in the inventory ({self.source})",
+                type="UnknownService",
+                non_retryable=True,
+            ) from None
+
+    def host(self, name: str) -> HostSpec:
+        try:
+            return self.hosts[name]
+        except KeyError:
+            raise ApplicationError(
+                f"host {name!r} is not in the inventory ({self.source})",
+                type="UnknownHost",
+                non_retryable=True,
+            ) from None
+
+    def policy(self, name: str) -> ServicePolicy:
+        svc = self.service(name)
+        thresholds = Thresholds().model_copy(
+            update=_set(self.defaults.thresholds) | _set(svc.thresholds)
+        )
+        waits = Waits.model_validate(
+            Waits().model_dump() | _set(self.defaults.waits) | _set(svc.waits)
+        )
+        return ServicePolicy(
+            service=name,
+            hosts=svc.hosts,
+            severity_default=svc.severity,
+            has_rollback=svc.rollback is not None,
+            has_health_url=svc.health_url is not None,
+            has_health_check=CommandKind.HEALTH_CHECK in svc.commands,
+            slis={
+                k: Sli(name=k, query=s.query, comparison=s.comparison, threshold=s.threshold)  # type: ignore[arg-type]
+                for k, s in svc.slis.items()
+            },
+            thresholds=thresholds,
+            waits=waits,
+        )
+
+
+def _set(model: BaseModel) -> dict[str, Any]:
+    return {k: v for k, v in model.model_dump().items() if v is not None}
+
+
+class InventoryError(ValueError):
+    """The inventory file is unreadable or invalid. The message lists every problem as
+    `file: yaml.path: problem`."""
+
+
+def _yaml_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "<top level>"
+
+
+def load_inventory(path: str | Path) -> Inventory:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise InventoryError(f"{path}: cannot read inventory: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise InventoryError(f"{path}: {where}invalid YAML: {getattr(e, 'problem', e)}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InventoryError(f"{path}: <top level>: expected a mapping, got {type(data).__name__}")
+    try:
+        inv = Inventory.model_validate(data)
+    except ValidationError as e:
+        problems = [f"{path}: {_yaml_path(err['loc'])}: {err['msg']}" for err in e.errors()]
+        raise InventoryError("invalid inventory:\n  " + "\n  ".join(problems)) from None
+    inv.source = str(path)
+    return inv
+
+
+class InventoryActivities:
+    """Answers the one question workflows may ask of the inventory."""
+
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+
+    @activity.defn(name=SERVICE_POLICY)
+    async def service_policy(self, inp: ServicePolicyInput) -> ServicePolicy:
+        return self.inventory.policy(inp.service)

@@ -1,0 +1,37 @@
+"""Worker-side settings, from the environment (prefix REMEDY_) or a .env file.
+
+Secrets (Slack webhook URL, PagerDuty routing key) live only here, on the worker:
+workflows pass names, activities resolve them (DESIGN principle 5).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REMEDY_", env_file=".env", extra="ignore")
+
+    temporal_address: str = Field(
+        default="localhost:7233",
+        validation_alias="TEMPORAL_ADDRESS",
+        description="host:port of the Temporal frontend",
+    )
+    temporal_namespace: str = Field(default="default", validation_alias="TEMPORAL_NAMESPACE")
+    task_queue: str = "remedy"
+    inventory: Path = Path("examples/inventory.yaml")
+    data_dir: Path = Path("data")
+
+    prometheus_url: str = "http://localhost:9090"
+    slack_webhook_url: SecretStr | None = None
+    pagerduty_routing_key: SecretStr | None = None
+    pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+    # Where the incident log goes when the service names no incident_log file.
+    incident_log_fallback: Path | None = None
+
+    @property
+    def local_incident_log(self) -> Path:
+        return self.incident_log_fallback or self.data_dir / "incidents.log"

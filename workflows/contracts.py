@@ -1,0 +1,251 @@
+"""Typed contracts between workflows and activities.
+
+Workflows call activities *by name* (the constants below) with these models, so that
+no workflow module ever imports an activity module -- and with it paramiko or httpx,
+which the workflow sandbox rejects. Activities import this module to type their
+signatures, which keeps both sides on one definition.
+
+Nothing here may carry a secret: every field ends up in workflow history.
+Hosts, services and commands are *names* resolved by the activity from the
+worker-side inventory (DESIGN principle 4 and 5).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+# ---------------------------------------------------------------- activity names
+SSH_RUN = "ssh.run"
+SERVICE_RUN = "service.run"
+SERVICE_RESTART = "service.restart"
+SERVICE_POLICY = "inventory.service_policy"
+PROMETHEUS_QUERY = "prometheus.query"
+HTTP_PROBE = "http.probe"
+SLACK_POST = "notify.slack"
+PAGERDUTY_EVENT = "notify.pagerduty"
+INCIDENT_LOG = "records.incident_log"
+
+
+# ---------------------------------------------------------------- thresholds
+Comparison = Literal["lt", "le", "gt", "ge"]
+
+
+class Sli(BaseModel):
+    """A service level indicator: a PromQL expression and the bound it must hold."""
+
+    name: str
+    query: str = Field(description="PromQL instant query returning one number")
+    comparison: Comparison = Field(description="value <comparison> threshold means healthy")
+    threshold: float
+
+    def holds(self, value: float) -> bool:
+        return {
+            "lt": value < self.threshold,
+            "le": value <= self.threshold,
+            "gt": value > self.threshold,
+            "ge": value >= self.threshold,
+        }[self.comparison]
+
+
+class Thresholds(BaseModel):
+    """The runbooks' numbers. Defaults are the seeds' values; a service may override any."""
+
+    test_pass_rate_slo: float = 0.98  # TestPassRateLow: SLO >= 98 %
+    test_pass_rate_rollback: float = 0.95  # rollback when < 95 %
+    error_rate_slo: float = 0.001  # HighErrorRate: SLO < 0.1 %
+    error_rate_rollback: float = 0.01  # rollback when > 1 %
+    latency_p95_slo_s: float = 0.200  # HighLatencyP95: SLO < 200 ms
+    latency_p95_rollback_s: float = 0.500  # rollback when > 500 ms (2.5x SLO)
+
+
+class Waits(BaseModel):
+    """The runbooks' waits and phase budgets."""
+
+    after_restart: timedelta = timedelta(seconds=30)  # "sleep 30" after restart
+    after_rollback_start: timedelta = timedelta(seconds=10)  # rollback script "sleep 10"
+    incident_commander_after: timedelta = timedelta(minutes=5)  # page IC if unresolved
+    verify_window: timedelta = timedelta(minutes=10)  # "wait 10 minutes: sustained"
+    verify_interval: timedelta = timedelta(seconds=30)  # one SLI sample per interval
+    rollback_after: timedelta = timedelta(minutes=30)  # "rollback if unresolved after 30 min"
+    restore_budget: timedelta = timedelta(minutes=10)  # ServiceDown step 3: "5-10 minutes"
+    health_retry_interval: timedelta = timedelta(seconds=30)
+    # Phase budgets (Genesis general process): Detection 0-2, Assessment 2-5, Response 5-30.
+    detection_budget: timedelta = timedelta(minutes=2)
+    assessment_budget: timedelta = timedelta(minutes=5)
+    response_budget: timedelta = timedelta(minutes=30)
+
+
+class ServicePolicy(BaseModel):
+    """What a workflow may know about a service: names, numbers, SLIs. No addresses, no keys."""
+
+    service: str
+    hosts: list[str]
+    severity_default: str = "P1"
+    has_rollback: bool = False
+    has_health_url: bool = False
+    has_health_check: bool = False
+    slis: dict[str, Sli] = Field(default_factory=dict)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    waits: Waits = Field(default_factory=Waits)
+
+
+class ServicePolicyInput(BaseModel):
+    service: str
+
+
+# ---------------------------------------------------------------- ssh / service
+class SshRunInput(BaseModel):
+    """Run an argv on an inventory host. The argv is passed to the remote side quoted,
+    one word per element; it never goes through a shell unless `use_shell` and the
+    inventory command asked for it."""
+
+    host: str = Field(description="inventory host name")
+    argv: list[str] = Field(min_length=1)
+    timeout_s: float = 60.0
+    max_output_bytes: int = 64 * 1024
+
+
+class CommandResult(BaseModel):
+    host: str
+    argv: list[str]
+    exit_status: int
+    stdout: str = ""
+    stderr: str = ""
+    truncated: bool = False
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+
+class CommandKind(StrEnum):
+    """Inventory command slots of a service (plus the rollback steps derived from
+    its repo / stable ref / config backup settings)."""
+
+    STATUS = "status"
+    START = "start"
+    STOP = "stop"
+    RESTART = "restart"
+    HEALTH_CHECK = "health_check"
+    TEST_SUITE = "test_suite"
+    LOGS = "logs"  # crash evidence: journal / log tail
+    ROLLBACK_FETCH = "rollback_fetch"
+    ROLLBACK_RESET = "rollback_reset"
+    ROLLBACK_CLEAN = "rollback_clean"
+    ROLLBACK_RESTORE_CONFIG = "rollback_restore_config"
+
+
+class ServiceCommandInput(BaseModel):
+    service: str
+    command: CommandKind
+    host: str | None = Field(default=None, description="default: the service's first host")
+    idempotency_key: str | None = Field(
+        default=None,
+        description="set for side effects (workflow id + step): a retry with the same key "
+        "returns the recorded result instead of running the command again",
+    )
+
+
+class ServiceCommandResult(BaseModel):
+    service: str
+    command: CommandKind
+    result: CommandResult
+    replayed: bool = Field(
+        default=False, description="True when the idempotency key had already run on the target"
+    )
+
+
+# ---------------------------------------------------------------- prometheus
+class PromQueryInput(BaseModel):
+    query: str
+    timeout_s: float = 10.0
+
+
+class PromSample(BaseModel):
+    labels: dict[str, str]
+    value: float
+
+
+class PromQueryResult(BaseModel):
+    """`ok` with samples, `no_data` (query ran, nothing matched), `unreachable`
+    (no answer) or `error` (Prometheus refused the query). Only `ok` carries numbers."""
+
+    status: Literal["ok", "no_data", "unreachable", "error"]
+    samples: list[PromSample] = Field(default_factory=list)
+    detail: str = ""
+
+    def scalar(self) -> float | None:
+        return self.samples[0].value if self.status == "ok" and self.samples else None
+
+
+# ---------------------------------------------------------------- http probe
+class HttpProbeInput(BaseModel):
+    """Probe a URL. Either a literal `url` (tests, inventory-derived) or a service's
+    `health` / `health_detailed` URL resolved from the inventory."""
+
+    url: str | None = None
+    service: str | None = None
+    target: Literal["health", "health_detailed"] = "health"
+    method: Literal["GET", "POST"] = "GET"
+    json_body: str | None = None
+    expected_status: list[int] = Field(default_factory=lambda: [200])
+    timeout_s: float = 10.0
+
+
+class HttpProbeResult(BaseModel):
+    url: str
+    ok: bool
+    status_code: int | None = None
+    latency_s: float | None = None
+    body_excerpt: str = ""
+    error: str = ""
+
+
+# ---------------------------------------------------------------- notifications
+class SlackMessageInput(BaseModel):
+    """The Agent Lab 'Incident Status Update' template, rendered as Block Kit."""
+
+    incident_id: str
+    title: str
+    status: Literal["Active", "Investigating", "Resolved", "Escalated"]
+    impact: str
+    timeline: str
+    actions_taken: str
+    next_steps: str
+
+
+PagerDutyAction = Literal["trigger", "acknowledge", "resolve"]
+
+
+class PagerDutyInput(BaseModel):
+    dedup_key: str = Field(description="the incident's workflow id")
+    action: PagerDutyAction
+    summary: str = ""
+    source: str = ""
+    severity: Literal["critical", "error", "warning", "info"] = "critical"
+
+
+class NotifyResult(BaseModel):
+    channel: Literal["slack", "pagerduty"]
+    delivered: bool
+    skipped: bool = Field(default=False, description="channel not configured")
+    detail: str = ""
+
+
+# ---------------------------------------------------------------- records
+class IncidentLogInput(BaseModel):
+    service: str
+    alertname: str
+    action: str
+    incident_id: str
+
+
+class IncidentLogResult(BaseModel):
+    written: bool
+    where: str
+    line: str

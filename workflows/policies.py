@@ -1,0 +1,84 @@
+"""Named timeouts and retry policies. Playbooks refer to these names, never to numbers.
+
+Why they differ:
+- diagnostics are read-only, so they retry freely;
+- side effects (restart, rollback steps) carry an idempotency key recorded on the target,
+  so a retry after a worker crash is safe -- but a command that *ran* and failed is a
+  result, not a transient error, and is returned rather than retried;
+- notifications retry on 429/5xx with backoff, but are bounded so a broken Slack never
+  blocks remediation (the activity raises non-retryable errors for other 4xx);
+- host-key and authentication failures are raised non-retryable by the ssh activity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+
+@dataclass(frozen=True)
+class ActivityPolicy:
+    start_to_close: timedelta
+    retry: RetryPolicy
+    heartbeat: timedelta | None = None
+    schedule_to_close: timedelta | None = None
+
+
+DIAGNOSTIC = ActivityPolicy(
+    start_to_close=timedelta(minutes=2),
+    heartbeat=timedelta(seconds=30),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=2),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=5,
+    ),
+)
+
+SIDE_EFFECT = ActivityPolicy(
+    start_to_close=timedelta(minutes=5),
+    heartbeat=timedelta(seconds=30),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=2),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=4,
+    ),
+)
+
+TEST_SUITE = ActivityPolicy(
+    start_to_close=timedelta(minutes=30),
+    heartbeat=timedelta(seconds=60),
+    retry=RetryPolicy(maximum_attempts=2),
+)
+
+PROMETHEUS = ActivityPolicy(
+    start_to_close=timedelta(seconds=30),
+    retry=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3),
+)
+
+HTTP_PROBE = ActivityPolicy(
+    start_to_close=timedelta(seconds=30),
+    retry=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=2),
+)
+
+NOTIFY = ActivityPolicy(
+    start_to_close=timedelta(seconds=30),
+    schedule_to_close=timedelta(minutes=5),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=2),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=1),
+        maximum_attempts=6,
+    ),
+)
+
+LOCAL_CONFIG = ActivityPolicy(
+    start_to_close=timedelta(seconds=10),
+    retry=RetryPolicy(maximum_attempts=3),
+)
+
+# The Rollback child workflow as a whole: the seeds give it 2-5 minutes; allow slack.
+ROLLBACK_WORKFLOW_TIMEOUT = timedelta(minutes=20)
