@@ -21,8 +21,10 @@ ERROR_TYPES: dict[str, bool] = {
     "UnknownHost": False,  # host not in inventory
     "CommandNotConfigured": False,  # inventory has no argv for this slot
     "IdempotencyUnknown": False,  # a keyed side effect started earlier never finished
+    "IdempotencyKeyRequired": False,  # a side-effect activity was called without a key
     "NotifyRejected": False,  # Slack/PagerDuty answered 4xx (not 429)
     "NotifyUnavailable": True,  # 429 / 5xx / network: retried with backoff
+    "ProbeNotConfigured": False,  # http probe: no url given and the service has none
 }
 
 

@@ -1,0 +1,230 @@
+"""Service commands (status, restart, rollback steps, ...) resolved from the inventory.
+
+A workflow names a service and a command *slot*; the argv comes from the inventory
+(or, for rollback steps, is derived from the service's `rollback` settings), so an alert
+label can select a command but never shape one.
+
+Idempotency (DESIGN principle 6). A side effect carries a key (workflow id + step).
+The key is recorded *on the target*, in the same SSH round trip that runs the command,
+by the fixed script `KEYED_SCRIPT`. Protocol:
+
+- positional parameters only: `$1` state dir (relative => under $HOME), `$2` sha256 hex
+  of the key (computed here, so the key never reaches a path unescaped), `$3` the key
+  (stored for humans), `$4` how many seconds a replay waits for a running first
+  attempt, `$5` cwd ("" = home), then the argv. Stdin is forwarded to the command.
+- `mkdir "$state/$keyhash"` is the atomic claim. The claimer records key, argv and a
+  UTC timestamp, then runs the argv *detached* (SIGHUP ignored, every fd on files in
+  the marker dir), so the command completes even if the SSH session drops, and finally
+  writes `rc` atomically (rc.tmp + mv) plus `finished_at`.
+- If the claim fails, the key ran (or is running): wait up to `$4` s for `rc`, then
+  return the recorded output.
+- Output: the first stderr line is the marker `remedy-idempotency: <state> <keyhash>`
+  with state `ran` | `replayed` | `unknown` | `error`; then the recorded stderr, the
+  recorded stdout on stdout, and the recorded exit status as the exit status.
+  `unknown` (no rc within the bound, or the runner died) raises IdempotencyUnknown:
+  a human must look; retrying could run the side effect twice. `error` (state dir not
+  creatable: nothing ran) is returned as a plain failed result, exit status 125.
+- A first attempt still running when its SSH timeout (`$4` + 15 s) hits raises the
+  retryable CommandTimeout; the command keeps running, and the retry waits for its rc.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import posixpath
+
+from temporalio import activity
+
+from activities.errors import app_error
+from activities.inventory import CommandSpec, HostSpec, Inventory, ServiceSpec
+from activities.ssh import run_on_host
+from workflows.contracts import (
+    SERVICE_RESTART,
+    SERVICE_RUN,
+    CommandKind,
+    CommandResult,
+    ServiceCommandInput,
+    ServiceCommandResult,
+)
+
+MAX_OUTPUT_BYTES = 64 * 1024
+MARKER = "remedy-idempotency:"
+# The ssh timeout of a keyed run exceeds the script's own wait bound by this much, so a
+# replay that waits out its bound reports `unknown` instead of being cut off.
+_KEYED_MARGIN_S = 15.0
+LOG_TAIL_LINES = 100
+
+KEYED_SCRIPT = r"""set -u
+state=$1 keyhash=$2 key=$3 wait_s=$4 cwd=$5
+shift 5
+case $state in /*) ;; *) state=$HOME/$state ;; esac
+dir=$state/$keyhash
+mark() { printf '%s %s %s\n' 'remedy-idempotency:' "$1" "$keyhash" >&2; }
+emit() {
+  mark "$1"
+  cat "$dir/stderr" >&2
+  cat "$dir/stdout"
+  exit "$(cat "$dir/rc")"
+}
+if ! err=$(mkdir -p "$state" 2>&1); then mark error; printf '%s\n' "$err" >&2; exit 125; fi
+if mkdir "$dir" 2>/dev/null; then
+  printf '%s\n' "$key" > "$dir/key"
+  printf '%s\n' "$@" > "$dir/argv"
+  date -u +%Y-%m-%dT%H:%M:%SZ > "$dir/started_at"
+  cat > "$dir/stdin"
+  (
+    trap '' HUP
+    { [ -z "$cwd" ] || cd "$cwd" && "$@"; } < "$dir/stdin" > "$dir/stdout" 2> "$dir/stderr"
+    rc=$?
+    date -u +%Y-%m-%dT%H:%M:%SZ > "$dir/finished_at"
+    echo "$rc" > "$dir/rc.tmp" && mv "$dir/rc.tmp" "$dir/rc"
+  ) < /dev/null > /dev/null 2>&1 &
+  wait $!
+  if [ -f "$dir/rc" ]; then emit ran; fi
+  mark unknown; exit 125
+fi
+i=0
+while [ ! -f "$dir/rc" ]; do
+  if [ "$i" -ge "$wait_s" ]; then mark unknown; exit 125; fi
+  sleep 1; i=$((i + 1))
+done
+emit replayed
+"""
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def run_keyed(
+    host_name: str,
+    host: HostSpec,
+    spec: CommandSpec,
+    *,
+    key: str,
+    max_output_bytes: int = MAX_OUTPUT_BYTES,
+    stdin: bytes | None = None,
+) -> tuple[CommandResult, bool]:
+    """Run `spec` at most once per `key` on the host. Returns (result, replayed)."""
+    argv = ["sh", "-c", spec.argv[0]] if spec.shell else spec.argv
+    wait_s = math.ceil(spec.timeout_s)
+    h = key_hash(key)
+    wrapped = ["sh", "-c", KEYED_SCRIPT, "remedy-keyed", host.state_dir, h, key, str(wait_s)]
+    res = await run_on_host(
+        host_name,
+        host,
+        [*wrapped, spec.cwd or "", *argv],
+        timeout_s=wait_s + _KEYED_MARGIN_S,
+        max_output_bytes=max_output_bytes,
+        stdin=stdin,
+        kill_on_timeout=False,
+    )
+    first, _, rest = res.stderr.partition("\n")
+    words = first.split()
+    if len(words) != 3 or words[0] != MARKER or words[2] != h:
+        raise app_error(
+            "IdempotencyUnknown",
+            f"{host_name}: keyed run {h[:12]} gave no marker (exit {res.exit_status}): "
+            f"{res.stderr[:500]!r}",
+        )
+    state = words[1]
+    if state == "unknown":
+        raise app_error(
+            "IdempotencyUnknown",
+            f"{host_name}: {spec.argv[0]} for key {key!r} started earlier and recorded no "
+            f"exit status within {wait_s}s; inspect {host.state_dir}/{h}",
+        )
+    # `error`: the state dir could not be created, so nothing ran; the exit status and
+    # mkdir's message are the result.
+    result = res.model_copy(update={"argv": spec.argv, "stderr": rest})
+    return result, state == "replayed"
+
+
+def resolve_host(svc_name: str, svc: ServiceSpec, host: str | None) -> str:
+    name = host or svc.hosts[0]
+    if name not in svc.hosts:
+        raise app_error("UnknownHost", f"host {name!r} is not one of service {svc_name!r}'s hosts")
+    return name
+
+
+def _join(base: str, path: str) -> str:
+    return posixpath.join(base, path)  # an absolute `path` wins, as it should
+
+
+def resolve_command(svc_name: str, svc: ServiceSpec, kind: CommandKind) -> CommandSpec:
+    """The inventory argv for a slot, or one derived from the service's settings."""
+    if kind in svc.commands:
+        return svc.commands[kind]
+    rb = svc.rollback
+    if rb is not None:
+        repo = rb.repo_path
+        git = ["git", "-C", repo]
+        derived = {
+            CommandKind.ROLLBACK_FETCH: CommandSpec(argv=[*git, "fetch", rb.remote], timeout_s=120),
+            CommandKind.ROLLBACK_RESET: CommandSpec(
+                argv=[*git, "reset", "--hard", f"{rb.remote}/{rb.stable_ref}"]
+            ),
+            CommandKind.ROLLBACK_CLEAN: CommandSpec(argv=[*git, "clean", "-fd"]),
+            # `cp backup/*.yaml config/` without a shell: find does the globbing.
+            CommandKind.ROLLBACK_RESTORE_CONFIG: CommandSpec(
+                argv=[
+                    "find",
+                    _join(repo, rb.config_backup_dir),
+                    "-maxdepth",
+                    "1",
+                    "-type",
+                    "f",
+                    "-name",
+                    rb.config_glob,
+                    "-exec",
+                    "cp",
+                    "-t",
+                    _join(repo, rb.config_dir),
+                    "{}",
+                    "+",
+                ]
+            ),
+        }
+        if kind in derived:
+            return derived[kind]
+    if kind == CommandKind.LOGS and svc.log_files:
+        return CommandSpec(argv=["tail", "-n", str(LOG_TAIL_LINES), *svc.log_files])
+    raise app_error("CommandNotConfigured", f"service {svc_name!r} has no {kind.value!r} command")
+
+
+class ServiceActivities:
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+
+    @activity.defn(name=SERVICE_RUN)
+    async def run(self, inp: ServiceCommandInput) -> ServiceCommandResult:
+        svc = self.inventory.service(inp.service)
+        host_name = resolve_host(inp.service, svc, inp.host)
+        host = self.inventory.host(host_name)
+        spec = resolve_command(inp.service, svc, inp.command)
+        replayed = False
+        if inp.idempotency_key:
+            result, replayed = await run_keyed(host_name, host, spec, key=inp.idempotency_key)
+        else:
+            result = await run_on_host(
+                host_name,
+                host,
+                spec.argv,
+                timeout_s=spec.timeout_s,
+                max_output_bytes=MAX_OUTPUT_BYTES,
+                cwd=spec.cwd,
+                shell=spec.shell,
+            )
+        return ServiceCommandResult(
+            service=inp.service, command=inp.command, result=result, replayed=replayed
+        )
+
+    @activity.defn(name=SERVICE_RESTART)
+    async def restart(self, inp: ServiceCommandInput) -> ServiceCommandResult:
+        """Restart, exactly once per idempotency key. `inp.command` is ignored."""
+        if not inp.idempotency_key:
+            raise app_error(
+                "IdempotencyKeyRequired", f"restart of {inp.service!r} needs an idempotency key"
+            )
+        return await self.run(inp.model_copy(update={"command": CommandKind.RESTART}))

@@ -1,0 +1,313 @@
+"""Run an inventory argv on an inventory host over SSH (paramiko).
+
+Security stance (DESIGN principles 4 and 5):
+- The argv comes from the inventory, never from alert labels. SSH exec always goes
+  through the remote user's login shell, so every word is `shlex.quote`d: a word like
+  `$(reboot)` or `a; b` arrives as one literal argument.
+- Host keys are strict: only the host's own `known_hosts_file` is trusted (no system
+  file, no agent, no default keys), and an unknown key is rejected, never learned.
+  Host key and authentication failures are non-retryable: retrying them is an attack
+  surface, not resilience.
+
+Paramiko is blocking, so the SSH work runs in a thread while the coroutine heartbeats:
+Temporal only notices a dead worker through missed heartbeats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import select
+import shlex
+import threading
+import time
+from pathlib import Path
+from typing import NoReturn
+
+import paramiko
+from temporalio import activity
+
+from activities.errors import app_error
+from activities.inventory import HostSpec, Inventory
+from workflows.contracts import SSH_RUN, CommandResult, SshRunInput
+
+HEARTBEAT_EVERY_S = 5.0
+# After the exit status arrives, how long to wait for the rest of the output. A daemon
+# the command spawned may hold stdout open forever; that must not hang the activity.
+_EOF_GRACE_S = 2.0
+_CHUNK = 32 * 1024
+
+
+class _UnknownHostKey(paramiko.SSHException):
+    pass
+
+
+class _StrictPolicy(paramiko.RejectPolicy):
+    """RejectPolicy with a distinct exception, so "unknown key" is told apart from
+    every other SSHException without matching message text."""
+
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> NoReturn:
+        raise _UnknownHostKey(f"{hostname} presented {key.get_name()} key not in known_hosts")
+
+
+def remote_command(argv: list[str], *, cwd: str | None = None, shell: bool = False) -> str:
+    """The string handed to the remote login shell. Every word is quoted."""
+    cmd = f"sh -c {shlex.quote(argv[0])}" if shell else shlex.join(argv)
+    # `exec`: the command itself, not the login shell, is the session's process, so the
+    # SIGTERM a timeout sends reaches it.
+    return f"cd {shlex.quote(cwd)} && exec {cmd}" if cwd else f"exec {cmd}"
+
+
+def _signal(chan: paramiko.Channel, name: str) -> None:
+    """RFC 4254 6.9 "signal" request. Closing the channel alone leaves a non-pty command
+    running on the host; OpenSSH >= 7.9 delivers the signal to the session's process
+    group, but only for non-root logins. No public paramiko API, hence the private send."""
+    m = paramiko.Message()
+    m.add_byte(paramiko.common.cMSG_CHANNEL_REQUEST)
+    m.add_int(chan.remote_chanid)
+    m.add_string("signal")
+    m.add_boolean(False)
+    m.add_string(name)
+    try:
+        chan.transport._send_user_message(m)  # type: ignore[union-attr]
+    except (OSError, paramiko.SSHException, EOFError, AttributeError):
+        pass
+
+
+# ---------------------------------------------------------------- connection cache
+_CacheKey = tuple[str, str, int, str, str, str]
+
+
+class _ConnectionCache:
+    """One SSHClient per host, shared by the worker's threads.
+
+    The key includes the key and known_hosts paths: a connection verified against one
+    known_hosts file must never be reused for a spec that trusts a different one.
+    One lock per key, so a slow connect to one host doesn't block the others.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[_CacheKey, paramiko.SSHClient] = {}
+        self._key_locks: dict[_CacheKey, threading.Lock] = {}
+
+    def get(self, host_name: str, host: HostSpec, *, fresh: bool = False) -> paramiko.SSHClient:
+        keys = (str(host.private_key_file), str(host.known_hosts_file))
+        k: _CacheKey = (host_name, host.address, host.port, host.user, *keys)
+        with self._lock:
+            key_lock = self._key_locks.setdefault(k, threading.Lock())
+        with key_lock:
+            client = self._clients.get(k)
+            transport = client.get_transport() if client else None
+            if client and transport and transport.is_active() and not fresh:
+                return client
+            if client:
+                client.close()
+                self._clients.pop(k, None)
+            client = _connect(host_name, host)
+            self._clients[k] = client
+            return client
+
+
+_cache = _ConnectionCache()
+
+
+# First match wins: the key and auth exceptions are SSHException subclasses. Everything
+# else (refused, timed out, no route, DNS, handshake died) is transient.
+_CONNECT_ERRORS: list[tuple[type[BaseException] | tuple[type[BaseException], ...], str]] = [
+    (_UnknownHostKey, "HostKeyUnknown"),
+    (paramiko.BadHostKeyException, "HostKeyChanged"),
+    (paramiko.AuthenticationException, "AuthenticationFailed"),
+    ((OSError, paramiko.SSHException, EOFError), "HostUnreachable"),
+]
+
+
+def _connect(host_name: str, host: HostSpec) -> paramiko.SSHClient:
+    where = f"{host_name} ({host.user}@{host.address}:{host.port})"
+    if not Path(host.known_hosts_file).is_file():
+        raise app_error("HostKeyUnknown", f"{where}: no file {host.known_hosts_file}")
+    if not Path(host.private_key_file).is_file():
+        raise app_error("AuthenticationFailed", f"{where}: key {host.private_key_file} missing")
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(host.known_hosts_file))  # not load_system_host_keys()
+    client.set_missing_host_key_policy(_StrictPolicy())
+    t = host.connect_timeout_s
+    try:
+        client.connect(
+            host.address, host.port, host.user, key_filename=str(host.private_key_file),
+            look_for_keys=False, allow_agent=False,  # only the inventory's key, never ~/.ssh
+            timeout=t, banner_timeout=t, auth_timeout=t, channel_timeout=t,
+        )  # fmt: skip
+    except Exception as e:
+        client.close()
+        for cls, type_ in _CONNECT_ERRORS:
+            if isinstance(e, cls):
+                raise app_error(type_, f"{where}: {type(e).__name__}: {e}") from None
+        raise
+    return client
+
+
+def _open_session(host_name: str, host: HostSpec) -> paramiko.Channel:
+    """A session channel, reconnecting once if the cached transport turned out dead.
+    Safe to retry: nothing has been executed yet."""
+    for fresh in (False, True):
+        client = _cache.get(host_name, host, fresh=fresh)
+        try:
+            transport = client.get_transport()
+            if transport is None:
+                raise paramiko.SSHException("no transport")
+            return transport.open_session(timeout=host.connect_timeout_s)
+        except (OSError, paramiko.SSHException, EOFError) as e:
+            if fresh:
+                raise app_error("HostUnreachable", f"{host_name}: no session: {e}") from None
+    raise AssertionError("unreachable")
+
+
+# ---------------------------------------------------------------- blocking run
+class _Capped:
+    """Keep the first `limit` bytes; drain the rest so the remote side never blocks."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.buf, self.truncated = limit, bytearray(), False
+
+    def feed(self, data: bytes) -> None:
+        room = self.limit - len(self.buf)
+        if len(data) > room:
+            self.truncated = True
+        self.buf += data[: max(room, 0)]
+
+    def text(self) -> str:
+        return self.buf.decode("utf-8", errors="replace")
+
+
+def _run_blocking(
+    host_name: str,
+    host: HostSpec,
+    argv: list[str],
+    command: str,
+    timeout_s: float,
+    max_output_bytes: int,
+    stdin: bytes | None,
+    kill_on_timeout: bool,
+    cancelled: threading.Event,
+) -> CommandResult:
+    started = time.monotonic()
+    deadline = started + timeout_s
+    chan = _open_session(host_name, host)
+    out, err = _Capped(max_output_bytes), _Capped(max_output_bytes)
+    try:
+        chan.settimeout(timeout_s)
+        chan.exec_command(command)
+        if stdin:
+            chan.sendall(stdin)
+        chan.shutdown_write()  # EOF on the remote stdin: `tee`/`cat` must not wait for more
+        fd = chan.fileno()  # becomes readable on stdout or stderr data, EOF or close
+        exited_at: float | None = None
+        while True:
+            while chan.recv_ready():
+                out.feed(chan.recv(_CHUNK))
+            while chan.recv_stderr_ready():
+                err.feed(chan.recv_stderr(_CHUNK))
+            now = time.monotonic()
+            if chan.exit_status_ready():
+                exited_at = exited_at or now
+                drained = not chan.recv_ready() and not chan.recv_stderr_ready()
+                if drained and (chan.eof_received or now - exited_at > _EOF_GRACE_S):
+                    break
+            if cancelled.is_set() or now > deadline:
+                if kill_on_timeout:
+                    _signal(chan, "TERM")
+                if cancelled.is_set():
+                    raise asyncio.CancelledError()
+                raise app_error(
+                    "CommandTimeout", f"{host_name}: {argv[0]} exceeded its {timeout_s:g}s timeout"
+                )
+            if chan.eof_received:
+                # The pipe stays readable forever after EOF; wait on the exit status instead.
+                chan.status_event.wait(0.2)
+            else:
+                select.select([fd], [], [], 0.2)
+        status = chan.recv_exit_status()
+    except (OSError, paramiko.SSHException, EOFError) as e:
+        raise app_error("HostUnreachable", f"{host_name}: connection lost: {e}") from None
+    finally:
+        # Closing the channel is how a timed-out or cancelled command is abandoned.
+        chan.close()
+    return CommandResult(
+        host=host_name,
+        argv=argv,
+        exit_status=status,
+        stdout=out.text(),
+        stderr=err.text(),
+        truncated=out.truncated or err.truncated,
+        duration_s=round(time.monotonic() - started, 3),
+    )
+
+
+async def run_on_host(
+    host_name: str,
+    host: HostSpec,
+    argv: list[str],
+    *,
+    timeout_s: float,
+    max_output_bytes: int,
+    cwd: str | None = None,
+    shell: bool = False,
+    stdin: bytes | None = None,
+    kill_on_timeout: bool = True,
+) -> CommandResult:
+    """Run `argv` on `host`. A non-zero exit is a result, not an exception; failures to
+    connect or finish raise ApplicationErrors of the types in activities/errors.py.
+
+    On timeout or cancellation the channel is closed and, if `kill_on_timeout`, the
+    remote process group gets SIGTERM (sshd honours that only for non-root logins).
+    Keyed runs (activities/service.py) pass False: their detached command must finish."""
+    if shell and len(argv) != 1:
+        raise ValueError("a shell command is a single string (argv of length 1)")
+    command = remote_command(argv, cwd=cwd, shell=shell)
+    cancelled = threading.Event()
+    task = asyncio.ensure_future(
+        asyncio.to_thread(
+            _run_blocking,
+            host_name,
+            host,
+            argv,
+            command,
+            timeout_s,
+            max_output_bytes,
+            stdin,
+            kill_on_timeout,
+            cancelled,
+        )
+    )
+    started = time.monotonic()
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_S)
+            if done:
+                return task.result()
+            if activity.in_activity():
+                activity.heartbeat(
+                    f"{host_name}: {argv[0]} running {time.monotonic() - started:.0f}s"
+                )
+    except asyncio.CancelledError:
+        # The thread can't be cancelled; tell it to close the channel and give up.
+        cancelled.set()
+        raise
+
+
+class SshActivities:
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+
+    @activity.defn(name=SSH_RUN)
+    async def run(self, inp: SshRunInput) -> CommandResult:
+        host = self.inventory.host(inp.host)
+        return await run_on_host(
+            inp.host,
+            host,
+            inp.argv,
+            timeout_s=inp.timeout_s,
+            max_output_bytes=inp.max_output_bytes,
+        )

@@ -1,0 +1,256 @@
+"""activities/service.py over a real sshd, against a real supervisord and real git."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.inventory import CommandSpec, Inventory, RollbackSpec, ServiceSpec
+from activities.service import ServiceActivities, key_hash, run_keyed
+from tests.fixtures.sshd import HOST_NAME, SshServer, Supervisor
+from workflows.contracts import CommandKind, ServiceCommandInput
+
+
+def key() -> str:
+    return f"incident-{uuid.uuid4()}/restart"
+
+
+async def app_error(aw: Awaitable[Any], type_: str) -> ApplicationError:
+    with pytest.raises(ApplicationError) as info:
+        await aw
+    assert info.value.type == type_, info.value
+    return info.value
+
+
+@pytest.fixture
+def acts(sshd: SshServer, supervisor: Supervisor, tmp_path: Path) -> ServiceActivities:
+    log = tmp_path / "demo.log"
+    log.write_text("".join(f"line {i}\n" for i in range(150)))
+    services = {
+        "demo": supervisor.service_spec(log_files=[str(log)]),
+        "bare": ServiceSpec(hosts=[HOST_NAME]),
+    }
+    return ServiceActivities(sshd.inventory(services))
+
+
+def inp(command: CommandKind, idempotency_key: str | None = None, **kw: Any) -> ServiceCommandInput:
+    return ServiceCommandInput(
+        service="demo", command=command, idempotency_key=idempotency_key, **kw
+    )
+
+
+async def test_status(acts: ServiceActivities) -> None:
+    r = await acts.run(inp(CommandKind.STATUS))
+    assert r.result.ok and "RUNNING" in r.result.stdout
+    assert r.service == "demo" and r.command == CommandKind.STATUS and not r.replayed
+
+
+async def test_restart_changes_pid(acts: ServiceActivities, supervisor: Supervisor) -> None:
+    before = supervisor.pid()
+    r = await acts.run(inp(CommandKind.RESTART))
+    assert r.result.ok, r.result
+    assert supervisor.pid() not in (0, before)
+
+
+async def test_keyed_restart_runs_once_per_key(
+    acts: ServiceActivities, supervisor: Supervisor
+) -> None:
+    k = key()
+    p0 = supervisor.pid()
+    first = await acts.restart(inp(CommandKind.RESTART, k))
+    p1 = supervisor.pid()
+    assert first.result.ok and not first.replayed and p1 not in (0, p0)
+    # The retry of the same step: no second restart, the recorded result comes back.
+    again = await acts.restart(inp(CommandKind.RESTART, k))
+    assert again.replayed and supervisor.pid() == p1
+    assert again.result.stdout == first.result.stdout and again.result.exit_status == 0
+    assert again.result.argv == first.result.argv == supervisor.argv("restart", "demo")
+    # Another step (another key) restarts again.
+    other = await acts.restart(inp(CommandKind.RESTART, key()))
+    assert not other.replayed and supervisor.pid() not in (0, p1)
+
+
+async def test_keyed_marker_records_key_for_humans(
+    acts: ServiceActivities, sshd: SshServer
+) -> None:
+    k = key()
+    await acts.run(inp(CommandKind.STATUS, k))
+    d = Path(sshd.host_spec().state_dir) / key_hash(k)
+    assert (d / "key").read_text() == k + "\n"
+    assert (d / "rc").read_text().strip() == "0"
+    assert (d / "started_at").read_text().startswith("20")
+
+
+async def test_concurrent_same_key_runs_once(sshd: SshServer, tmp_path: Path) -> None:
+    counter = tmp_path / "count"
+    spec = CommandSpec(argv=[f"echo x >> {counter}; sleep 1; echo done"], shell=True)
+    host, k = sshd.host_spec(), key()
+    a, b = await asyncio.gather(
+        run_keyed(HOST_NAME, host, spec, key=k), run_keyed(HOST_NAME, host, spec, key=k)
+    )
+    assert sorted([a[1], b[1]]) == [False, True]
+    assert a[0].stdout == b[0].stdout == "done\n"
+    assert counter.read_text() == "x\n"
+
+
+async def test_keyed_command_survives_lost_session(sshd: SshServer, tmp_path: Path) -> None:
+    """The worker dies (here: the activity is cancelled, closing the channel) while the
+    command runs; it still completes, and the retry returns its recorded result."""
+    out = tmp_path / "finished"
+    spec = CommandSpec(argv=[f"sleep 1.5; touch {out}; echo late; exit 3"], shell=True)
+    host, k = sshd.host_spec(), key()
+    task = asyncio.create_task(run_keyed(HOST_NAME, host, spec, key=k))
+    await asyncio.sleep(0.7)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not out.exists()
+    result, replayed = await run_keyed(HOST_NAME, host, spec, key=k)
+    assert replayed and out.exists()
+    assert (result.exit_status, result.stdout) == (3, "late\n")
+
+
+async def test_keyed_failure_is_recorded_with_stderr_and_cwd(
+    sshd: SshServer, tmp_path: Path
+) -> None:
+    spec = CommandSpec(argv=["sh", "-c", "pwd; echo bad >&2; exit 4"], cwd=str(tmp_path))
+    host, k = sshd.host_spec(), key()
+    for expect_replay in (False, True):
+        r, replayed = await run_keyed(HOST_NAME, host, spec, key=k)
+        assert replayed is expect_replay
+        assert (r.exit_status, r.stdout, r.stderr) == (4, f"{tmp_path}\n", "bad\n")
+
+
+async def test_keyed_run_that_never_finished_is_unknown(sshd: SshServer) -> None:
+    host, k = sshd.host_spec(), key()
+    # A claim without rc: an earlier attempt whose host died mid-command.
+    (Path(host.state_dir) / key_hash(k)).mkdir(parents=True)
+    spec = CommandSpec(argv=["true"], timeout_s=1)
+    err = await app_error(run_keyed(HOST_NAME, host, spec, key=k), "IdempotencyUnknown")
+    assert err.non_retryable
+
+
+async def test_relative_state_dir_is_under_home(sshd: SshServer) -> None:
+    rel = f".remedy-test-{uuid.uuid4().hex}"
+    host = sshd.host_spec(state_dir=rel)
+    k = key()
+    try:
+        r, _ = await run_keyed(HOST_NAME, host, CommandSpec(argv=["true"]), key=k)
+        assert r.ok
+        assert (Path.home() / rel / key_hash(k) / "rc").exists()
+    finally:
+        shutil.rmtree(Path.home() / rel, ignore_errors=True)
+
+
+async def test_restart_requires_a_key(acts: ServiceActivities) -> None:
+    await app_error(acts.restart(inp(CommandKind.RESTART)), "IdempotencyKeyRequired")
+
+
+async def test_resolution_errors(acts: ServiceActivities) -> None:
+    await app_error(
+        acts.run(inp(CommandKind.STATUS).model_copy(update={"service": "x"})), "UnknownService"
+    )
+    await app_error(acts.run(inp(CommandKind.STATUS, host="elsewhere")), "UnknownHost")
+    await app_error(acts.run(inp(CommandKind.HEALTH_CHECK)), "CommandNotConfigured")
+    bare = ServiceCommandInput(service="bare", command=CommandKind.ROLLBACK_RESET)
+    await app_error(acts.run(bare), "CommandNotConfigured")
+    await app_error(
+        acts.run(bare.model_copy(update={"command": CommandKind.LOGS})), "CommandNotConfigured"
+    )
+
+
+async def test_logs_default_to_a_tail_of_log_files(acts: ServiceActivities) -> None:
+    r = await ActivityEnvironment().run(acts.run, inp(CommandKind.LOGS))
+    lines = r.result.stdout.splitlines()
+    assert len(lines) == 100 and lines[-1] == "line 149"
+
+
+# ---------------------------------------------------------------- rollback against git
+def git(*args: str, cwd: Path) -> str:
+    env = os.environ | {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@e",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@e",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+    }
+    out = subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+    return out.stdout.decode().strip()
+
+
+def commit(repo: Path, files: dict[str, str], msg: str) -> None:
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", msg, cwd=repo)
+
+
+async def test_rollback_steps_restore_stable_code_and_config(
+    sshd: SshServer, tmp_path: Path
+) -> None:
+    origin, work, dev = tmp_path / "origin.git", tmp_path / "work", tmp_path / "dev"
+    git("init", "-q", "--bare", "-b", "main", str(origin), cwd=tmp_path)
+    git("clone", "-q", str(origin), str(dev), cwd=tmp_path)
+    # Local config and its backup are not tracked, as in the seed's deployment.
+    commit(dev, {".gitignore": "config/*.yaml\nconfig/backup/\n", "app.py": "v1\n"}, "v1")
+    git("push", "-q", "origin", "HEAD:main", "HEAD:deployment-stable", cwd=dev)
+    git("clone", "-q", str(origin), str(work), cwd=tmp_path)
+    # After the deployment checkout, stable moves on: only a fetch can see it.
+    commit(dev, {"app.py": "v1.1 stable\n"}, "v1.1")
+    git("push", "-q", "origin", "HEAD:deployment-stable", cwd=dev)
+    stable = git("rev-parse", "HEAD", cwd=dev)
+    # The bad deployment: a commit, junk files, and a clobbered config.
+    commit(work, {"app.py": "broken\n", "bad.py": "boom\n"}, "bad deploy")
+    (work / "junk.tmp").write_text("x")
+    (work / "junkdir").mkdir()
+    (work / "junkdir" / "f").write_text("x")
+    (work / "config" / "backup").mkdir(parents=True)
+    (work / "config" / "backup" / "app.yaml").write_text("good: true\n")
+    (work / "config" / "backup" / "db.yaml").write_text("db: ok\n")
+    (work / "config" / "backup" / "notes.txt").write_text("not config\n")
+    (work / "config" / "app.yaml").write_text("good: false\n")
+
+    svc = ServiceSpec(hosts=[HOST_NAME], rollback=RollbackSpec(repo_path=str(work)))
+    acts = ServiceActivities(Inventory(hosts={HOST_NAME: sshd.host_spec()}, services={"g": svc}))
+    incident = uuid.uuid4().hex
+    for step in (
+        CommandKind.ROLLBACK_FETCH,
+        CommandKind.ROLLBACK_RESET,
+        CommandKind.ROLLBACK_CLEAN,
+        CommandKind.ROLLBACK_RESTORE_CONFIG,
+    ):
+        r = await acts.run(
+            ServiceCommandInput(service="g", command=step, idempotency_key=f"{incident}/{step}")
+        )
+        assert r.result.ok, r.result
+
+    assert git("rev-parse", "HEAD", cwd=work) == stable
+    assert (work / "app.py").read_text() == "v1.1 stable\n"
+    assert not (work / "bad.py").exists()
+    assert not (work / "junk.tmp").exists() and not (work / "junkdir").exists()
+    assert (work / "config" / "app.yaml").read_text() == "good: true\n"
+    assert (work / "config" / "db.yaml").read_text() == "db: ok\n"
+    assert not (work / "config" / "notes.txt").exists()
+    assert git("status", "--porcelain", cwd=work) == ""
+
+
+async def test_keyed_run_with_unusable_state_dir_runs_nothing(
+    sshd: SshServer, tmp_path: Path
+) -> None:
+    canary = tmp_path / "ran"
+    host = sshd.host_spec(state_dir="/dev/null/state")
+    spec = CommandSpec(argv=["touch", str(canary)])
+    r, replayed = await run_keyed(HOST_NAME, host, spec, key=key())
+    assert r.exit_status == 125 and "mkdir" in r.stderr and not replayed
+    assert not canary.exists()

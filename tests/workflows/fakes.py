@@ -1,0 +1,148 @@
+"""Fakes at the activity boundary for workflow tests (the real activities are tested
+against real sshd / Prometheus / HTTP in tests/activities). Same activity names and
+contracts as the real ones, so the playbooks under test are the production code.
+
+Each call is logged with the *server's* clock (`activity.info()` scheduled time), which
+on the time-skipping server is the skipped-ahead workflow time: that is how tests check
+the runbook's real durations (30 s, 5 min, 10 min) without shrinking a constant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from temporalio import activity
+
+from workflows.contracts import (
+    HTTP_PROBE,
+    INCIDENT_LOG,
+    PAGERDUTY_EVENT,
+    PROMETHEUS_QUERY,
+    SERVICE_POLICY,
+    SERVICE_RESTART,
+    SERVICE_RUN,
+    SLACK_POST,
+    CommandKind,
+    CommandResult,
+    HttpProbeInput,
+    HttpProbeResult,
+    IncidentLogInput,
+    IncidentLogResult,
+    NotifyResult,
+    PagerDutyInput,
+    PromQueryInput,
+    PromQueryResult,
+    PromSample,
+    ServiceCommandInput,
+    ServiceCommandResult,
+    ServicePolicy,
+    ServicePolicyInput,
+    SlackMessageInput,
+)
+
+
+@dataclass
+class Call:
+    at: datetime
+    name: str
+    detail: str = ""
+
+
+@dataclass
+class World:
+    """A scripted service. `active` says whether the status command succeeds, given
+    how many restarts / rollbacks have run."""
+
+    policy: ServicePolicy
+    restart_exit: int = 0
+    active_after_restart: bool = True
+    active_after_rollback: bool = True
+    healthy_after_calls: int = 0  # health endpoint fails this many times first
+    rollback_fail_step: CommandKind | None = None
+    prom_values: list[float | None] = field(default_factory=list)  # None = no data
+    calls: list[Call] = field(default_factory=list)
+    restarts: int = 0
+    started_after_rollback: bool = False
+    health_calls: int = 0
+
+    def log(self, name: str, detail: str = "") -> None:
+        self.calls.append(Call(activity.info().current_attempt_scheduled_time, name, detail))
+
+    def times(self, name: str) -> list[datetime]:
+        return [c.at for c in self.calls if c.name == name]
+
+    def names(self) -> list[str]:
+        return [c.name for c in self.calls]
+
+    # -------------------------------------------------------------- activities
+    def activities(self) -> list[Callable[..., object]]:
+        world = self
+
+        @activity.defn(name=SERVICE_POLICY)
+        async def policy(inp: ServicePolicyInput) -> ServicePolicy:
+            return world.policy
+
+        def result(inp: ServiceCommandInput, code: int, out: str = "") -> ServiceCommandResult:
+            return ServiceCommandResult(
+                service=inp.service, command=inp.command,
+                result=CommandResult(host="h", argv=[inp.command.value], exit_status=code, stdout=out),
+            )
+
+        @activity.defn(name=SERVICE_RESTART)
+        async def restart(inp: ServiceCommandInput) -> ServiceCommandResult:
+            world.log("restart", inp.idempotency_key or "")
+            world.restarts += 1
+            return result(inp, world.restart_exit)
+
+        @activity.defn(name=SERVICE_RUN)
+        async def run(inp: ServiceCommandInput) -> ServiceCommandResult:
+            world.log(inp.command.value, inp.idempotency_key or "")
+            if inp.command == CommandKind.STATUS:
+                if world.started_after_rollback:
+                    up = world.active_after_rollback
+                else:
+                    up = world.restarts > 0 and world.restart_exit == 0 and world.active_after_restart
+                return result(inp, 0 if up else 3, "active" if up else "inactive")
+            if inp.command == world.rollback_fail_step:
+                return result(inp, 1)
+            if inp.command == CommandKind.START:
+                world.started_after_rollback = True
+            if inp.command == CommandKind.LOGS:
+                return result(inp, 0, "line1\nSegmentation fault\n")
+            return result(inp, 0)
+
+        @activity.defn(name=HTTP_PROBE)
+        async def probe(inp: HttpProbeInput) -> HttpProbeResult:
+            world.health_calls += 1
+            ok = world.health_calls > world.healthy_after_calls
+            world.log("health", "ok" if ok else "fail")
+            return HttpProbeResult(url="http://svc/health", ok=ok, status_code=200 if ok else 503)
+
+        @activity.defn(name=PROMETHEUS_QUERY)
+        async def prom(inp: PromQueryInput) -> PromQueryResult:
+            n = len(world.times("prometheus"))
+            world.log("prometheus", inp.query)
+            value = world.prom_values[n] if n < len(world.prom_values) else world.prom_values[-1]
+            if value is None:
+                return PromQueryResult(status="no_data")
+            return PromQueryResult(status="ok", samples=[PromSample(labels={}, value=value)])
+
+        @activity.defn(name=SLACK_POST)
+        async def slack(inp: SlackMessageInput) -> NotifyResult:
+            world.log("slack", inp.status)
+            return NotifyResult(channel="slack", delivered=True)
+
+        @activity.defn(name=PAGERDUTY_EVENT)
+        async def pagerduty(inp: PagerDutyInput) -> NotifyResult:
+            world.log(f"pagerduty:{inp.action}", inp.dedup_key)
+            return NotifyResult(channel="pagerduty", delivered=True)
+
+        @activity.defn(name=INCIDENT_LOG)
+        async def incident_log(inp: IncidentLogInput) -> IncidentLogResult:
+            line = f"Incident: {inp.alertname} - Resolved via {inp.action}"
+            world.log("incident_log", line)
+            return IncidentLogResult(written=True, where="memory", line=line)
+
+        return [policy, restart, run, probe, prom, slack, pagerduty, incident_log]

@@ -1,0 +1,141 @@
+"""ServiceDown + Rollback on the time-skipping server, at the runbooks' real durations."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from tests.workflows.fakes import World
+from workflows.contracts import CommandKind, ServicePolicy
+from workflows.models import AckRequest, Alert, IncidentInput, IncidentStatus, PlaybookResult
+from workflows.registry import PLAYBOOKS
+from workflows.playbooks.service_down import ServiceDown
+
+
+def policy(**kw: object) -> ServicePolicy:
+    base: dict[str, object] = dict(
+        service="genesis-orchestration", hosts=["genesis-1"], severity_default="P0",
+        has_rollback=True, has_health_url=True,
+    )
+    return ServicePolicy.model_validate(base | kw)
+
+
+async def run_incident(env: WorkflowEnvironment, world: World) -> tuple[PlaybookResult, WorkflowHandle]:
+    tq = f"tq-{uuid.uuid4()}"
+    async with Worker(env.client, task_queue=tq, workflows=list(PLAYBOOKS.values()),
+                      activities=world.activities()):
+        handle = await env.client.start_workflow(
+            ServiceDown.run,
+            IncidentInput(alert=Alert(alertname="GenesisServiceDown", service="genesis-orchestration")),
+            id=f"incident:GenesisServiceDown:{uuid.uuid4()}", task_queue=tq,
+            execution_timeout=timedelta(hours=2),
+        )
+        return await handle.result(), handle
+
+
+ROLLBACK_ORDER = ["stop", "rollback_fetch", "rollback_reset", "rollback_clean",
+                  "rollback_restore_config", "start"]
+
+
+async def test_healthy_after_restart(time_env: WorkflowEnvironment) -> None:
+    world = World(policy())
+    res, _ = await run_incident(time_env, world)
+    assert res.outcome == "resolved" and res.action == "restart"
+    assert world.restarts == 1
+    assert not any(n in world.names() for n in ROLLBACK_ORDER)
+    # The runbook's "sleep 30" between restart and is-active, at its real length.
+    restart_at = world.times("restart")[0]
+    checks = [t for t in world.times("status") if t > restart_at]
+    assert checks and checks[0] - restart_at >= timedelta(seconds=30)
+    assert "pagerduty:trigger" not in world.names()  # resolved well inside 5 minutes
+    assert any(c.name == "incident_log" and c.detail ==
+               "Incident: GenesisServiceDown - Resolved via restart" for c in world.calls)
+    assert world.names().count("logs") == 1  # crash evidence collected once
+    # The restart's idempotency key is the incident id + step: stable across retries.
+    assert world.calls[world.names().index("restart")].detail == f"{res.incident_id}:restart"
+
+
+async def test_restart_fails_then_rollback_then_healthy(time_env: WorkflowEnvironment) -> None:
+    world = World(policy(), active_after_restart=False)
+    res, _ = await run_incident(time_env, world)
+    assert res.outcome == "resolved" and res.action == "rollback"
+    seq = [n for n in world.names() if n in ROLLBACK_ORDER]
+    assert seq == ROLLBACK_ORDER
+    start_at = world.times("start")[0]
+    verify = [t for t in world.times("status") if t > start_at][0]
+    assert verify - start_at >= timedelta(seconds=10)  # rollback script's "sleep 10"
+    keys = [c.detail for c in world.calls if c.name in ROLLBACK_ORDER]
+    assert all(k.startswith(f"rollback:{res.incident_id}:1:") for k in keys)
+    steps = [e.step for e in res.timeline]
+    assert "reset to stable ref" in steps and "rollback complete" in steps
+
+
+async def test_still_down_after_rollback_escalates(time_env: WorkflowEnvironment) -> None:
+    world = World(policy(), active_after_restart=False, active_after_rollback=False)
+    res, _ = await run_incident(time_env, world)
+    assert res.outcome == "escalated" and res.paged
+    assert world.names().count("pagerduty:trigger") == 1
+    assert "Escalated" in [c.detail for c in world.calls if c.name == "slack"]
+    assert "incident_log" not in world.names()  # not "resolved via" anything
+
+
+async def test_rollback_step_failure_stops_procedure_and_escalates(time_env: WorkflowEnvironment) -> None:
+    world = World(policy(), active_after_restart=False, rollback_fail_step=CommandKind.ROLLBACK_RESET)
+    res, _ = await run_incident(time_env, world)
+    assert res.outcome == "escalated"
+    assert "rollback_clean" not in world.names() and "start" not in world.names()
+    assert any("reset to stable ref" in e.detail for e in res.timeline if e.step == "escalated to a human")
+
+
+async def test_no_rollback_configured_escalates(time_env: WorkflowEnvironment) -> None:
+    world = World(policy(has_rollback=False), restart_exit=1)
+    res, _ = await run_incident(time_env, world)
+    assert res.outcome == "escalated" and "stop" not in world.names()
+
+
+async def test_incident_commander_paged_at_five_minutes(time_env: WorkflowEnvironment) -> None:
+    # Up after the restart but unhealthy for ~6 minutes (health polled every 30 s).
+    world = World(policy(), healthy_after_calls=12)
+    res, _ = await run_incident(time_env, world)
+    assert res.outcome == "resolved" and res.paged
+    [paged_at] = world.times("pagerduty:trigger")
+    detected = world.times("slack")[0]
+    assert timedelta(minutes=5) - timedelta(seconds=5) <= paged_at - detected <= timedelta(minutes=5, seconds=5)
+    assert "pagerduty:resolve" in world.names()  # the page is closed with the incident
+
+
+async def test_unhealthy_past_restore_budget_escalates(time_env: WorkflowEnvironment) -> None:
+    world = World(policy(), healthy_after_calls=10_000)
+    res, _ = await run_incident(time_env, world)
+    assert res.outcome == "escalated"
+    assert world.names().count("pagerduty:trigger") == 1  # IC page at 5 min, not again
+    last_health = world.times("health")[-1]
+    assert last_health - world.times("slack")[0] <= timedelta(minutes=10)
+
+
+async def test_status_query_and_acknowledge(time_env: WorkflowEnvironment) -> None:
+    world = World(policy(), healthy_after_calls=10_000)
+    tq = f"tq-{uuid.uuid4()}"
+    async with Worker(time_env.client, task_queue=tq, workflows=list(PLAYBOOKS.values()),
+                      activities=world.activities()):
+        handle = await time_env.client.start_workflow(
+            ServiceDown.run,
+            IncidentInput(alert=Alert(alertname="GenesisServiceDown", service="genesis-orchestration")),
+            id=f"incident:ack:{uuid.uuid4()}", task_queue=tq,
+        )
+        st = await handle.execute_update("acknowledge", AckRequest(by="alice"), result_type=IncidentStatus)
+        assert st.acknowledged_by == "alice" and st.service == "genesis-orchestration"
+        with pytest.raises(WorkflowUpdateFailedError) as failed:
+            await handle.execute_update("acknowledge", AckRequest(by="bob"), result_type=IncidentStatus)
+        assert "already acknowledged by alice" in str(failed.value.cause)
+        await handle.signal("alert_fired", Alert(alertname="GenesisServiceDown", service="genesis-orchestration"))
+        res = await handle.result()
+        assert res.outcome == "escalated"
+        st = await handle.query("status", result_type=IncidentStatus)
+        assert st.alerts_received == 2 and st.outcome == "escalated"
+        assert world.restarts == 1  # the repeat alert joined; it did not restart again

@@ -1,0 +1,89 @@
+"""The Remedy worker: runs every registered playbook and every activity.
+
+    python worker.py            # or: remedy worker
+
+Reads settings from the environment (TEMPORAL_ADDRESS, REMEDY_INVENTORY, ...; see
+remedy/settings.py). The inventory is loaded and validated once at start: a broken
+inventory stops the worker with the file, YAML path and problem, before any incident
+can trip over it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.http_probe import HttpProbeActivities
+from activities.inventory import Inventory, InventoryActivities, InventoryError, load_inventory
+from activities.notify import NotifyActivities
+from activities.prometheus import PrometheusActivities
+from activities.records import RecordsActivities
+from activities.service import ServiceActivities
+from activities.ssh import SshActivities
+from remedy.settings import Settings
+from remedy.temporal import connect, ensure_search_attributes
+from workflows.registry import PLAYBOOKS
+
+log = logging.getLogger("remedy.worker")
+
+
+def activities_for(inventory: Inventory, settings: Settings) -> list[object]:
+    """Every activity callable, bound to its worker-side configuration."""
+    objs = [
+        InventoryActivities(inventory),
+        SshActivities(inventory),
+        ServiceActivities(inventory),
+        HttpProbeActivities(inventory),
+        PrometheusActivities(settings),
+        NotifyActivities(settings),
+        RecordsActivities(inventory, settings),
+    ]
+    out: list[object] = []
+    for obj in objs:
+        for name in dir(obj):
+            fn = getattr(obj, name)
+            if callable(fn) and hasattr(fn, "__temporal_activity_definition"):
+                out.append(fn)
+    return out
+
+
+def build_worker(client: Client, inventory: Inventory, settings: Settings) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=list(PLAYBOOKS.values()),
+        activities=activities_for(inventory, settings),
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    inventory = load_inventory(settings.inventory)
+    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    added = await ensure_search_attributes(client)
+    if added:
+        log.info("registered search attributes: %s", ", ".join(added))
+    log.info(
+        "worker on %s (namespace %s, task queue %s): %d playbooks, %d services in %s",
+        settings.temporal_address, settings.temporal_namespace, settings.task_queue,
+        len(PLAYBOOKS), len(inventory.services), settings.inventory,
+    )
+    await build_worker(client, inventory, settings).run()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        asyncio.run(run_worker(Settings()))
+    except InventoryError as err:
+        print(f"remedy worker: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,269 @@
+"""What every incident shares: phases, timeline, signals, query, update, search
+attributes, activity calls that land in the timeline, and escalation deadlines.
+
+Playbooks subclass `Incident` and keep only their runbook's decisions. Everything here
+is deterministic workflow code: time comes from `workflow.now()`, waits from
+`workflow.sleep` / `workflow.wait_condition`, side effects go through activities
+called by name (see workflows/contracts.py for why by name).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.contracts import SERVICE_POLICY, ServicePolicy, ServicePolicyInput
+    from workflows.models import (
+        AckRequest,
+        Alert,
+        IncidentInput,
+        IncidentStatus,
+        Outcome,
+        Phase,
+        Resolution,
+        Severity,
+        TimelineEntry,
+    )
+    from workflows.policies import LOCAL_CONFIG, ActivityPolicy
+
+# Custom search attributes: registered on the server before any workflow upserts them
+# (an unknown attribute makes the workflow task fail forever -- see remedy/temporal.py).
+SA_SERVICE = SearchAttributeKey.for_keyword("RemedyService")
+SA_ALERTNAME = SearchAttributeKey.for_keyword("RemedyAlertName")
+SA_SEVERITY = SearchAttributeKey.for_keyword("RemedySeverity")
+SA_PHASE = SearchAttributeKey.for_keyword("RemedyPhase")
+SEARCH_ATTRIBUTES = (SA_SERVICE, SA_ALERTNAME, SA_SEVERITY, SA_PHASE)
+
+R = TypeVar("R")
+
+
+class StepFailed(Exception):
+    """An activity failed for good (its retries are spent or it was non-retryable).
+    Carries the ApplicationError type so a playbook can tell failures apart."""
+
+    def __init__(self, step: str, error_type: str | None, message: str) -> None:
+        super().__init__(f"{step}: {message}")
+        self.step = step
+        self.error_type = error_type
+        self.message = message
+
+
+def _failure_detail(err: BaseException) -> tuple[str | None, str]:
+    cause = err.__cause__ if isinstance(err, ActivityError | ChildWorkflowError) else err
+    if isinstance(cause, ApplicationError):
+        return cause.type, cause.message
+    return type(cause).__name__ if cause else None, str(cause or err)
+
+
+class Steps:
+    """A timeline and named activity steps: shared by incidents and the Rollback child."""
+
+    def __init__(self) -> None:
+        self.phase = Phase.DETECTION
+        self.timeline: list[TimelineEntry] = []
+
+    def record(self, step: str, outcome: Outcome, detail: str = "") -> None:
+        self.timeline.append(
+            TimelineEntry(at=workflow.now(), phase=self.phase, step=step, outcome=outcome, detail=detail)
+        )
+
+    def _show(self) -> None:
+        """Hook: refresh what the Temporal UI shows (see Incident)."""
+
+    async def act(
+        self,
+        step: str,
+        activity: str,
+        arg: Any,
+        result_type: type[R],
+        policy: ActivityPolicy,
+    ) -> R:
+        """Run one activity as a named step; a final failure is recorded and raised as
+        StepFailed (playbooks decide what a failure means)."""
+        try:
+            result: R = await workflow.execute_activity(
+                activity,
+                arg,
+                result_type=result_type,
+                start_to_close_timeout=policy.start_to_close,
+                schedule_to_close_timeout=policy.schedule_to_close,
+                heartbeat_timeout=policy.heartbeat,
+                retry_policy=policy.retry,
+                summary=step,
+            )
+        except ActivityError as err:
+            etype, msg = _failure_detail(err)
+            self.record(step, "failed", f"{etype}: {msg}")
+            self._show()
+            raise StepFailed(step, etype, msg) from err
+        return result
+
+
+class Incident(Steps):
+    """Base class of every playbook workflow."""
+
+    playbook: str = "Incident"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.alert: Alert | None = None
+        self.policy: ServicePolicy | None = None
+        self.detected_at: datetime | None = None
+        self.severity = Severity.P1
+        self.alert_firing = True
+        self.alerts_received = 0
+        self.acknowledged_by: str | None = None
+        self.paged = False
+        self.outcome: Resolution | None = None
+        self.deadline: datetime | None = None
+        self._background: list[asyncio.Task[Any]] = []
+
+    # ------------------------------------------------------------ identity
+    @property
+    def incident_id(self) -> str:
+        return workflow.info().workflow_id
+
+    @property
+    def service(self) -> str:
+        assert self.alert is not None
+        return self.alert.service
+
+    @property
+    def finished(self) -> bool:
+        return self.outcome is not None
+
+    # ------------------------------------------------------------ signals / query / update
+    @workflow.signal(name="alert_fired")
+    def alert_fired(self, alert: Alert) -> None:
+        # Repeats of the same alert join the incident; they never start another action.
+        self.alerts_received += 1
+        was_resolved = not self.alert_firing
+        self.alert_firing = True
+        if was_resolved:
+            self.record("alert fired again", "info", f"fingerprint={alert.fingerprint}")
+
+    @workflow.signal(name="alert_resolved")
+    def alert_resolved(self, alert: Alert) -> None:
+        # A resolution is recorded and may end waiting early; it never triggers an action.
+        if self.alert_firing:
+            self.alert_firing = False
+            self.record("alert resolved (Alertmanager)", "info", f"fingerprint={alert.fingerprint}")
+
+    @workflow.update(name="acknowledge")
+    def acknowledge(self, req: AckRequest) -> IncidentStatus:
+        self.acknowledged_by = req.by
+        self.record("acknowledged", "info", f"by {req.by}" + (f": {req.note}" if req.note else ""))
+        return self.status()
+
+    @acknowledge.validator
+    def _validate_ack(self, req: AckRequest) -> None:
+        # Rejected updates never enter history: a closed incident stays closed.
+        if self.finished:
+            raise ValueError(f"incident {self.incident_id} is already {self.outcome}")
+        if self.acknowledged_by:
+            raise ValueError(f"already acknowledged by {self.acknowledged_by}")
+
+    @workflow.query(name="status")
+    def status(self) -> IncidentStatus:
+        assert self.alert is not None and self.detected_at is not None
+        return IncidentStatus(
+            incident_id=self.incident_id,
+            playbook=self.playbook,
+            service=self.alert.service,
+            alertname=self.alert.alertname,
+            severity=self.severity,
+            phase=self.phase,
+            acknowledged_by=self.acknowledged_by,
+            alert_firing=self.alert_firing,
+            alerts_received=self.alerts_received,
+            detected_at=self.detected_at,
+            deadline=self.deadline,
+            paged=self.paged,
+            outcome=self.outcome,
+            timeline=list(self.timeline),
+        )
+
+    # ------------------------------------------------------------ phases and timeline
+    async def detect(self, inp: IncidentInput) -> ServicePolicy:
+        """Phase 1, Detection: take the alert, load the service's policy, tag the workflow."""
+        self.alert = inp.alert
+        self.alerts_received = max(self.alerts_received, 1)
+        self.alert_firing = inp.alert.status == "firing"
+        self.detected_at = workflow.now()
+        self.record("alert received", "info", f"{inp.alert.alertname} on {inp.alert.service}")
+        self.policy = await self.act(
+            "load service policy",
+            SERVICE_POLICY,
+            ServicePolicyInput(service=inp.alert.service),
+            ServicePolicy,
+            LOCAL_CONFIG,
+        )
+        self.severity = inp.alert.severity or Severity(self.policy.severity_default)
+        workflow.upsert_search_attributes(
+            [
+                SA_SERVICE.value_set(inp.alert.service),
+                SA_ALERTNAME.value_set(inp.alert.alertname),
+                SA_SEVERITY.value_set(self.severity.value),
+                SA_PHASE.value_set(self.phase.value),
+            ]
+        )
+        self._show()
+        return self.policy
+
+    def enter(self, phase: Phase) -> None:
+        self.phase = phase
+        self.record(f"phase: {phase.value}", "info")
+        workflow.upsert_search_attributes([SA_PHASE.value_set(phase.value)])
+        self._show()
+
+    def _show(self) -> None:
+        # "Current details" is what the Temporal UI shows for a running workflow.
+        if self.alert is None:
+            return
+        last = self.timeline[-1] if self.timeline else None
+        workflow.set_current_details(
+            f"**{self.playbook}** · {self.alert.alertname} on `{self.alert.service}` · "
+            f"{self.severity.value} · phase **{self.phase.value}**"
+            + (f"\n\nlast step: {last.step} ({last.outcome})" if last else "")
+        )
+
+    # ------------------------------------------------------------ background work and deadlines
+    def background(self, work: Awaitable[R]) -> asyncio.Task[R]:
+        """Start work that must not block recovery (crash evidence, paging)."""
+        task: asyncio.Task[R] = asyncio.ensure_future(work)
+        self._background.append(task)
+        return task
+
+    def escalate_after(
+        self, after: timedelta, what: str, on_expire: Callable[[], Awaitable[None]]
+    ) -> asyncio.Task[None]:
+        """An escalation deadline counted from detection: if the incident is still open
+        when it expires, run `on_expire` (e.g. page the incident commander)."""
+        assert self.detected_at is not None
+        self.deadline = self.detected_at + after
+
+        async def watch() -> None:
+            remaining = max(self.deadline - workflow.now(), timedelta(0))  # type: ignore[operator]
+            try:
+                await workflow.wait_condition(lambda: self.finished, timeout=remaining)
+            except asyncio.TimeoutError:
+                self.record(f"deadline: {what}", "info", f"unresolved after {after}")
+                await on_expire()
+
+        return self.background(watch())
+
+    async def settle_background(self) -> None:
+        """Let background work finish (evidence, a page in flight) before the run returns."""
+        for task in self._background:
+            if not task.done():
+                try:
+                    await task
+                except StepFailed:
+                    pass  # already in the timeline

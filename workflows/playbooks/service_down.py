@@ -1,0 +1,59 @@
+"""GenesisServiceDown (Genesis playbook) and Application Down (Agent Lab, P0)."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.incident import Incident
+    from workflows.models import IncidentInput, Phase, PlaybookResult
+    from workflows.steps import escalation, notify, recovery
+    from workflows.steps.resolution import close, escalate
+    from workflows.steps.rollback import rollback
+
+
+@workflow.defn(name="ServiceDown")
+class ServiceDown(Incident):
+    """Genesis "Incident: GenesisServiceDown" / Agent Lab "Playbook: Application Down".
+
+    Step 1 restart, wait 30 s, check active; step 2 if that fails, roll back; step 3
+    verify the service restored (health endpoint + health-check script); page the
+    incident commander if unresolved 5 minutes after detection; collect crash evidence
+    without blocking restoration; document in the incident log.
+    """
+
+    playbook = "ServiceDown"
+
+    @workflow.run
+    async def run(self, inp: IncidentInput) -> PlaybookResult:
+        policy = await self.detect(inp)
+        waits = policy.waits
+        self.escalate_after(
+            waits.incident_commander_after, "page incident commander",
+            lambda: escalation.page_incident_commander(self, "service still down after 5 minutes"),
+        )
+        await notify.status_update(self, "Active", "alert received", "restart the service")
+        self.background(recovery.collect_crash_evidence(self))
+
+        self.enter(Phase.ASSESSMENT)
+        if await recovery.is_active(self, "check service status") and not self.alert_firing:
+            # Alertmanager already says resolved and the service is up: act on nothing.
+            return await close(self, "resolved_without_action", "none (recovered on its own)")
+
+        self.enter(Phase.RESPONSE)
+        action = "restart"
+        restarted = await recovery.restart(self)
+        if restarted:
+            await workflow.sleep(waits.after_restart)
+        if not (restarted and await recovery.is_active(self)):
+            if not policy.has_rollback:
+                return await escalate(self, "restart failed and no rollback is configured")
+            action = "rollback"
+            result = await rollback(self, "service did not come up after restart")
+            if not result.succeeded:
+                return await escalate(self, f"rollback failed at: {result.failed_step}")
+
+        self.enter(Phase.VERIFICATION)
+        if not await recovery.wait_healthy(self, waits.restore_budget, waits.health_retry_interval):
+            return await escalate(self, f"service unhealthy after {action}")
+        return await close(self, "resolved", action)

@@ -1,0 +1,24 @@
+"""The explicit registry: every playbook the worker runs and every alert the bridge routes.
+
+Plain dicts on purpose (DESIGN principle 9): what runs is what is listed here, and a
+test checks that every playbook has tests.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.playbooks.service_down import ServiceDown
+    from workflows.steps.rollback import Rollback
+
+PLAYBOOKS: dict[str, type] = {
+    "ServiceDown": ServiceDown,
+    "Rollback": Rollback,
+}
+
+# Default routes: alertname -> playbook name. The inventory may add or override routes.
+ROUTES: dict[str, str] = {
+    "GenesisServiceDown": "ServiceDown",
+    "ApplicationDown": "ServiceDown",
+}

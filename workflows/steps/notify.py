@@ -1,0 +1,57 @@
+"""Notification steps. A notification never blocks or fails remediation: its failure is
+recorded in the timeline and the playbook goes on (DESIGN principle 7)."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.contracts import (
+        PAGERDUTY_EVENT,
+        SLACK_POST,
+        NotifyResult,
+        PagerDutyAction,
+        PagerDutyInput,
+        SlackMessageInput,
+    )
+    from workflows.incident import Incident, StepFailed
+    from workflows.policies import NOTIFY
+
+
+async def status_update(
+    inc: Incident, status: str, actions_taken: str, next_steps: str, impact: str = ""
+) -> None:
+    """The Agent Lab 'Incident Status Update' template, posted to Slack."""
+    assert inc.alert is not None and inc.detected_at is not None
+    msg = SlackMessageInput(
+        incident_id=inc.incident_id,
+        title=f"{inc.alert.alertname} on {inc.service} ({inc.severity.value})",
+        status=status,  # type: ignore[arg-type]
+        impact=impact or inc.alert.annotations.get("summary", "see alert"),
+        timeline=f"detected {inc.detected_at:%Y-%m-%d %H:%M:%S} UTC; phase {inc.phase.value}",
+        actions_taken=actions_taken,
+        next_steps=next_steps,
+    )
+    try:
+        res = await inc.act(f"slack: {status}", SLACK_POST, msg, NotifyResult, NOTIFY)
+    except StepFailed:
+        return
+    inc.record(f"slack: {status}", "skipped" if res.skipped else "ok", res.detail)
+
+
+async def pagerduty(inc: Incident, action: PagerDutyAction, summary: str = "") -> bool:
+    """PagerDuty Events v2, dedup_key = the incident's workflow id, so repeats and
+    acknowledge/resolve all land on the same PagerDuty incident."""
+    event = PagerDutyInput(
+        dedup_key=inc.incident_id,
+        action=action,
+        summary=summary[:1024],
+        source=inc.service,
+        severity="critical" if inc.severity.value in ("P0", "P1") else "error",
+    )
+    try:
+        res = await inc.act(f"pagerduty: {action}", PAGERDUTY_EVENT, event, NotifyResult, NOTIFY)
+    except StepFailed:
+        return False
+    inc.record(f"pagerduty: {action}", "skipped" if res.skipped else "ok", summary or res.detail)
+    return res.delivered

@@ -1,0 +1,127 @@
+"""Service steps shared by playbooks: restart once, check active, wait for health,
+collect crash evidence."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.contracts import (
+        HTTP_PROBE,
+        SERVICE_RESTART,
+        SERVICE_RUN,
+        CommandKind,
+        HttpProbeInput,
+        HttpProbeResult,
+        ServiceCommandInput,
+        ServiceCommandResult,
+    )
+    from workflows.incident import Incident, StepFailed
+    from workflows.policies import DIAGNOSTIC, HTTP_PROBE as HTTP_PROBE_POLICY, SIDE_EFFECT
+
+
+def _excerpt(res: ServiceCommandResult, limit: int = 300) -> str:
+    r = res.result
+    return (r.stderr.strip() or r.stdout.strip())[-limit:]
+
+
+async def restart(inc: Incident, step: str = "restart") -> bool:
+    """Restart the service once. The idempotency key (incident + step) is recorded on the
+    target, so if this activity is retried after a worker crash the service is not
+    restarted a second time."""
+    key = f"{inc.incident_id}:{step}"
+    try:
+        res = await inc.act(
+            step, SERVICE_RESTART,
+            ServiceCommandInput(service=inc.service, command=CommandKind.RESTART, idempotency_key=key),
+            ServiceCommandResult, SIDE_EFFECT,
+        )
+    except StepFailed:
+        return False
+    ok = res.result.ok
+    inc.record(step, "ok" if ok else "failed",
+               f"exit {res.result.exit_status}{' (already done, not repeated)' if res.replayed else ''}"
+               + (f": {_excerpt(res)}" if not ok else ""))
+    return ok
+
+
+async def is_active(inc: Incident, step: str = "check active") -> bool:
+    """`systemctl is-active` (or the inventory's status command): exit 0 means active.
+    An unreachable host is *not* active (fail safe)."""
+    try:
+        res = await inc.act(
+            step, SERVICE_RUN, ServiceCommandInput(service=inc.service, command=CommandKind.STATUS),
+            ServiceCommandResult, DIAGNOSTIC,
+        )
+    except StepFailed:
+        return False
+    ok = res.result.ok
+    inc.record(step, "ok" if ok else "failed", res.result.stdout.strip()[-200:] or f"exit {res.result.exit_status}")
+    return ok
+
+
+async def healthy(inc: Incident) -> bool:
+    """One health verdict: the health URL answers as expected and the health-check
+    script exits 0 -- each only where the inventory configures it."""
+    assert inc.policy is not None
+    checks: list[bool] = []
+    if inc.policy.has_health_url:
+        try:
+            probe = await inc.act(
+                "health endpoint", HTTP_PROBE, HttpProbeInput(service=inc.service),
+                HttpProbeResult, HTTP_PROBE_POLICY,
+            )
+            inc.record("health endpoint", "ok" if probe.ok else "failed",
+                       f"{probe.url} -> {probe.status_code or probe.error}")
+            checks.append(probe.ok)
+        except StepFailed:
+            checks.append(False)
+    if inc.policy.has_health_check:
+        try:
+            res = await inc.act(
+                "health check script", SERVICE_RUN,
+                ServiceCommandInput(service=inc.service, command=CommandKind.HEALTH_CHECK),
+                ServiceCommandResult, DIAGNOSTIC,
+            )
+            inc.record("health check script", "ok" if res.result.ok else "failed",
+                       f"exit {res.result.exit_status}")
+            checks.append(res.result.ok)
+        except StepFailed:
+            checks.append(False)
+    if not checks:  # nothing configured: fall back to the status command
+        checks.append(await is_active(inc, "check active (no health check configured)"))
+    return all(checks)
+
+
+async def wait_healthy(inc: Incident, budget: timedelta, interval: timedelta) -> bool:
+    """Check health now and then every `interval` until it passes or `budget` (counted
+    from detection) runs out."""
+    assert inc.detected_at is not None
+    give_up_at = inc.detected_at + budget
+    while True:
+        if await healthy(inc):
+            return True
+        if workflow.now() + interval > give_up_at:
+            inc.record("service restored", "failed", f"not healthy within {budget} of detection")
+            return False
+        await workflow.sleep(interval)
+
+
+async def collect_crash_evidence(inc: Incident) -> None:
+    """Genesis step 4, 'Collect crash dump ... DO NOT BLOCK SERVICE RESTORATION': run in
+    the background; its failure is recorded and changes nothing else."""
+    try:
+        res = await inc.act(
+            "collect crash evidence", SERVICE_RUN,
+            ServiceCommandInput(service=inc.service, command=CommandKind.LOGS),
+            ServiceCommandResult, DIAGNOSTIC,
+        )
+    except StepFailed:
+        return
+    r = res.result
+    lines = r.stdout.count("\n")
+    inc.record("collect crash evidence", "ok" if r.ok else "failed",
+               f"{lines} log lines captured{' (truncated)' if r.truncated else ''}; last: "
+               + (r.stdout.strip().splitlines() or [""])[-1][-200:])

@@ -1,0 +1,48 @@
+"""Phase 4, Resolution: document the incident, tell Slack, resolve the page, and build
+the typed PlaybookResult. Every playbook ends through `close` or `escalate`."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.contracts import INCIDENT_LOG, IncidentLogInput, IncidentLogResult
+    from workflows.incident import Incident, StepFailed
+    from workflows.models import Phase, PlaybookResult, Resolution
+    from workflows.policies import LOCAL_CONFIG
+    from workflows.steps import escalation, notify
+
+
+async def escalate(inc: Incident, why: str) -> PlaybookResult:
+    await escalation.hand_over(inc, why)
+    return await close(inc, "escalated", f"escalation ({why})")
+
+
+async def close(inc: Incident, outcome: Resolution, action: str) -> PlaybookResult:
+    # Decided first: a deadline expiring while we write the log must not page anyone.
+    inc.outcome = outcome
+    inc.enter(Phase.RESOLUTION)
+    assert inc.alert is not None and inc.detected_at is not None
+    if outcome != "escalated":
+        try:
+            log = await inc.act(
+                "incident log", INCIDENT_LOG,
+                IncidentLogInput(service=inc.service, alertname=inc.alert.alertname,
+                                 action=action, incident_id=inc.incident_id),
+                IncidentLogResult, LOCAL_CONFIG,
+            )
+            inc.record("incident log", "ok", f"{log.where}: {log.line}")
+        except StepFailed:
+            pass
+        await notify.status_update(inc, "Resolved", action, "post-incident review")
+        if inc.paged:
+            await notify.pagerduty(inc, "resolve", f"resolved via {action}")
+    await inc.settle_background()
+    inc.record("incident closed", "info", outcome)
+    inc._show()
+    return PlaybookResult(
+        incident_id=inc.incident_id, playbook=inc.playbook, service=inc.service,
+        alertname=inc.alert.alertname, severity=inc.severity, outcome=outcome, action=action,
+        paged=inc.paged, detected_at=inc.detected_at, ended_at=workflow.now(),
+        timeline=inc.timeline,
+    )
