@@ -139,6 +139,8 @@ class Inventory(_Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     hosts: dict[str, HostSpec] = Field(default_factory=dict)
     services: dict[str, ServiceSpec] = Field(default_factory=dict)
+    # alertname -> playbook name; adds to / overrides workflows.registry.ROUTES.
+    routes: dict[str, str] = Field(default_factory=dict)
     source: str = Field(default="<memory>", exclude=True)
 
     @model_validator(mode="after")

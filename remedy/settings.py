@@ -29,6 +29,19 @@ class Settings(BaseSettings):
     slack_webhook_url: SecretStr | None = None
     pagerduty_routing_key: SecretStr | None = None
     pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+    # ---- alert bridge
+    bridge_token: SecretStr | None = Field(
+        default=None, description="bearer token Alertmanager must send (REMEDY_BRIDGE_TOKEN)"
+    )
+    bridge_insecure_dev: bool = Field(
+        default=False, description="allow starting the bridge without a token (development only)"
+    )
+    bridge_host: str = "127.0.0.1"
+    bridge_port: int = 8787
+    bridge_max_body_bytes: int = 1_048_576
+    service_label: str = "service"
+    flap_cooldown_s: float = 600.0  # an alert re-firing this soon after its incident closed is flapping
+
     # Where the incident log goes when the service names no incident_log file.
     incident_log_fallback: Path | None = None
 

@@ -192,20 +192,18 @@ class Incident(Steps):
 
     # ------------------------------------------------------------ phases and timeline
     async def detect(self, inp: IncidentInput) -> ServicePolicy:
-        """Phase 1, Detection: take the alert, load the service's policy, tag the workflow."""
+        """Phase 1, Detection: take the alert, tag the workflow, load the service's policy.
+
+        Raises StepFailed (type UnknownService) when the service is not in the inventory;
+        the workflow is tagged by then, so even that incident is findable in the UI."""
         self.alert = inp.alert
         self.alerts_received = max(self.alerts_received, 1)
         self.alert_firing = inp.alert.status == "firing"
         self.detected_at = workflow.now()
-        self.record("alert received", "info", f"{inp.alert.alertname} on {inp.alert.service}")
-        self.policy = await self.act(
-            "load service policy",
-            SERVICE_POLICY,
-            ServicePolicyInput(service=inp.alert.service),
-            ServicePolicy,
-            LOCAL_CONFIG,
-        )
-        self.severity = inp.alert.severity or Severity(self.policy.severity_default)
+        self.severity = inp.alert.severity or Severity.P1
+        self.record("alert received", "info", f"{inp.alert.alertname} on {inp.alert.service}"
+                    + (f"; {inp.route_reason}" if inp.route_reason else "")
+                    + ("; FLAPPING" if inp.flapping else ""))
         workflow.upsert_search_attributes(
             [
                 SA_SERVICE.value_set(inp.alert.service),
@@ -214,6 +212,17 @@ class Incident(Steps):
                 SA_PHASE.value_set(self.phase.value),
             ]
         )
+        self._show()
+        self.policy = await self.act(
+            "load service policy",
+            SERVICE_POLICY,
+            ServicePolicyInput(service=inp.alert.service),
+            ServicePolicy,
+            LOCAL_CONFIG,
+        )
+        if inp.alert.severity is None:
+            self.severity = Severity(self.policy.severity_default)
+            workflow.upsert_search_attributes([SA_SEVERITY.value_set(self.severity.value)])
         self._show()
         return self.policy
 

@@ -46,6 +46,12 @@ class Alert(BaseModel):
 
 class IncidentInput(BaseModel):
     alert: Alert
+    flapping: bool = Field(
+        default=False,
+        description="set by the bridge when the alert re-fires within the cool-down after "
+        "its last incident closed: diagnose and page a human instead of acting again",
+    )
+    route_reason: str = Field(default="", description="why the bridge chose this playbook")
 
 
 Outcome = Literal["ok", "failed", "skipped", "info"]

@@ -10,12 +10,17 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.playbooks.service_down import ServiceDown
+    from workflows.playbooks.triage import Triage
     from workflows.steps.rollback import Rollback
 
 PLAYBOOKS: dict[str, type] = {
     "ServiceDown": ServiceDown,
     "Rollback": Rollback,
+    "Triage": Triage,
 }
+
+# Where an alert goes when no route matches or its service is not in the inventory.
+FALLBACK_PLAYBOOK = "Triage"
 
 # Default routes: alertname -> playbook name. The inventory may add or override routes.
 ROUTES: dict[str, str] = {

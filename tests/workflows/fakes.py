@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from workflows.contracts import (
     HTTP_PROBE,
@@ -66,6 +67,7 @@ class World:
     restarts: int = 0
     started_after_rollback: bool = False
     health_calls: int = 0
+    known_service: bool = True
 
     def log(self, name: str, detail: str = "") -> None:
         self.calls.append(Call(activity.info().current_attempt_scheduled_time, name, detail))
@@ -82,6 +84,9 @@ class World:
 
         @activity.defn(name=SERVICE_POLICY)
         async def policy(inp: ServicePolicyInput) -> ServicePolicy:
+            if not world.known_service:
+                raise ApplicationError(f"service {inp.service!r} is not in the inventory",
+                                       type="UnknownService", non_retryable=True)
             return world.policy
 
         def result(inp: ServiceCommandInput, code: int, out: str = "") -> ServiceCommandResult:

@@ -139,3 +139,21 @@ async def test_status_query_and_acknowledge(time_env: WorkflowEnvironment) -> No
         st = await handle.query("status", result_type=IncidentStatus)
         assert st.alerts_received == 2 and st.outcome == "escalated"
         assert world.restarts == 1  # the repeat alert joined; it did not restart again
+
+
+async def test_rollback_runs_on_its_own(time_env: WorkflowEnvironment) -> None:
+    """`Rollback` is registered so a person can run the procedure by itself."""
+    from workflows.models import RollbackInput, RollbackResult
+
+    world = World(policy(has_health_check=True), active_after_restart=False)
+    tq = f"tq-{uuid.uuid4()}"
+    async with Worker(time_env.client, task_queue=tq, workflows=list(PLAYBOOKS.values()),
+                      activities=world.activities()):
+        res = await time_env.client.execute_workflow(
+            "Rollback", RollbackInput(service="genesis-orchestration", incident_id="manual",
+                                      reason="operator request"),
+            id=f"rollback:manual:{uuid.uuid4()}", task_queue=tq, result_type=RollbackResult,
+        )
+    assert res.succeeded and res.failed_step is None
+    assert [n for n in world.names() if n in ROLLBACK_ORDER + ["status", "health_check"]] == \
+        ROLLBACK_ORDER + ["status", "health_check"]

@@ -36,7 +36,12 @@ class ServiceDown(Incident):
         self.background(recovery.collect_crash_evidence(self))
 
         self.enter(Phase.ASSESSMENT)
-        if await recovery.is_active(self, "check service status") and not self.alert_firing:
+        active = await recovery.is_active(self, "check service status")
+        if inp.flapping:
+            # Restarting again is what turns a flapping alert into a restart storm.
+            return await escalate(self, "alert is flapping (re-fired within the cool-down "
+                                  "after the last incident closed); not restarting again")
+        if active and not self.alert_firing:
             # Alertmanager already says resolved and the service is up: act on nothing.
             return await close(self, "resolved_without_action", "none (recovered on its own)")
 
