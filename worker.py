@@ -60,8 +60,8 @@ def build_worker(client: Client, inventory: Inventory, settings: Settings) -> Wo
     )
 
 
-async def run_worker(settings: Settings) -> None:
-    inventory = load_inventory(settings.inventory)
+async def run_worker(settings: Settings, inventory: Inventory | None = None) -> None:
+    inventory = inventory or load_inventory(settings.inventory)
     client = await connect(settings.temporal_address, settings.temporal_namespace)
     added = await ensure_search_attributes(client)
     if added:

@@ -1,0 +1,324 @@
+"""`remedy`: the command line. One clear error line and a non-zero exit, never a traceback.
+
+Commands that talk to Temporal leave with os._exit after flushing: short-lived
+processes holding a Temporal client can crash at interpreter exit (sdk-python#300).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from activities.inventory import InventoryError, load_inventory
+from remedy.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Remedy: durable, automated incident remediation on Temporal.")
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+DataDir = Annotated[Path, typer.Option("--data-dir", help="where the dev server keeps its SQLite file")]
+InventoryOpt = Annotated[Path, typer.Option("--inventory", help="inventory YAML")]
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]remedy:[/] {message}", highlight=False)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def run_client(coro: Callable[[], Awaitable[T]]) -> None:
+    """Run a client coroutine, turn known failures into one line, exit hard (see module doc)."""
+    from temporalio.client import RPCError
+    from temporalio.service import RPCError as ServiceRPCError
+
+    code = 0
+    try:
+        asyncio.run(coro())  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        code = 130
+    except (RPCError, ServiceRPCError) as e:
+        msg = str(e)
+        if "not found" in msg.lower():
+            fail(f"no such incident: {msg}")
+        fail(f"Temporal error: {msg}")
+    except RuntimeError as e:
+        if "connect" in str(e).lower() or "transport" in str(e).lower():
+            fail(f"cannot reach Temporal at {Settings().temporal_address}: {e}. "
+                 "Is `remedy dev` (make run) running?")
+        fail(str(e))
+    except (InventoryError, ValueError) as e:
+        fail(str(e), 2)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _token_file(data_dir: Path) -> Path:
+    return data_dir / "bridge-token"
+
+
+def bridge_token(settings: Settings) -> str:
+    """REMEDY_BRIDGE_TOKEN, else the one `remedy dev` generated into the data dir."""
+    if settings.bridge_token:
+        return settings.bridge_token.get_secret_value()
+    f = _token_file(settings.data_dir)
+    if f.exists():
+        return f.read_text().strip()
+    fail(f"no bridge token: set REMEDY_BRIDGE_TOKEN or start `remedy dev` (writes {f})")
+    raise AssertionError  # unreachable
+
+
+# ---------------------------------------------------------------------------- run the stack
+@app.command()
+def dev(
+    data_dir: DataDir = Path("data"),
+    inventory: InventoryOpt = Path("examples/inventory.yaml"),
+    temporal_port: Annotated[int, typer.Option(help="Temporal frontend port")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Temporal Web UI port")] = 8233,
+    bridge_port: Annotated[int, typer.Option(help="alert bridge port")] = 8787,
+) -> None:
+    """The embedded default: Temporal dev server (SQLite) + worker + alert bridge. Ctrl-C stops all."""
+    from remedy.devstack import DevServer, wait_for_frontend
+
+    try:
+        inv = load_inventory(inventory)
+    except InventoryError as e:
+        fail(str(e), 2)
+    settings = Settings(inventory=inventory, data_dir=data_dir, bridge_port=bridge_port,
+                        TEMPORAL_ADDRESS=f"127.0.0.1:{temporal_port}")  # type: ignore[call-arg]
+    if not settings.bridge_token:
+        tf = _token_file(data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if not tf.exists():
+            tf.write_text(secrets.token_urlsafe(32))
+            tf.chmod(0o600)
+        settings.bridge_token = tf.read_text().strip()  # type: ignore[assignment]
+        token_hint = f"generated, in {tf} (or set REMEDY_BRIDGE_TOKEN)"
+    else:
+        token_hint = "from REMEDY_BRIDGE_TOKEN"
+    server = DevServer(data_dir=data_dir, port=temporal_port, ui_port=ui_port)
+    out.print(f"starting Temporal dev server on {server.address} (data: {data_dir}/temporal.db) ...")
+    try:
+        server.start()
+    except RuntimeError as e:
+        fail(str(e))
+
+    async def stack() -> None:
+        from worker import run_worker
+
+        await wait_for_frontend(server.address)
+        tasks = [asyncio.create_task(run_worker(settings, inv), name="worker")]
+        bridge_url = None
+        try:
+            from bridge.server import serve
+        except ImportError:
+            serve = None  # type: ignore[assignment]
+        if serve is not None:
+            tasks.append(asyncio.create_task(serve(settings, inv, "127.0.0.1", bridge_port), name="bridge"))
+            bridge_url = f"http://127.0.0.1:{bridge_port}/alertmanager"
+        out.print(f"[bold green]Remedy is running[/] — {len(inv.services)} services from {inventory}")
+        out.print(f"  Temporal UI : {server.ui_url}")
+        out.print(f"  Temporal    : {server.address}")
+        if bridge_url:
+            out.print(f"  Bridge      : {bridge_url}  (bearer token {token_hint})")
+        out.print("  Try         : remedy fire GenesisServiceDown --label service=genesis-orchestration")
+        out.print("Ctrl-C stops everything.")
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for t in done:
+            if t.exception():
+                raise t.exception()  # type: ignore[misc]
+
+    code = 0
+    try:
+        asyncio.run(stack())
+    except KeyboardInterrupt:
+        out.print("stopping ...")
+    except Exception as e:  # one line, then stop the server we started
+        err.print(f"[bold red]remedy:[/] {e}")
+        code = 1
+    finally:
+        server.stop()
+    sys.stdout.flush()
+    os._exit(code)
+
+
+@app.command()
+def worker() -> None:
+    """Run the worker (production process; TEMPORAL_ADDRESS, REMEDY_INVENTORY, ...)."""
+    from worker import main as worker_main
+
+    worker_main()
+
+
+@app.command()
+def check(inventory: Annotated[Path, typer.Argument(help="inventory YAML")] = Path("examples/inventory.yaml")) -> None:
+    """Validate an inventory file; print every problem as file: yaml.path: problem."""
+    try:
+        inv = load_inventory(inventory)
+    except InventoryError as e:
+        fail(str(e), 2)
+    out.print(f"{inventory}: OK — {len(inv.hosts)} hosts, {len(inv.services)} services")
+
+
+# ---------------------------------------------------------------------------- incidents
+@app.command("list")
+def list_incidents(
+    limit: Annotated[int, typer.Option(help="at most this many")] = 50,
+    query: Annotated[str, typer.Option(help="extra visibility filter, e.g. RemedyService='x'")] = "",
+) -> None:
+    """Open and recent incidents (Temporal visibility + Remedy's search attributes)."""
+    from rich.table import Table
+
+    from remedy.temporal import connect
+
+    async def go() -> None:
+        s = Settings()
+        client = await connect(s.temporal_address, s.temporal_namespace)
+        q = "RemedyAlertName IS NOT NULL" + (f" AND ({query})" if query else "")
+        table = Table("incident", "playbook", "status", "phase", "severity", "started")
+        n = 0
+        async for wf in client.list_workflows(q, limit=limit):
+            sa = wf.search_attributes
+            table.add_row(wf.id, wf.workflow_type, wf.status.name if wf.status else "?",
+                          str((sa.get("RemedyPhase") or ["?"])[0]),
+                          str((sa.get("RemedySeverity") or ["?"])[0]),
+                          f"{wf.start_time:%Y-%m-%d %H:%M:%S}")
+            n += 1
+        out.print(table if n else "no incidents")
+
+    run_client(go)
+
+
+def _render_status(st: Any) -> Any:
+    from rich.table import Table
+
+    t = Table(title=f"{st.incident_id} — {st.playbook} — phase {st.phase.value}"
+              + (f" — {st.outcome}" if st.outcome else ""), title_justify="left")
+    t.add_column("time (UTC)")
+    t.add_column("phase")
+    t.add_column("step")
+    t.add_column("outcome")
+    t.add_column("detail", overflow="fold")
+    colors = {"ok": "green", "failed": "red", "skipped": "yellow", "info": "dim"}
+    for e in st.timeline:
+        t.add_row(f"{e.at:%H:%M:%S}", e.phase.value, e.step,
+                  f"[{colors[e.outcome]}]{e.outcome}[/]", e.detail)
+    if st.deadline and not st.outcome:
+        left = st.deadline - datetime.now(UTC)
+        t.caption = f"next escalation deadline {st.deadline:%H:%M:%S} UTC ({max(left.total_seconds(), 0):.0f}s)"
+    return t
+
+
+@app.command()
+def status(
+    incident: Annotated[str, typer.Argument(help="incident (workflow) id")],
+    watch: Annotated[bool, typer.Option("--watch", help="refresh until the incident closes")] = False,
+) -> None:
+    """Phase, timeline and next deadline of an incident."""
+    from rich.live import Live
+
+    from remedy.temporal import connect
+    from workflows.models import IncidentStatus
+
+    async def go() -> None:
+        s = Settings()
+        client = await connect(s.temporal_address, s.temporal_namespace)
+        handle = client.get_workflow_handle(incident)
+        st = await handle.query("status", result_type=IncidentStatus)
+        if not watch:
+            out.print(_render_status(st))
+            return
+        with Live(_render_status(st), console=out, refresh_per_second=2) as live:
+            while not st.outcome:
+                await asyncio.sleep(1)
+                st = await handle.query("status", result_type=IncidentStatus)
+                live.update(_render_status(st))
+
+    run_client(go)
+
+
+@app.command()
+def acknowledge(
+    incident: Annotated[str, typer.Argument(help="incident (workflow) id")],
+    by: Annotated[str, typer.Option("--by", help="who acknowledges")] = os.environ.get("USER", "oncall"),
+    note: Annotated[str, typer.Option(help="free text for the timeline")] = "",
+) -> None:
+    """Acknowledge an incident (the runbooks' 'on-call engineer acknowledges')."""
+    from remedy.temporal import connect
+    from workflows.models import AckRequest, IncidentStatus
+
+    async def go() -> None:
+        s = Settings()
+        client = await connect(s.temporal_address, s.temporal_namespace)
+        st = await client.get_workflow_handle(incident).execute_update(
+            "acknowledge", AckRequest(by=by, note=note), result_type=IncidentStatus)
+        out.print(f"{incident}: acknowledged by {st.acknowledged_by} (phase {st.phase.value})")
+
+    run_client(go)
+
+
+@app.command()
+def fire(
+    alertname: Annotated[str, typer.Argument(help="e.g. GenesisServiceDown")],
+    label: Annotated[list[str], typer.Option("--label", "-l", help="k=v, repeatable")] = [],  # noqa: B006
+    annotation: Annotated[list[str], typer.Option("--annotation", "-a", help="k=v")] = [],  # noqa: B006
+    resolve: Annotated[bool, typer.Option("--resolve", help="send the alert as resolved")] = False,
+    url: Annotated[str, typer.Option(help="bridge URL")] = "",
+) -> None:
+    """Post an Alertmanager-format (webhook v4) alert to the bridge."""
+    import hashlib
+    import json
+
+    import httpx
+
+    def kv(items: list[str], what: str) -> dict[str, str]:
+        d: dict[str, str] = {}
+        for it in items:
+            k, sep, v = it.partition("=")
+            if not sep or not k:
+                fail(f"--{what} {it!r}: expected key=value", 2)
+            d[k] = v
+        return d
+
+    s = Settings()
+    labels = {"alertname": alertname} | kv(label, "label")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    status_ = "resolved" if resolve else "firing"
+    fp = hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()[:16]
+    alert = {"status": status_, "labels": labels, "annotations": kv(annotation, "annotation"),
+             "startsAt": now, "endsAt": now if resolve else "0001-01-01T00:00:00Z",
+             "generatorURL": "", "fingerprint": fp}
+    payload = {"version": "4", "groupKey": f"{{}}:{{alertname=\"{alertname}\"}}", "truncatedAlerts": 0,
+               "status": status_, "receiver": "remedy", "groupLabels": {"alertname": alertname},
+               "commonLabels": labels, "commonAnnotations": alert["annotations"],
+               "externalURL": "remedy-cli", "alerts": [alert]}
+    target = url or f"http://127.0.0.1:{s.bridge_port}/alertmanager"
+    try:
+        r = httpx.post(target, json=payload, timeout=30,
+                       headers={"Authorization": f"Bearer {bridge_token(s)}"})
+    except httpx.HTTPError as e:
+        fail(f"cannot reach the bridge at {target}: {e}. Is `remedy dev` running?")
+    if r.status_code != 200:
+        fail(f"bridge answered {r.status_code}: {r.text[:500]}")
+    out.print(f"{status_} {alertname} {labels} -> {r.text[:500]}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
