@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     bridge_max_body_bytes: int = 1_048_576
     service_label: str = "service"
     flap_cooldown_s: float = 600.0  # an alert re-firing this soon after its incident closed is flapping
+    # Repeats of an alert already signalled are answered without Temporal for at most this
+    # long after Temporal last confirmed the incident open (capped at flap_cooldown_s).
+    bridge_cache_ttl_s: float = 300.0
+    bridge_cache_max_incidents: int = 10_000
+    # Per alert; under Alertmanager's webhook timeout (>= 10 s) so it gets a 503 to retry.
+    bridge_temporal_timeout_s: float = 5.0
 
     # Where the incident log goes when the service names no incident_log file.
     incident_log_fallback: Path | None = None

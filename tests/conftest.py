@@ -12,7 +12,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from remedy.temporal import ensure_search_attributes
 
-pytest_plugins = ["tests.fixtures.sshd", "tests.fixtures.prometheus", "tests.fixtures.httpsink"]
+pytest_plugins = [
+    "tests.fixtures.sshd",
+    "tests.fixtures.prometheus",
+    "tests.fixtures.httpsink",
+    "tests.fixtures.alertmanager",
+]
 
 BIN = Path(sys.executable).parent
 

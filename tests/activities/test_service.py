@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import subprocess
 import uuid
 from collections.abc import Awaitable
 from pathlib import Path
@@ -17,6 +15,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.inventory import CommandSpec, Inventory, RollbackSpec, ServiceSpec
 from activities.service import ServiceActivities, key_hash, run_keyed
+from tests.fixtures.gitrepo import commit, git
 from tests.fixtures.sshd import HOST_NAME, SshServer, Supervisor
 from workflows.contracts import CommandKind, ServiceCommandInput
 
@@ -176,26 +175,6 @@ async def test_logs_default_to_a_tail_of_log_files(acts: ServiceActivities) -> N
 
 
 # ---------------------------------------------------------------- rollback against git
-def git(*args: str, cwd: Path) -> str:
-    env = os.environ | {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@e",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@e",
-        "GIT_CONFIG_GLOBAL": "/dev/null",
-    }
-    out = subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
-    return out.stdout.decode().strip()
-
-
-def commit(repo: Path, files: dict[str, str], msg: str) -> None:
-    for name, text in files.items():
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        (repo / name).write_text(text)
-    git("add", "-A", cwd=repo)
-    git("commit", "-q", "-m", msg, cwd=repo)
-
-
 async def test_rollback_steps_restore_stable_code_and_config(
     sshd: SshServer, tmp_path: Path
 ) -> None:

@@ -1,0 +1,217 @@
+"""The alert bridge's HTTP app: Alertmanager webhook in, Temporal incidents out.
+
+    POST /alertmanager   webhook v4, `Authorization: Bearer <REMEDY_BRIDGE_TOKEN>`
+    GET  /healthz        200 when the bridge is up and Temporal answers, else 503
+    GET  /metrics        Prometheus text format
+
+Status codes are chosen for Alertmanager's retry logic: it retries 5xx and gives up on
+4xx. So a request that cannot succeed as sent (401, 400, 413, 422) is a 4xx that changes
+nothing, and a request Temporal could not take (yet) is a 503 listing which alerts were
+applied, so the retry -- harmless, thanks to signal-with-start dedup -- finishes it.
+The body is read by hand, not by FastAPI's model binding: the size limit must hold
+before the body is buffered, and the 400 vs 422 split must be ours.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from temporalio.client import Client
+
+from activities.inventory import Inventory
+from bridge.cache import IncidentCache
+from bridge.dispatch import Dispatcher, TemporalLink
+from bridge.metrics import CONTENT_TYPE, BridgeMetrics
+from bridge.models import WebhookPayload
+from bridge.routing import Router
+from remedy.settings import Settings
+from remedy.temporal import connect
+
+log = logging.getLogger("remedy.bridge")
+
+ClientFactory = Callable[[], Awaitable[Client]]
+
+
+class BridgeConfigError(ValueError):
+    """The bridge cannot run as configured (e.g. no token outside insecure dev mode)."""
+
+
+class Reject(Exception):
+    def __init__(self, code: int, reason: str, body: dict[str, object]) -> None:
+        self.code, self.reason, self.body = code, reason, body
+
+
+@dataclass
+class Bridge:
+    """What the app is made of; on `app.state.bridge` for tests and the dev stack."""
+
+    settings: Settings
+    metrics: BridgeMetrics
+    cache: IncidentCache
+    router: Router
+    link: TemporalLink
+    dispatcher: Dispatcher
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
+    return out or "<body>"
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    too_large = Reject(413, "too_large", {"error": f"request body exceeds {limit} bytes"})
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise Reject(400, "malformed_request", {"error": "invalid Content-Length"})
+        if int(declared) > limit:
+            raise too_large  # refused before reading a byte of it
+    # Also count what actually arrives: chunked bodies declare no length at all.
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
+
+
+def _parse(raw: bytes) -> WebhookPayload:
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise Reject(400, "malformed_json", {"error": f"malformed JSON: {err}"}) from None
+    try:
+        return WebhookPayload.model_validate(data)
+    except ValidationError as err:
+        fields = [{"field": _field(e["loc"]), "problem": e["msg"]} for e in err.errors()]
+        summary = "; ".join(f"{f['field']}: {f['problem']}" for f in fields[:5])
+        raise Reject(
+            422,
+            "invalid_schema",
+            {"error": f"not an Alertmanager webhook v4 payload: {summary}", "fields": fields},
+        ) from None
+
+
+def create_app(
+    settings: Settings,
+    inventory: Inventory,
+    client: Client | None = None,
+    client_factory: ClientFactory | None = None,
+) -> FastAPI:
+    """The bridge app. With no `client`, it connects on first use through
+    `client_factory` (default: remedy.temporal.connect with the settings' address and
+    namespace), and reconnects after a failed attempt."""
+    token = settings.bridge_token.get_secret_value() if settings.bridge_token else ""
+    if not token and not settings.bridge_insecure_dev:
+        raise BridgeConfigError(
+            "REMEDY_BRIDGE_TOKEN is not set: refusing to run the alert bridge without "
+            "authentication (set REMEDY_BRIDGE_INSECURE_DEV=true for local development only)"
+        )
+    if not token:
+        log.warning("alert bridge running WITHOUT authentication (insecure development mode)")
+    expected = f"Bearer {token}".encode()
+
+    async def default_factory() -> Client:
+        return await connect(settings.temporal_address, settings.temporal_namespace)
+
+    metrics = BridgeMetrics()
+    # Capped at the cool-down: "cached as open" then implies "closed, if at all, within
+    # the cool-down", which is what lets the flap guard skip a describe (bridge/dispatch.py).
+    ttl = settings.bridge_cache_ttl_s
+    if settings.flap_cooldown_s > 0:
+        ttl = min(ttl, settings.flap_cooldown_s)
+    cache = IncidentCache(ttl, settings.bridge_cache_max_incidents)
+    router = Router(inventory, settings.service_label)
+    link = TemporalLink(
+        client, client_factory or default_factory, settings.bridge_temporal_timeout_s
+    )
+    dispatcher = Dispatcher(
+        link,
+        router,
+        cache,
+        metrics,
+        task_queue=settings.task_queue,
+        flap_cooldown_s=settings.flap_cooldown_s,
+    )
+    bridge = Bridge(settings, metrics, cache, router, link, dispatcher)
+
+    app = FastAPI(title="Remedy alert bridge", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.bridge = bridge
+
+    def authorized(request: Request) -> bool:
+        if not token:
+            return True
+        given = request.headers.get("authorization", "")
+        scheme, _, value = given.partition(" ")
+        # Constant time over the whole header value: no early exit on the first bad byte.
+        return hmac.compare_digest(f"{scheme.capitalize()} {value.strip()}".encode(), expected)
+
+    async def handle(request: Request) -> JSONResponse:
+        if not authorized(request):
+            raise Reject(401, "unauthorized", {"error": "missing or invalid bearer token"})
+        payload = _parse(await _read_body(request, settings.bridge_max_body_bytes))
+        if payload.truncated_alerts:
+            log.warning(
+                "Alertmanager truncated %d alerts of group %s (max_alerts)",
+                payload.truncated_alerts,
+                payload.group_key,
+            )
+        outcomes = await dispatcher.apply(payload.alerts)
+        applied = [o.as_json() for o in outcomes if o.applied]
+        failed = [o for o in outcomes if not o.applied]
+        if not failed:
+            return JSONResponse({"status": "ok", "applied": applied})
+        transient = all(o.transient for o in failed)
+        raise Reject(
+            503 if transient else 500,
+            "temporal_unavailable" if transient else "apply_failed",
+            {
+                "status": "partial" if applied else "error",
+                "error": f"{len(failed)} of {len(outcomes)} alerts not applied; retry the "
+                "notification (applying an alert twice is harmless)",
+                "applied": applied,
+                "not_applied": [o.as_json() for o in failed],
+            },
+        )
+
+    @app.post("/alertmanager")
+    async def alertmanager(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            response = await handle(request)
+        except Reject as r:
+            metrics.rejects.labels(r.reason).inc()
+            headers = {"WWW-Authenticate": "Bearer"} if r.code == 401 else None
+            response = JSONResponse(r.body, status_code=r.code, headers=headers)
+        metrics.latency.labels("/alertmanager", str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        body: dict[str, str] = {"bridge": "ok", "namespace": settings.temporal_namespace}
+        try:
+            client_ = await link.get()
+            ok = await client_.service_client.check_health(timeout=dispatcher.rpc_timeout)
+        except Exception as err:  # noqa: BLE001 -- any failure means "not reachable"
+            body["temporal"] = f"unreachable: {type(err).__name__}: {err}"
+            return JSONResponse(body, status_code=503)
+        body["temporal"] = "ok" if ok else "not serving"
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    return app

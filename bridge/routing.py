@@ -1,0 +1,110 @@
+"""Which playbook an alert starts, for which service, under which workflow id.
+
+Labels *select* (DESIGN principle 4): the alertname selects a route, the service label
+selects an inventory entry. A label that selects nothing known sends the alert to the
+Triage playbook (diagnose where possible, page a human) -- never dropped, never acted
+on blindly. Label values only ever become data (the workflow input) and a sanitized
+part of the workflow id; nothing here or downstream pastes them into a command.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from activities.inventory import Inventory
+from bridge.models import WebhookAlert
+from workflows.models import Alert, Severity
+from workflows.registry import PLAYBOOKS, ROUTES
+
+TRIAGE = "Triage"
+ID_PREFIX = "incident"
+# What a workflow id part may hold verbatim: safe in a shell, a URL and the Temporal UI,
+# and free of ':' so `incident:<alertname>:<service>` splits unambiguously.
+_SAFE = re.compile(r"[A-Za-z0-9._-]{1,100}")
+_UNSAFE_RUN = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_id_part(raw: str) -> str:
+    """`raw` if it is already safe, else a readable cleaned prefix plus a hash of the raw
+    value (so two different hostile values never share an incident)."""
+    if _SAFE.fullmatch(raw):
+        return raw
+    cleaned = _UNSAFE_RUN.sub("_", raw)[:60].strip("_") or "_"
+    return f"{cleaned}-{hashlib.sha256(raw.encode()).hexdigest()[:10]}"
+
+
+def incident_id(alertname: str, service: str) -> str:
+    return f"{ID_PREFIX}:{safe_id_part(alertname)}:{safe_id_part(service) if service else '_'}"
+
+
+def _short(value: str, limit: int = 80) -> str:
+    return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
+@dataclass(frozen=True)
+class Route:
+    playbook: str
+    alertname: str
+    service: str  # the raw label value ("" when absent): data for the record only
+    workflow_id: str
+    reason: str
+
+
+class Router:
+    """alertname -> playbook through `inventory.routes` over the registry's defaults."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        service_label: str = "service",
+        playbooks: Collection[str] | None = None,
+    ) -> None:
+        self.services = set(inventory.services)
+        self.routes = {**ROUTES, **inventory.routes}
+        self._from_inventory = set(inventory.routes)
+        self.service_label = service_label
+        # Triage is always a valid target: it is where everything unknown goes.
+        self.playbooks = set(PLAYBOOKS if playbooks is None else playbooks) | {TRIAGE}
+
+    def route(self, labels: dict[str, str]) -> Route:
+        alertname = labels["alertname"]
+        service = labels.get(self.service_label, "")
+        wid = incident_id(alertname, service)
+
+        def triage(why: str) -> Route:
+            return Route(TRIAGE, alertname, service, wid, f"{why}: triage")
+
+        playbook = self.routes.get(alertname)
+        if playbook is None:
+            return triage(f"no route for alertname {_short(alertname)}")
+        if playbook not in self.playbooks:
+            return triage(f"route {alertname} -> {playbook}, but no such playbook is registered")
+        if not service:
+            return triage(f"alert has no {self.service_label!r} label")
+        if service not in self.services:
+            return triage(f"service {_short(service)} is not in the inventory")
+        source = "inventory" if alertname in self._from_inventory else "default"
+        return Route(playbook, alertname, service, wid, f"{source} route {alertname} -> {playbook}")
+
+
+def severity_of(labels: dict[str, str]) -> Severity | None:
+    """A `severity` label naming a runbook priority (P0..P4); anything else (e.g.
+    "critical") leaves the choice to the service's default in the inventory."""
+    value = labels.get("severity", "").upper()
+    return Severity(value) if value in Severity.__members__ else None
+
+
+def to_alert(alert: WebhookAlert, route: Route) -> Alert:
+    return Alert(
+        alertname=route.alertname,
+        service=route.service,
+        status=alert.status,
+        severity=severity_of(alert.labels),
+        labels=alert.labels,
+        annotations=alert.annotations,
+        starts_at=alert.starts_at,
+        fingerprint=alert.identity,
+    )
