@@ -68,8 +68,12 @@ async def run_worker(settings: Settings, inventory: Inventory | None = None) -> 
         log.info("registered search attributes: %s", ", ".join(added))
     log.info(
         "worker on %s (namespace %s, task queue %s): %d playbooks, %d services in %s",
-        settings.temporal_address, settings.temporal_namespace, settings.task_queue,
-        len(PLAYBOOKS), len(inventory.services), settings.inventory,
+        settings.temporal_address,
+        settings.temporal_namespace,
+        settings.task_queue,
+        len(PLAYBOOKS),
+        len(inventory.services),
+        settings.inventory,
     )
     await build_worker(client, inventory, settings).run()
 

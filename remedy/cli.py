@@ -10,25 +10,30 @@ import asyncio
 import os
 import secrets
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import SecretStr
 from rich.console import Console
 
 from activities.inventory import InventoryError, load_inventory
 from remedy.settings import Settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Remedy: durable, automated incident remediation on Temporal.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Remedy: durable, automated incident remediation on Temporal.",
+)
 out = Console()
 err = Console(stderr=True)
 T = TypeVar("T")
 
-DataDir = Annotated[Path, typer.Option("--data-dir", help="where the dev server keeps its SQLite file")]
+DataDir = Annotated[
+    Path, typer.Option("--data-dir", help="where the dev server keeps its SQLite file")
+]
 InventoryOpt = Annotated[Path, typer.Option("--inventory", help="inventory YAML")]
 
 
@@ -56,8 +61,10 @@ def run_client(coro: Callable[[], Awaitable[T]]) -> None:
         fail(f"Temporal error: {msg}")
     except RuntimeError as e:
         if "connect" in str(e).lower() or "transport" in str(e).lower():
-            fail(f"cannot reach Temporal at {Settings().temporal_address}: {e}. "
-                 "Is `remedy dev` (make run) running?")
+            fail(
+                f"cannot reach Temporal at {Settings().temporal_address}: {e}. "
+                "Is `remedy dev` (make run) running?"
+            )
         fail(str(e))
     except (InventoryError, ValueError) as e:
         fail(str(e), 2)
@@ -90,27 +97,33 @@ def dev(
     ui_port: Annotated[int, typer.Option(help="Temporal Web UI port")] = 8233,
     bridge_port: Annotated[int, typer.Option(help="alert bridge port")] = 8787,
 ) -> None:
-    """The embedded default: Temporal dev server (SQLite) + worker + alert bridge. Ctrl-C stops all."""
+    """The embedded default: Temporal dev server (SQLite) + worker + bridge. Ctrl-C stops all."""
     from remedy.devstack import DevServer, wait_for_frontend
 
     try:
         inv = load_inventory(inventory)
     except InventoryError as e:
         fail(str(e), 2)
-    settings = Settings(inventory=inventory, data_dir=data_dir, bridge_port=bridge_port,
-                        TEMPORAL_ADDRESS=f"127.0.0.1:{temporal_port}")  # type: ignore[call-arg]
+    settings = Settings(
+        inventory=inventory,
+        data_dir=data_dir,
+        bridge_port=bridge_port,
+        TEMPORAL_ADDRESS=f"127.0.0.1:{temporal_port}",
+    )  # type: ignore[call-arg]
     if not settings.bridge_token:
         tf = _token_file(data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         if not tf.exists():
             tf.write_text(secrets.token_urlsafe(32))
             tf.chmod(0o600)
-        settings.bridge_token = tf.read_text().strip()  # type: ignore[assignment]
+        settings.bridge_token = SecretStr(tf.read_text().strip())
         token_hint = f"generated, in {tf} (or set REMEDY_BRIDGE_TOKEN)"
     else:
         token_hint = "from REMEDY_BRIDGE_TOKEN"
     server = DevServer(data_dir=data_dir, port=temporal_port, ui_port=ui_port)
-    out.print(f"starting Temporal dev server on {server.address} (data: {data_dir}/temporal.db) ...")
+    out.print(
+        f"starting Temporal dev server on {server.address} (data: {data_dir}/temporal.db) ..."
+    )
     try:
         server.start()
     except RuntimeError as e:
@@ -127,14 +140,20 @@ def dev(
         except ImportError:
             serve = None  # type: ignore[assignment]
         if serve is not None:
-            tasks.append(asyncio.create_task(serve(settings, inv, "127.0.0.1", bridge_port), name="bridge"))
+            tasks.append(
+                asyncio.create_task(serve(settings, inv, "127.0.0.1", bridge_port), name="bridge")
+            )
             bridge_url = f"http://127.0.0.1:{bridge_port}/alertmanager"
-        out.print(f"[bold green]Remedy is running[/] — {len(inv.services)} services from {inventory}")
+        out.print(
+            f"[bold green]Remedy is running[/] — {len(inv.services)} services from {inventory}"
+        )
         out.print(f"  Temporal UI : {server.ui_url}")
         out.print(f"  Temporal    : {server.address}")
         if bridge_url:
             out.print(f"  Bridge      : {bridge_url}  (bearer token {token_hint})")
-        out.print("  Try         : remedy fire GenesisServiceDown --label service=genesis-orchestration")
+        out.print(
+            "  Try         : remedy fire GenesisServiceDown --label service=genesis-orchestration"
+        )
         out.print("Ctrl-C stops everything.")
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         for t in done:
@@ -164,7 +183,19 @@ def worker() -> None:
 
 
 @app.command()
-def check(inventory: Annotated[Path, typer.Argument(help="inventory YAML")] = Path("examples/inventory.yaml")) -> None:
+def bridge() -> None:
+    """Run the alert bridge (production process; REMEDY_BRIDGE_TOKEN, TEMPORAL_ADDRESS, ...)."""
+    from bridge.server import main as bridge_main
+
+    bridge_main()
+
+
+@app.command()
+def check(
+    inventory: Annotated[Path, typer.Argument(help="inventory YAML")] = Path(
+        "examples/inventory.yaml"
+    ),
+) -> None:
     """Validate an inventory file; print every problem as file: yaml.path: problem."""
     try:
         inv = load_inventory(inventory)
@@ -177,7 +208,9 @@ def check(inventory: Annotated[Path, typer.Argument(help="inventory YAML")] = Pa
 @app.command("list")
 def list_incidents(
     limit: Annotated[int, typer.Option(help="at most this many")] = 50,
-    query: Annotated[str, typer.Option(help="extra visibility filter, e.g. RemedyService='x'")] = "",
+    query: Annotated[
+        str, typer.Option(help="extra visibility filter, e.g. RemedyService='x'")
+    ] = "",
 ) -> None:
     """Open and recent incidents (Temporal visibility + Remedy's search attributes)."""
     from rich.table import Table
@@ -188,14 +221,19 @@ def list_incidents(
         s = Settings()
         client = await connect(s.temporal_address, s.temporal_namespace)
         q = "RemedyAlertName IS NOT NULL" + (f" AND ({query})" if query else "")
-        table = Table("incident", "playbook", "status", "phase", "severity", "started")
+        table = Table("playbook", "status", "phase", "severity", "started")
+        table.add_column("incident", no_wrap=True)
         n = 0
         async for wf in client.list_workflows(q, limit=limit):
             sa = wf.search_attributes
-            table.add_row(wf.id, wf.workflow_type, wf.status.name if wf.status else "?",
-                          str((sa.get("RemedyPhase") or ["?"])[0]),
-                          str((sa.get("RemedySeverity") or ["?"])[0]),
-                          f"{wf.start_time:%Y-%m-%d %H:%M:%S}")
+            table.add_row(
+                wf.id,
+                wf.workflow_type,
+                wf.status.name if wf.status else "?",
+                str((sa.get("RemedyPhase") or ["?"])[0]),
+                str((sa.get("RemedySeverity") or ["?"])[0]),
+                f"{wf.start_time:%Y-%m-%d %H:%M:%S}",
+            )
             n += 1
         out.print(table if n else "no incidents")
 
@@ -205,8 +243,11 @@ def list_incidents(
 def _render_status(st: Any) -> Any:
     from rich.table import Table
 
-    t = Table(title=f"{st.incident_id} — {st.playbook} — phase {st.phase.value}"
-              + (f" — {st.outcome}" if st.outcome else ""), title_justify="left")
+    t = Table(
+        title=f"{st.incident_id} — {st.playbook} — phase {st.phase.value}"
+        + (f" — {st.outcome}" if st.outcome else ""),
+        title_justify="left",
+    )
     t.add_column("time (UTC)")
     t.add_column("phase")
     t.add_column("step")
@@ -214,18 +255,26 @@ def _render_status(st: Any) -> Any:
     t.add_column("detail", overflow="fold")
     colors = {"ok": "green", "failed": "red", "skipped": "yellow", "info": "dim"}
     for e in st.timeline:
-        t.add_row(f"{e.at:%H:%M:%S}", e.phase.value, e.step,
-                  f"[{colors[e.outcome]}]{e.outcome}[/]", e.detail)
+        t.add_row(
+            f"{e.at:%H:%M:%S}",
+            e.phase.value,
+            e.step,
+            f"[{colors[e.outcome]}]{e.outcome}[/]",
+            e.detail,
+        )
     if st.deadline and not st.outcome:
         left = st.deadline - datetime.now(UTC)
-        t.caption = f"next escalation deadline {st.deadline:%H:%M:%S} UTC ({max(left.total_seconds(), 0):.0f}s)"
+        secs = max(left.total_seconds(), 0)
+        t.caption = f"next escalation deadline {st.deadline:%H:%M:%S} UTC ({secs:.0f}s)"
     return t
 
 
 @app.command()
 def status(
     incident: Annotated[str, typer.Argument(help="incident (workflow) id")],
-    watch: Annotated[bool, typer.Option("--watch", help="refresh until the incident closes")] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="refresh until the incident closes")
+    ] = False,
 ) -> None:
     """Phase, timeline and next deadline of an incident."""
     from rich.live import Live
@@ -253,7 +302,9 @@ def status(
 @app.command()
 def acknowledge(
     incident: Annotated[str, typer.Argument(help="incident (workflow) id")],
-    by: Annotated[str, typer.Option("--by", help="who acknowledges")] = os.environ.get("USER", "oncall"),
+    by: Annotated[str, typer.Option("--by", help="who acknowledges")] = os.environ.get(
+        "USER", "oncall"
+    ),
     note: Annotated[str, typer.Option(help="free text for the timeline")] = "",
 ) -> None:
     """Acknowledge an incident (the runbooks' 'on-call engineer acknowledges')."""
@@ -264,7 +315,8 @@ def acknowledge(
         s = Settings()
         client = await connect(s.temporal_address, s.temporal_namespace)
         st = await client.get_workflow_handle(incident).execute_update(
-            "acknowledge", AckRequest(by=by, note=note), result_type=IncidentStatus)
+            "acknowledge", AckRequest(by=by, note=note), result_type=IncidentStatus
+        )
         out.print(f"{incident}: acknowledged by {st.acknowledged_by} (phase {st.phase.value})")
 
     run_client(go)
@@ -298,17 +350,32 @@ def fire(
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     status_ = "resolved" if resolve else "firing"
     fp = hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()[:16]
-    alert = {"status": status_, "labels": labels, "annotations": kv(annotation, "annotation"),
-             "startsAt": now, "endsAt": now if resolve else "0001-01-01T00:00:00Z",
-             "generatorURL": "", "fingerprint": fp}
-    payload = {"version": "4", "groupKey": f"{{}}:{{alertname=\"{alertname}\"}}", "truncatedAlerts": 0,
-               "status": status_, "receiver": "remedy", "groupLabels": {"alertname": alertname},
-               "commonLabels": labels, "commonAnnotations": alert["annotations"],
-               "externalURL": "remedy-cli", "alerts": [alert]}
+    alert = {
+        "status": status_,
+        "labels": labels,
+        "annotations": kv(annotation, "annotation"),
+        "startsAt": now,
+        "endsAt": now if resolve else "0001-01-01T00:00:00Z",
+        "generatorURL": "",
+        "fingerprint": fp,
+    }
+    payload = {
+        "version": "4",
+        "groupKey": f'{{}}:{{alertname="{alertname}"}}',
+        "truncatedAlerts": 0,
+        "status": status_,
+        "receiver": "remedy",
+        "groupLabels": {"alertname": alertname},
+        "commonLabels": labels,
+        "commonAnnotations": alert["annotations"],
+        "externalURL": "remedy-cli",
+        "alerts": [alert],
+    }
     target = url or f"http://127.0.0.1:{s.bridge_port}/alertmanager"
     try:
-        r = httpx.post(target, json=payload, timeout=30,
-                       headers={"Authorization": f"Bearer {bridge_token(s)}"})
+        r = httpx.post(
+            target, json=payload, timeout=30, headers={"Authorization": f"Bearer {bridge_token(s)}"}
+        )
     except httpx.HTTPError as e:
         fail(f"cannot reach the bridge at {target}: {e}. Is `remedy dev` running?")
     if r.status_code != 200:

@@ -59,18 +59,28 @@ class DevServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / "temporal.log", "ab")  # noqa: SIM115 - owned by the child
         argv = [
-            temporal_cli(), "server", "start-dev",
-            "--db-filename", str(self.data_dir / "temporal.db"),
-            "--ip", self.ip, "--port", str(self.port), "--ui-port", str(self.ui_port),
-            "--log-level", "warn",
+            temporal_cli(),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(self.data_dir / "temporal.db"),
+            "--ip",
+            self.ip,
+            "--port",
+            str(self.port),
+            "--ui-port",
+            str(self.ui_port),
+            "--log-level",
+            "warn",
         ]
         # Registered at start: upserting an unknown attribute would hang every incident.
         for key in SEARCH_ATTRIBUTES:
             argv += ["--search-attribute", f"{key.name}=Keyword"]
         # Own process group, so Ctrl-C in the terminal reaches us first and we stop it
         # in order (worker drains before the server goes away).
-        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + timeout_s
         while not port_open(self.ip, self.port):
             if self.proc.poll() is not None:

@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     bridge_port: int = 8787
     bridge_max_body_bytes: int = 1_048_576
     service_label: str = "service"
-    flap_cooldown_s: float = 600.0  # an alert re-firing this soon after its incident closed is flapping
+    flap_cooldown_s: float = (
+        600.0  # an alert re-firing this soon after its incident closed is flapping
+    )
     # Repeats of an alert already signalled are answered without Temporal for at most this
     # long after Temporal last confirmed the incident open (capped at flap_cooldown_s).
     bridge_cache_ttl_s: float = 300.0

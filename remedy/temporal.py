@@ -20,7 +20,9 @@ from workflows.incident import SEARCH_ATTRIBUTES
 
 
 async def connect(address: str, namespace: str = "default") -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+    return await Client.connect(
+        address, namespace=namespace, data_converter=pydantic_data_converter
+    )
 
 
 async def ensure_search_attributes(client: Client) -> list[str]:

@@ -21,7 +21,9 @@ from workflows.models import Alert, IncidentInput, PlaybookResult
 from workflows.playbooks.service_down import ServiceDown
 
 
-async def run(env: WorkflowEnvironment, inventory, settings: Settings, service: str) -> PlaybookResult:  # type: ignore[no-untyped-def]
+async def run(
+    env: WorkflowEnvironment, inventory, settings: Settings, service: str
+) -> PlaybookResult:  # type: ignore[no-untyped-def]
     settings = settings.model_copy(update={"task_queue": f"e2e-{uuid.uuid4()}"})
     async with worker.build_worker(env.client, inventory, settings):
         return await env.client.execute_workflow(
@@ -34,14 +36,17 @@ async def run(env: WorkflowEnvironment, inventory, settings: Settings, service: 
 
 def settings_for(tmp_path: Path) -> Settings:
     # Slack / PagerDuty unset: recorded as skipped. Prometheus is not used by ServiceDown.
-    return Settings(data_dir=tmp_path, incident_log_fallback=tmp_path / "incidents.log",
-                    prometheus_url="http://127.0.0.1:9")
+    return Settings(
+        data_dir=tmp_path,
+        incident_log_fallback=tmp_path / "incidents.log",
+        prometheus_url="http://127.0.0.1:9",
+    )
 
 
 async def test_crashed_process_is_restarted(
     time_env: WorkflowEnvironment, sshd: SshServer, supervisor: Supervisor, tmp_path: Path
 ) -> None:
-    subprocess.run(supervisor.argv("stop", "demo"), check=True, capture_output=True)
+    subprocess.run(supervisor.argv("stop", "demo"), check=True, capture_output=True)  # noqa: ASYNC221
     assert supervisor.pid() == 0  # the service is down
     inv = sshd.inventory({"demo": supervisor.service_spec()})
     res = await run(time_env, inv, settings_for(tmp_path), "demo")
@@ -58,14 +63,19 @@ async def test_failed_restart_is_rolled_back_for_real(
     time_env: WorkflowEnvironment, sshd: SshServer, supervisor: Supervisor, tmp_path: Path
 ) -> None:
     work, stable = bad_deployment(tmp_path)
-    subprocess.run(supervisor.argv("stop", "demo"), check=True, capture_output=True)
+    subprocess.run(supervisor.argv("stop", "demo"), check=True, capture_output=True)  # noqa: ASYNC221
     spec = supervisor.service_spec(
-        rollback=RollbackSpec(repo_path=str(work), config_dir=str(work / "config"),
-                              config_backup_dir=str(work / "config" / "backup")),
+        rollback=RollbackSpec(
+            repo_path=str(work),
+            config_dir=str(work / "config"),
+            config_backup_dir=str(work / "config" / "backup"),
+        ),
     )
     # The restart itself fails (e.g. the bad deploy breaks the unit): rollback must follow.
     spec.commands[CommandKind.RESTART] = CommandSpec(argv=["false"])
-    spec.commands[CommandKind.HEALTH_CHECK] = CommandSpec(argv=["test", "-f", str(work / "config" / "app.yaml")])
+    spec.commands[CommandKind.HEALTH_CHECK] = CommandSpec(
+        argv=["test", "-f", str(work / "config" / "app.yaml")]
+    )
     inv = sshd.inventory({"genesis": spec})
     res = await run(time_env, inv, settings_for(tmp_path), "genesis")
     assert res.outcome == "resolved" and res.action == "rollback", res.timeline
@@ -74,8 +84,15 @@ async def test_failed_restart_is_rolled_back_for_real(
     assert (work / "config" / "app.yaml").read_text() == "good: true\n"
     assert supervisor.pid() > 0
     steps = [e.step for e in res.timeline if e.outcome == "ok"]
-    for step in ("stop service", "reset to stable ref", "restore configuration", "start service",
-                 "verify active", "health check", "rollback complete"):
+    for step in (
+        "stop service",
+        "reset to stable ref",
+        "restore configuration",
+        "start service",
+        "verify active",
+        "health check",
+        "rollback complete",
+    ):
         assert step in steps, step
 
 
@@ -84,7 +101,9 @@ async def test_unreachable_host_escalates_never_resolves(
 ) -> None:
     from tests.fixtures.sshd import free_port
 
-    inv = sshd.inventory({"demo": supervisor.service_spec()}, port=free_port(), connect_timeout_s=1.0)
+    inv = sshd.inventory(
+        {"demo": supervisor.service_spec()}, port=free_port(), connect_timeout_s=1.0
+    )
     res = await run(time_env, inv, settings_for(tmp_path), "demo")
     assert res.outcome == "escalated"
     assert any("HostUnreachable" in e.detail for e in res.timeline)

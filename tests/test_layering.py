@@ -13,8 +13,22 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FORBIDDEN = ("paramiko", "httpx", "httpcore", "cryptography", "requests", "urllib3", "aiohttp",
-             "fastapi", "uvicorn", "starlette", "yaml", "activities", "bridge", "remedy")
+FORBIDDEN = (
+    "paramiko",
+    "httpx",
+    "httpcore",
+    "cryptography",
+    "requests",
+    "urllib3",
+    "aiohttp",
+    "fastapi",
+    "uvicorn",
+    "starlette",
+    "yaml",
+    "activities",
+    "bridge",
+    "remedy",
+)
 
 PROBE = """
 import importlib, json, pkgutil, sys
@@ -28,8 +42,9 @@ print(json.dumps({"modules": names, "loaded": sorted(sys.modules)}))
 
 
 def test_workflow_modules_import_no_io_library() -> None:
-    out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     data = json.loads(out.stdout)
     assert "workflows.playbooks.service_down" in data["modules"]  # the walk found playbooks
     leaked = sorted({m for m in data["loaded"] if m.split(".")[0] in FORBIDDEN})
@@ -39,7 +54,8 @@ def test_workflow_modules_import_no_io_library() -> None:
 def test_probe_would_catch_a_leak() -> None:
     """The check above can fail: importing an activity module is detected."""
     probe = PROBE.replace("import workflows\n", "import workflows, activities.ssh\n")
-    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     loaded = json.loads(out.stdout)["loaded"]
     assert "paramiko" in loaded

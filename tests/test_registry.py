@@ -38,6 +38,7 @@ def test_worker_registers_every_playbook_and_activity() -> None:
 
     acts = worker.activities_for(Inventory(), Settings())
     names = {fn.__temporal_activity_definition.name for fn in acts}  # type: ignore[attr-defined]
-    declared = {v for k, v in vars(contracts).items() if k.isupper() and isinstance(v, str)
-                and "." in v}
+    declared = {
+        v for k, v in vars(contracts).items() if k.isupper() and isinstance(v, str) and "." in v
+    }
     assert declared <= names, declared - names

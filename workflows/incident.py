@@ -71,7 +71,9 @@ class Steps:
 
     def record(self, step: str, outcome: Outcome, detail: str = "") -> None:
         self.timeline.append(
-            TimelineEntry(at=workflow.now(), phase=self.phase, step=step, outcome=outcome, detail=detail)
+            TimelineEntry(
+                at=workflow.now(), phase=self.phase, step=step, outcome=outcome, detail=detail
+            )
         )
 
     def _show(self) -> None:
@@ -111,13 +113,19 @@ class Incident(Steps):
 
     playbook: str = "Incident"
 
-    def __init__(self) -> None:
+    @workflow.init
+    def __init__(self, inp: IncidentInput) -> None:
+        # Set from the input before the first activation runs anything, so a query or an
+        # update that arrives together with the start already sees a whole incident.
         super().__init__()
-        self.alert: Alert | None = None
+        self.alert: Alert = inp.alert
+        self.detected_at: datetime = workflow.now()
         self.policy: ServicePolicy | None = None
-        self.detected_at: datetime | None = None
-        self.severity = Severity.P1
-        self.alert_firing = True
+        self.severity = inp.alert.severity or Severity.P1
+        self.alert_firing = inp.alert.status == "firing"
+        # Instances (fingerprints) still firing: with several instances of one alert,
+        # the incident's alert is resolved only when the last of them resolves.
+        self.firing: set[str] = {inp.alert.fingerprint} if self.alert_firing else set()
         self.alerts_received = 0
         self.acknowledged_by: str | None = None
         self.paged = False
@@ -132,7 +140,6 @@ class Incident(Steps):
 
     @property
     def service(self) -> str:
-        assert self.alert is not None
         return self.alert.service
 
     @property
@@ -145,6 +152,7 @@ class Incident(Steps):
         # Repeats of the same alert join the incident; they never start another action.
         self.alerts_received += 1
         was_resolved = not self.alert_firing
+        self.firing.add(alert.fingerprint)
         self.alert_firing = True
         if was_resolved:
             self.record("alert fired again", "info", f"fingerprint={alert.fingerprint}")
@@ -152,7 +160,16 @@ class Incident(Steps):
     @workflow.signal(name="alert_resolved")
     def alert_resolved(self, alert: Alert) -> None:
         # A resolution is recorded and may end waiting early; it never triggers an action.
-        if self.alert_firing:
+        if not self.alert_firing:
+            return
+        self.firing.discard(alert.fingerprint)
+        if self.firing:
+            self.record(
+                "alert instance resolved",
+                "info",
+                f"fingerprint={alert.fingerprint}; {len(self.firing)} still firing",
+            )
+        else:
             self.alert_firing = False
             self.record("alert resolved (Alertmanager)", "info", f"fingerprint={alert.fingerprint}")
 
@@ -172,7 +189,6 @@ class Incident(Steps):
 
     @workflow.query(name="status")
     def status(self) -> IncidentStatus:
-        assert self.alert is not None and self.detected_at is not None
         return IncidentStatus(
             incident_id=self.incident_id,
             playbook=self.playbook,
@@ -196,14 +212,14 @@ class Incident(Steps):
 
         Raises StepFailed (type UnknownService) when the service is not in the inventory;
         the workflow is tagged by then, so even that incident is findable in the UI."""
-        self.alert = inp.alert
         self.alerts_received = max(self.alerts_received, 1)
-        self.alert_firing = inp.alert.status == "firing"
-        self.detected_at = workflow.now()
-        self.severity = inp.alert.severity or Severity.P1
-        self.record("alert received", "info", f"{inp.alert.alertname} on {inp.alert.service}"
-                    + (f"; {inp.route_reason}" if inp.route_reason else "")
-                    + ("; FLAPPING" if inp.flapping else ""))
+        self.record(
+            "alert received",
+            "info",
+            f"{inp.alert.alertname} on {inp.alert.service}"
+            + (f"; {inp.route_reason}" if inp.route_reason else "")
+            + ("; FLAPPING" if inp.flapping else ""),
+        )
         workflow.upsert_search_attributes(
             [
                 SA_SERVICE.value_set(inp.alert.service),
@@ -255,14 +271,13 @@ class Incident(Steps):
     ) -> asyncio.Task[None]:
         """An escalation deadline counted from detection: if the incident is still open
         when it expires, run `on_expire` (e.g. page the incident commander)."""
-        assert self.detected_at is not None
         self.deadline = self.detected_at + after
 
         async def watch() -> None:
             remaining = max(self.deadline - workflow.now(), timedelta(0))  # type: ignore[operator]
             try:
                 await workflow.wait_condition(lambda: self.finished, timeout=remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.record(f"deadline: {what}", "info", f"unresolved after {after}")
                 await on_expire()
 

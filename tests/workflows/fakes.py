@@ -85,14 +85,20 @@ class World:
         @activity.defn(name=SERVICE_POLICY)
         async def policy(inp: ServicePolicyInput) -> ServicePolicy:
             if not world.known_service:
-                raise ApplicationError(f"service {inp.service!r} is not in the inventory",
-                                       type="UnknownService", non_retryable=True)
+                raise ApplicationError(
+                    f"service {inp.service!r} is not in the inventory",
+                    type="UnknownService",
+                    non_retryable=True,
+                )
             return world.policy
 
         def result(inp: ServiceCommandInput, code: int, out: str = "") -> ServiceCommandResult:
             return ServiceCommandResult(
-                service=inp.service, command=inp.command,
-                result=CommandResult(host="h", argv=[inp.command.value], exit_status=code, stdout=out),
+                service=inp.service,
+                command=inp.command,
+                result=CommandResult(
+                    host="h", argv=[inp.command.value], exit_status=code, stdout=out
+                ),
             )
 
         @activity.defn(name=SERVICE_RESTART)
@@ -108,7 +114,11 @@ class World:
                 if world.started_after_rollback:
                     up = world.active_after_rollback
                 else:
-                    up = world.restarts > 0 and world.restart_exit == 0 and world.active_after_restart
+                    up = (
+                        world.restarts > 0
+                        and world.restart_exit == 0
+                        and world.active_after_restart
+                    )
                 return result(inp, 0 if up else 3, "active" if up else "inactive")
             if inp.command == world.rollback_fail_step:
                 return result(inp, 1)

@@ -13,33 +13,48 @@ from temporalio.worker import Worker
 from tests.workflows.fakes import World
 from workflows.contracts import CommandKind, ServicePolicy
 from workflows.models import AckRequest, Alert, IncidentInput, IncidentStatus, PlaybookResult
-from workflows.registry import PLAYBOOKS
 from workflows.playbooks.service_down import ServiceDown
+from workflows.registry import PLAYBOOKS
 
 
 def policy(**kw: object) -> ServicePolicy:
     base: dict[str, object] = dict(
-        service="genesis-orchestration", hosts=["genesis-1"], severity_default="P0",
-        has_rollback=True, has_health_url=True,
+        service="genesis-orchestration",
+        hosts=["genesis-1"],
+        severity_default="P0",
+        has_rollback=True,
+        has_health_url=True,
     )
     return ServicePolicy.model_validate(base | kw)
 
 
-async def run_incident(env: WorkflowEnvironment, world: World) -> tuple[PlaybookResult, WorkflowHandle]:
+async def run_incident(
+    env: WorkflowEnvironment, world: World
+) -> tuple[PlaybookResult, WorkflowHandle]:
     tq = f"tq-{uuid.uuid4()}"
-    async with Worker(env.client, task_queue=tq, workflows=list(PLAYBOOKS.values()),
-                      activities=world.activities()):
+    async with Worker(
+        env.client, task_queue=tq, workflows=list(PLAYBOOKS.values()), activities=world.activities()
+    ):
         handle = await env.client.start_workflow(
             ServiceDown.run,
-            IncidentInput(alert=Alert(alertname="GenesisServiceDown", service="genesis-orchestration")),
-            id=f"incident:GenesisServiceDown:{uuid.uuid4()}", task_queue=tq,
-            execution_timeout=timedelta(hours=2),
+            IncidentInput(
+                alert=Alert(alertname="GenesisServiceDown", service="genesis-orchestration")
+            ),
+            id=f"incident:GenesisServiceDown:{uuid.uuid4()}",
+            task_queue=tq,
+            execution_timeout=timedelta(days=2),
         )
         return await handle.result(), handle
 
 
-ROLLBACK_ORDER = ["stop", "rollback_fetch", "rollback_reset", "rollback_clean",
-                  "rollback_restore_config", "start"]
+ROLLBACK_ORDER = [
+    "stop",
+    "rollback_fetch",
+    "rollback_reset",
+    "rollback_clean",
+    "rollback_restore_config",
+    "start",
+]
 
 
 async def test_healthy_after_restart(time_env: WorkflowEnvironment) -> None:
@@ -53,8 +68,11 @@ async def test_healthy_after_restart(time_env: WorkflowEnvironment) -> None:
     checks = [t for t in world.times("status") if t > restart_at]
     assert checks and checks[0] - restart_at >= timedelta(seconds=30)
     assert "pagerduty:trigger" not in world.names()  # resolved well inside 5 minutes
-    assert any(c.name == "incident_log" and c.detail ==
-               "Incident: GenesisServiceDown - Resolved via restart" for c in world.calls)
+    assert any(
+        c.name == "incident_log"
+        and c.detail == "Incident: GenesisServiceDown - Resolved via restart"
+        for c in world.calls
+    )
     assert world.names().count("logs") == 1  # crash evidence collected once
     # The restart's idempotency key is the incident id + step: stable across retries.
     assert world.calls[world.names().index("restart")].detail == f"{res.incident_id}:restart"
@@ -84,12 +102,18 @@ async def test_still_down_after_rollback_escalates(time_env: WorkflowEnvironment
     assert "incident_log" not in world.names()  # not "resolved via" anything
 
 
-async def test_rollback_step_failure_stops_procedure_and_escalates(time_env: WorkflowEnvironment) -> None:
-    world = World(policy(), active_after_restart=False, rollback_fail_step=CommandKind.ROLLBACK_RESET)
+async def test_rollback_step_failure_stops_procedure_and_escalates(
+    time_env: WorkflowEnvironment,
+) -> None:
+    world = World(
+        policy(), active_after_restart=False, rollback_fail_step=CommandKind.ROLLBACK_RESET
+    )
     res, _ = await run_incident(time_env, world)
     assert res.outcome == "escalated"
     assert "rollback_clean" not in world.names() and "start" not in world.names()
-    assert any("reset to stable ref" in e.detail for e in res.timeline if e.step == "escalated to a human")
+    assert any(
+        "reset to stable ref" in e.detail for e in res.timeline if e.step == "escalated to a human"
+    )
 
 
 async def test_no_rollback_configured_escalates(time_env: WorkflowEnvironment) -> None:
@@ -105,7 +129,11 @@ async def test_incident_commander_paged_at_five_minutes(time_env: WorkflowEnviro
     assert res.outcome == "resolved" and res.paged
     [paged_at] = world.times("pagerduty:trigger")
     detected = world.times("slack")[0]
-    assert timedelta(minutes=5) - timedelta(seconds=5) <= paged_at - detected <= timedelta(minutes=5, seconds=5)
+    assert (
+        timedelta(minutes=5) - timedelta(seconds=5)
+        <= paged_at - detected
+        <= timedelta(minutes=5, seconds=5)
+    )
     assert "pagerduty:resolve" in world.names()  # the page is closed with the incident
 
 
@@ -121,19 +149,32 @@ async def test_unhealthy_past_restore_budget_escalates(time_env: WorkflowEnviron
 async def test_status_query_and_acknowledge(time_env: WorkflowEnvironment) -> None:
     world = World(policy(), healthy_after_calls=10_000)
     tq = f"tq-{uuid.uuid4()}"
-    async with Worker(time_env.client, task_queue=tq, workflows=list(PLAYBOOKS.values()),
-                      activities=world.activities()):
+    async with Worker(
+        time_env.client,
+        task_queue=tq,
+        workflows=list(PLAYBOOKS.values()),
+        activities=world.activities(),
+    ):
         handle = await time_env.client.start_workflow(
             ServiceDown.run,
-            IncidentInput(alert=Alert(alertname="GenesisServiceDown", service="genesis-orchestration")),
-            id=f"incident:ack:{uuid.uuid4()}", task_queue=tq,
+            IncidentInput(
+                alert=Alert(alertname="GenesisServiceDown", service="genesis-orchestration")
+            ),
+            id=f"incident:ack:{uuid.uuid4()}",
+            task_queue=tq,
         )
-        st = await handle.execute_update("acknowledge", AckRequest(by="alice"), result_type=IncidentStatus)
+        st = await handle.execute_update(
+            "acknowledge", AckRequest(by="alice"), result_type=IncidentStatus
+        )
         assert st.acknowledged_by == "alice" and st.service == "genesis-orchestration"
         with pytest.raises(WorkflowUpdateFailedError) as failed:
-            await handle.execute_update("acknowledge", AckRequest(by="bob"), result_type=IncidentStatus)
+            await handle.execute_update(
+                "acknowledge", AckRequest(by="bob"), result_type=IncidentStatus
+            )
         assert "already acknowledged by alice" in str(failed.value.cause)
-        await handle.signal("alert_fired", Alert(alertname="GenesisServiceDown", service="genesis-orchestration"))
+        await handle.signal(
+            "alert_fired", Alert(alertname="GenesisServiceDown", service="genesis-orchestration")
+        )
         res = await handle.result()
         assert res.outcome == "escalated"
         st = await handle.query("status", result_type=IncidentStatus)
@@ -147,13 +188,22 @@ async def test_rollback_runs_on_its_own(time_env: WorkflowEnvironment) -> None:
 
     world = World(policy(has_health_check=True), active_after_restart=False)
     tq = f"tq-{uuid.uuid4()}"
-    async with Worker(time_env.client, task_queue=tq, workflows=list(PLAYBOOKS.values()),
-                      activities=world.activities()):
+    async with Worker(
+        time_env.client,
+        task_queue=tq,
+        workflows=list(PLAYBOOKS.values()),
+        activities=world.activities(),
+    ):
         res = await time_env.client.execute_workflow(
-            "Rollback", RollbackInput(service="genesis-orchestration", incident_id="manual",
-                                      reason="operator request"),
-            id=f"rollback:manual:{uuid.uuid4()}", task_queue=tq, result_type=RollbackResult,
+            "Rollback",
+            RollbackInput(
+                service="genesis-orchestration", incident_id="manual", reason="operator request"
+            ),
+            id=f"rollback:manual:{uuid.uuid4()}",
+            task_queue=tq,
+            result_type=RollbackResult,
         )
     assert res.succeeded and res.failed_step is None
-    assert [n for n in world.names() if n in ROLLBACK_ORDER + ["status", "health_check"]] == \
-        ROLLBACK_ORDER + ["status", "health_check"]
+    assert [
+        n for n in world.names() if n in ROLLBACK_ORDER + ["status", "health_check"]
+    ] == ROLLBACK_ORDER + ["status", "health_check"]

@@ -13,19 +13,27 @@ from tests.workflows.verify_harness import VerifyHarness
 from workflows.contracts import ServicePolicy, Sli
 from workflows.models import Alert, IncidentInput, VerifyResult
 
-ERROR_RATE = Sli(name="error_rate", query="rate(genesis_errors_total[5m])", comparison="lt",
-                 threshold=0.001)
+ERROR_RATE = Sli(
+    name="error_rate", query="rate(genesis_errors_total[5m])", comparison="lt", threshold=0.001
+)
 
 
-async def verify(env: WorkflowEnvironment, values: list[float | None]) -> tuple[VerifyResult, World]:
-    world = World(ServicePolicy(service="svc", hosts=["h"], slis={"error_rate": ERROR_RATE}),
-                  prom_values=values)
+async def verify(
+    env: WorkflowEnvironment, values: list[float | None]
+) -> tuple[VerifyResult, World]:
+    world = World(
+        ServicePolicy(service="svc", hosts=["h"], slis={"error_rate": ERROR_RATE}),
+        prom_values=values,
+    )
     tq = f"tq-{uuid.uuid4()}"
-    async with Worker(env.client, task_queue=tq, workflows=[VerifyHarness],
-                      activities=world.activities()):
+    async with Worker(
+        env.client, task_queue=tq, workflows=[VerifyHarness], activities=world.activities()
+    ):
         res = await env.client.execute_workflow(
-            VerifyHarness.run, IncidentInput(alert=Alert(alertname="HighErrorRate", service="svc")),
-            id=f"verify-{uuid.uuid4()}", task_queue=tq,
+            VerifyHarness.run,
+            IncidentInput(alert=Alert(alertname="HighErrorRate", service="svc")),
+            id=f"verify-{uuid.uuid4()}",
+            task_queue=tq,
         )
     return res, world
 
@@ -36,7 +44,7 @@ async def test_window_holds_when_every_sample_holds(time_env: WorkflowEnvironmen
     times = world.times("prometheus")
     assert times[-1] - times[0] >= timedelta(minutes=10)  # the whole 10-minute window
     assert res.samples == len(times) == 21  # t = 0, 30 s, ..., 10 min
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     assert all(timedelta(seconds=29) <= g <= timedelta(seconds=31) for g in gaps)
 
 

@@ -3,8 +3,6 @@ tested on its own at its real 10-minute duration."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():

@@ -29,7 +29,8 @@ class ServiceDown(Incident):
         policy = await self.detect(inp)
         waits = policy.waits
         self.escalate_after(
-            waits.incident_commander_after, "page incident commander",
+            waits.incident_commander_after,
+            "page incident commander",
             lambda: escalation.page_incident_commander(self, "service still down after 5 minutes"),
         )
         await notify.status_update(self, "Active", "alert received", "restart the service")
@@ -39,8 +40,11 @@ class ServiceDown(Incident):
         active = await recovery.is_active(self, "check service status")
         if inp.flapping:
             # Restarting again is what turns a flapping alert into a restart storm.
-            return await escalate(self, "alert is flapping (re-fired within the cool-down "
-                                  "after the last incident closed); not restarting again")
+            return await escalate(
+                self,
+                "alert is flapping (re-fired within the cool-down "
+                "after the last incident closed); not restarting again",
+            )
         if active and not self.alert_firing:
             # Alertmanager already says resolved and the service is up: act on nothing.
             return await close(self, "resolved_without_action", "none (recovered on its own)")

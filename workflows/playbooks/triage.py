@@ -4,19 +4,13 @@ page a human."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.incident import Incident, StepFailed
     from workflows.models import IncidentInput, Phase, PlaybookResult
-    from workflows.steps import escalation, recovery
-    from workflows.steps.resolution import close
-
-# How long a triage incident stays open for repeats of its alert to join it (so that
-# Alertmanager's repeat_interval does not page again) when nobody acknowledges it.
-HOLD_OPEN = timedelta(hours=24)
+    from workflows.steps import recovery
+    from workflows.steps.resolution import escalate
 
 
 @workflow.defn(name="Triage")
@@ -40,13 +34,4 @@ class Triage(Incident):
         why = (inp.route_reason or "no playbook for this alert") + (
             "" if known else f"; service {inp.alert.service!r} unknown"
         )
-        await escalation.hand_over(self, why)
-        # Stay open so repeats join this incident, until a person acknowledges it or
-        # Alertmanager says the alert resolved.
-        try:
-            await workflow.wait_condition(
-                lambda: bool(self.acknowledged_by) or not self.alert_firing, timeout=HOLD_OPEN
-            )
-        except TimeoutError:
-            self.record("nobody acknowledged", "info", f"closing after {HOLD_OPEN}")
-        return await close(self, "escalated", f"triage ({why})")
+        return await escalate(self, why)

@@ -22,7 +22,6 @@ async def status_update(
     inc: Incident, status: str, actions_taken: str, next_steps: str, impact: str = ""
 ) -> None:
     """The Agent Lab 'Incident Status Update' template, posted to Slack."""
-    assert inc.alert is not None and inc.detected_at is not None
     msg = SlackMessageInput(
         incident_id=inc.incident_id,
         title=f"{inc.alert.alertname} on {inc.service} ({inc.severity.value})",

@@ -19,7 +19,8 @@ with workflow.unsafe.imports_passed_through():
         ServiceCommandResult,
     )
     from workflows.incident import Incident, StepFailed
-    from workflows.policies import DIAGNOSTIC, HTTP_PROBE as HTTP_PROBE_POLICY, SIDE_EFFECT
+    from workflows.policies import DIAGNOSTIC, SIDE_EFFECT
+    from workflows.policies import HTTP_PROBE as HTTP_PROBE_POLICY
 
 
 def _excerpt(res: ServiceCommandResult, limit: int = 300) -> str:
@@ -34,16 +35,23 @@ async def restart(inc: Incident, step: str = "restart") -> bool:
     key = f"{inc.incident_id}:{step}"
     try:
         res = await inc.act(
-            step, SERVICE_RESTART,
-            ServiceCommandInput(service=inc.service, command=CommandKind.RESTART, idempotency_key=key),
-            ServiceCommandResult, SIDE_EFFECT,
+            step,
+            SERVICE_RESTART,
+            ServiceCommandInput(
+                service=inc.service, command=CommandKind.RESTART, idempotency_key=key
+            ),
+            ServiceCommandResult,
+            SIDE_EFFECT,
         )
     except StepFailed:
         return False
     ok = res.result.ok
-    inc.record(step, "ok" if ok else "failed",
-               f"exit {res.result.exit_status}{' (already done, not repeated)' if res.replayed else ''}"
-               + (f": {_excerpt(res)}" if not ok else ""))
+    inc.record(
+        step,
+        "ok" if ok else "failed",
+        f"exit {res.result.exit_status}{' (already done, not repeated)' if res.replayed else ''}"
+        + (f": {_excerpt(res)}" if not ok else ""),
+    )
     return ok
 
 
@@ -52,13 +60,20 @@ async def is_active(inc: Incident, step: str = "check active") -> bool:
     An unreachable host is *not* active (fail safe)."""
     try:
         res = await inc.act(
-            step, SERVICE_RUN, ServiceCommandInput(service=inc.service, command=CommandKind.STATUS),
-            ServiceCommandResult, DIAGNOSTIC,
+            step,
+            SERVICE_RUN,
+            ServiceCommandInput(service=inc.service, command=CommandKind.STATUS),
+            ServiceCommandResult,
+            DIAGNOSTIC,
         )
     except StepFailed:
         return False
     ok = res.result.ok
-    inc.record(step, "ok" if ok else "failed", res.result.stdout.strip()[-200:] or f"exit {res.result.exit_status}")
+    inc.record(
+        step,
+        "ok" if ok else "failed",
+        res.result.stdout.strip()[-200:] or f"exit {res.result.exit_status}",
+    )
     return ok
 
 
@@ -70,23 +85,34 @@ async def healthy(inc: Incident) -> bool:
     if inc.policy.has_health_url:
         try:
             probe = await inc.act(
-                "health endpoint", HTTP_PROBE, HttpProbeInput(service=inc.service),
-                HttpProbeResult, HTTP_PROBE_POLICY,
+                "health endpoint",
+                HTTP_PROBE,
+                HttpProbeInput(service=inc.service),
+                HttpProbeResult,
+                HTTP_PROBE_POLICY,
             )
-            inc.record("health endpoint", "ok" if probe.ok else "failed",
-                       f"{probe.url} -> {probe.status_code or probe.error}")
+            inc.record(
+                "health endpoint",
+                "ok" if probe.ok else "failed",
+                f"{probe.url} -> {probe.status_code or probe.error}",
+            )
             checks.append(probe.ok)
         except StepFailed:
             checks.append(False)
     if inc.policy.has_health_check:
         try:
             res = await inc.act(
-                "health check script", SERVICE_RUN,
+                "health check script",
+                SERVICE_RUN,
                 ServiceCommandInput(service=inc.service, command=CommandKind.HEALTH_CHECK),
-                ServiceCommandResult, DIAGNOSTIC,
+                ServiceCommandResult,
+                DIAGNOSTIC,
             )
-            inc.record("health check script", "ok" if res.result.ok else "failed",
-                       f"exit {res.result.exit_status}")
+            inc.record(
+                "health check script",
+                "ok" if res.result.ok else "failed",
+                f"exit {res.result.exit_status}",
+            )
             checks.append(res.result.ok)
         except StepFailed:
             checks.append(False)
@@ -98,7 +124,6 @@ async def healthy(inc: Incident) -> bool:
 async def wait_healthy(inc: Incident, budget: timedelta, interval: timedelta) -> bool:
     """Check health now and then every `interval` until it passes or `budget` (counted
     from detection) runs out."""
-    assert inc.detected_at is not None
     give_up_at = inc.detected_at + budget
     while True:
         if await healthy(inc):
@@ -114,14 +139,19 @@ async def collect_crash_evidence(inc: Incident) -> None:
     the background; its failure is recorded and changes nothing else."""
     try:
         res = await inc.act(
-            "collect crash evidence", SERVICE_RUN,
+            "collect crash evidence",
+            SERVICE_RUN,
             ServiceCommandInput(service=inc.service, command=CommandKind.LOGS),
-            ServiceCommandResult, DIAGNOSTIC,
+            ServiceCommandResult,
+            DIAGNOSTIC,
         )
     except StepFailed:
         return
     r = res.result
     lines = r.stdout.count("\n")
-    inc.record("collect crash evidence", "ok" if r.ok else "failed",
-               f"{lines} log lines captured{' (truncated)' if r.truncated else ''}; last: "
-               + (r.stdout.strip().splitlines() or [""])[-1][-200:])
+    inc.record(
+        "collect crash evidence",
+        "ok" if r.ok else "failed",
+        f"{lines} log lines captured{' (truncated)' if r.truncated else ''}; last: "
+        + (r.stdout.strip().splitlines() or [""])[-1][-200:],
+    )

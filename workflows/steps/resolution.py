@@ -3,6 +3,8 @@ the typed PlaybookResult. Every playbook ends through `close` or `escalate`."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -13,8 +15,21 @@ with workflow.unsafe.imports_passed_through():
     from workflows.steps import escalation, notify
 
 
+# How long an escalated incident stays open waiting for a person. While open, repeats
+# of its alert join it instead of starting (and paging for) a new incident.
+HOLD_OPEN = timedelta(hours=24)
+
+
 async def escalate(inc: Incident, why: str) -> PlaybookResult:
+    """Hand over to a human, then stay open until they acknowledge or Alertmanager says
+    the alert resolved (bounded by HOLD_OPEN); nothing automatic happens meanwhile."""
     await escalation.hand_over(inc, why)
+    try:
+        await workflow.wait_condition(
+            lambda: bool(inc.acknowledged_by) or not inc.alert_firing, timeout=HOLD_OPEN
+        )
+    except TimeoutError:
+        inc.record("nobody acknowledged", "info", f"closing after {HOLD_OPEN}")
     return await close(inc, "escalated", f"escalation ({why})")
 
 
@@ -22,14 +37,19 @@ async def close(inc: Incident, outcome: Resolution, action: str) -> PlaybookResu
     # Decided first: a deadline expiring while we write the log must not page anyone.
     inc.outcome = outcome
     inc.enter(Phase.RESOLUTION)
-    assert inc.alert is not None and inc.detected_at is not None
     if outcome != "escalated":
         try:
             log = await inc.act(
-                "incident log", INCIDENT_LOG,
-                IncidentLogInput(service=inc.service, alertname=inc.alert.alertname,
-                                 action=action, incident_id=inc.incident_id),
-                IncidentLogResult, LOCAL_CONFIG,
+                "incident log",
+                INCIDENT_LOG,
+                IncidentLogInput(
+                    service=inc.service,
+                    alertname=inc.alert.alertname,
+                    action=action,
+                    incident_id=inc.incident_id,
+                ),
+                IncidentLogResult,
+                LOCAL_CONFIG,
             )
             inc.record("incident log", "ok", f"{log.where}: {log.line}")
         except StepFailed:
@@ -41,8 +61,15 @@ async def close(inc: Incident, outcome: Resolution, action: str) -> PlaybookResu
     inc.record("incident closed", "info", outcome)
     inc._show()
     return PlaybookResult(
-        incident_id=inc.incident_id, playbook=inc.playbook, service=inc.service,
-        alertname=inc.alert.alertname, severity=inc.severity, outcome=outcome, action=action,
-        paged=inc.paged, detected_at=inc.detected_at, ended_at=workflow.now(),
+        incident_id=inc.incident_id,
+        playbook=inc.playbook,
+        service=inc.service,
+        alertname=inc.alert.alertname,
+        severity=inc.severity,
+        outcome=outcome,
+        action=action,
+        paged=inc.paged,
+        detected_at=inc.detected_at,
+        ended_at=workflow.now(),
         timeline=inc.timeline,
     )

@@ -14,13 +14,13 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import (
+        SERVICE_POLICY,
         SERVICE_RUN,
         CommandKind,
         ServiceCommandInput,
         ServiceCommandResult,
         ServicePolicy,
         ServicePolicyInput,
-        SERVICE_POLICY,
     )
     from workflows.incident import Incident, StepFailed, Steps
     from workflows.models import Phase, RollbackInput, RollbackResult
@@ -48,8 +48,11 @@ class Rollback(Steps):
         self.phase = Phase.RESPONSE
         self.record("rollback started", "info", inp.reason)
         policy = await self.act(
-            "load service policy", SERVICE_POLICY, ServicePolicyInput(service=inp.service),
-            ServicePolicy, LOCAL_CONFIG,
+            "load service policy",
+            SERVICE_POLICY,
+            ServicePolicyInput(service=inp.service),
+            ServicePolicy,
+            LOCAL_CONFIG,
         )
         for step, command in PROCEDURE:
             if not await self._run(inp, step, command, keyed=True):
@@ -68,21 +71,30 @@ class Rollback(Steps):
         key = f"{workflow.info().workflow_id}:{command.value}" if keyed else None
         try:
             res = await self.act(
-                step, SERVICE_RUN,
+                step,
+                SERVICE_RUN,
                 ServiceCommandInput(service=inp.service, command=command, idempotency_key=key),
-                ServiceCommandResult, SIDE_EFFECT if keyed else DIAGNOSTIC,
+                ServiceCommandResult,
+                SIDE_EFFECT if keyed else DIAGNOSTIC,
             )
         except StepFailed:
             return False
         r = res.result
         detail = (r.stderr or r.stdout).strip()[-300:]
-        self.record(step, "ok" if r.ok else "failed",
-                    f"exit {r.exit_status}{' (replayed)' if res.replayed else ''} {detail}".strip())
+        self.record(
+            step,
+            "ok" if r.ok else "failed",
+            f"exit {r.exit_status}{' (replayed)' if res.replayed else ''} {detail}".strip(),
+        )
         return r.ok
 
     def _result(self, inp: RollbackInput, failed_step: str | None) -> RollbackResult:
-        return RollbackResult(service=inp.service, succeeded=failed_step is None,
-                              failed_step=failed_step, timeline=self.timeline)
+        return RollbackResult(
+            service=inp.service,
+            succeeded=failed_step is None,
+            failed_step=failed_step,
+            timeline=self.timeline,
+        )
 
 
 async def rollback(inc: Incident, reason: str) -> RollbackResult:
@@ -101,9 +113,13 @@ async def rollback(inc: Incident, reason: str) -> RollbackResult:
         )
     except ChildWorkflowError as err:
         inc.record("rollback", "failed", str(err.__cause__ or err))
-        return RollbackResult(service=inc.service, succeeded=False, failed_step="child workflow",
-                              timeline=[])
+        return RollbackResult(
+            service=inc.service, succeeded=False, failed_step="child workflow", timeline=[]
+        )
     inc.timeline.extend(e for e in res.timeline if e.step not in ("load service policy",))
-    inc.record("rollback", "ok" if res.succeeded else "failed",
-               "stable version running" if res.succeeded else f"failed at: {res.failed_step}")
+    inc.record(
+        "rollback",
+        "ok" if res.succeeded else "failed",
+        "stable version running" if res.succeeded else f"failed at: {res.failed_step}",
+    )
     return res

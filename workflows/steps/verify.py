@@ -33,8 +33,11 @@ async def sustained(
         value: float | None
         try:
             res = await inc.act(
-                f"sample {sli.name}", PROMETHEUS_QUERY, PromQueryInput(query=sli.query),
-                PromQueryResult, PROMETHEUS,
+                f"sample {sli.name}",
+                PROMETHEUS_QUERY,
+                PromQueryInput(query=sli.query),
+                PromQueryResult,
+                PROMETHEUS,
             )
             value, detail = res.scalar(), f"{res.status} {res.detail}".strip()
         except StepFailed as err:
@@ -42,13 +45,18 @@ async def sustained(
         samples += 1
         if value is None:
             inc.record(f"verify {sli.name}", "failed", f"sample {samples} missing: {detail}")
-            return VerifyResult(held=False, samples=samples, broken_at=at, broken_by="missing",
-                                detail=detail)
+            return VerifyResult(
+                held=False, samples=samples, broken_at=at, broken_by="missing", detail=detail
+            )
         if not sli.holds(value):
-            inc.record(f"verify {sli.name}", "failed",
-                       f"sample {samples} = {value:g} breaks {sli.comparison} {sli.threshold:g}")
-            return VerifyResult(held=False, samples=samples, broken_at=at, broken_by="breach",
-                                value=value)
+            inc.record(
+                f"verify {sli.name}",
+                "failed",
+                f"sample {samples} = {value:g} breaks {sli.comparison} {sli.threshold:g}",
+            )
+            return VerifyResult(
+                held=False, samples=samples, broken_at=at, broken_by="breach", value=value
+            )
         if workflow.now() - start >= window:
             inc.record(f"verify {sli.name}", "ok", f"held for {window} over {samples} samples")
             return VerifyResult(held=True, samples=samples, value=value)
