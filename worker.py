@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -31,7 +33,7 @@ from workflows.registry import PLAYBOOKS
 log = logging.getLogger("remedy.worker")
 
 
-def activities_for(inventory: Inventory, settings: Settings) -> list[object]:
+def activities_for(inventory: Inventory, settings: Settings) -> list[Callable[..., Any]]:
     """Every activity callable, bound to its worker-side configuration."""
     objs = [
         InventoryActivities(inventory),
@@ -42,7 +44,7 @@ def activities_for(inventory: Inventory, settings: Settings) -> list[object]:
         NotifyActivities(settings),
         RecordsActivities(inventory, settings),
     ]
-    out: list[object] = []
+    out: list[Callable[..., Any]] = []
     for obj in objs:
         for name in dir(obj):
             fn = getattr(obj, name)
@@ -62,7 +64,9 @@ def build_worker(client: Client, inventory: Inventory, settings: Settings) -> Wo
 
 async def run_worker(settings: Settings, inventory: Inventory | None = None) -> None:
     inventory = inventory or load_inventory(settings.inventory)
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    client = await connect(
+        settings.temporal_address, settings.temporal_namespace, settings=settings
+    )
     added = await ensure_search_attributes(client)
     if added:
         log.info("registered search attributes: %s", ", ".join(added))
