@@ -19,13 +19,17 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.diagnostics import DiagnosticsActivities
 from activities.http_probe import HttpProbeActivities
 from activities.inventory import Inventory, InventoryActivities, InventoryError, load_inventory
+from activities.mitigation import MitigationActivities
 from activities.notify import NotifyActivities
 from activities.prometheus import PrometheusActivities
 from activities.records import RecordsActivities
+from activities.reports import ReportActivities
 from activities.service import ServiceActivities
 from activities.ssh import SshActivities
+from activities.testsuite import TestSuiteActivities
 from remedy.settings import Settings
 from remedy.temporal import connect, ensure_search_attributes
 from workflows.registry import PLAYBOOKS
@@ -43,6 +47,10 @@ def activities_for(inventory: Inventory, settings: Settings) -> list[Callable[..
         PrometheusActivities(settings),
         NotifyActivities(settings),
         RecordsActivities(inventory, settings),
+        TestSuiteActivities(inventory),
+        MitigationActivities(inventory),
+        DiagnosticsActivities(inventory),
+        ReportActivities(settings),
     ]
     out: list[Callable[..., Any]] = []
     for obj in objs:

@@ -20,11 +20,13 @@ ERROR_TYPES: dict[str, bool] = {
     "UnknownService": False,  # service not in inventory
     "UnknownHost": False,  # host not in inventory
     "CommandNotConfigured": False,  # inventory has no argv for this slot
+    "CommandNotAllowed": False,  # argv[0] not in the service's allowlist: nothing was sent
     "IdempotencyUnknown": False,  # a keyed side effect started earlier never finished
     "IdempotencyKeyRequired": False,  # a side-effect activity was called without a key
     "NotifyRejected": False,  # Slack/PagerDuty answered 4xx (not 429)
     "NotifyUnavailable": True,  # 429 / 5xx / network: retried with backoff
     "ProbeNotConfigured": False,  # http probe: no url given and the service has none
+    "MitigationFailed": False,  # a config change/restore ran and failed: a result, not flaky
 }
 
 

@@ -9,7 +9,9 @@ no URL configured).
 
 from __future__ import annotations
 
+import json
 import time
+from typing import Any
 
 import httpx
 from temporalio import activity
@@ -21,6 +23,9 @@ from workflows.contracts import HTTP_PROBE, HttpProbeInput, HttpProbeResult
 # Enough of a body to show a health endpoint's verdict or an error page's first
 # lines in the incident timeline, small enough to keep workflow history lean.
 BODY_EXCERPT_BYTES = 2048
+# A /health document read for a JSON pointer (circuit breaker state) may be larger than
+# the excerpt; still bounded.
+JSON_BODY_BYTES = 64 * 1024
 
 
 class HttpProbeActivities:
@@ -74,7 +79,11 @@ class HttpProbeActivities:
                 # Latency is time to the response head: what the user waits before the
                 # service answers at all, independent of body size.
                 latency = time.monotonic() - started
-                excerpt = await _read_excerpt(resp)
+                limit = JSON_BODY_BYTES if inp.json_pointer else BODY_EXCERPT_BYTES
+                body = await _read_excerpt(resp, limit)
+                excerpt = body
+                if len(body) > BODY_EXCERPT_BYTES:  # only with a pointer: clip the excerpt too
+                    excerpt = body[:BODY_EXCERPT_BYTES] + "…"
         except httpx.TimeoutException as e:
             return HttpProbeResult(
                 url=url,
@@ -95,17 +104,37 @@ class HttpProbeActivities:
             status_code=resp.status_code,
             latency_s=latency,
             body_excerpt=excerpt,
+            json_value=json_at(body, inp.json_pointer) if inp.json_pointer else None,
             error=""
             if resp.status_code in inp.expected_status
             else f"unexpected status {resp.status_code} (expected {inp.expected_status})",
         )
 
 
-async def _read_excerpt(resp: httpx.Response) -> str:
+async def _read_excerpt(resp: httpx.Response, limit: int = BODY_EXCERPT_BYTES) -> str:
     buf = bytearray()
     async for chunk in resp.aiter_bytes():
         buf += chunk
-        if len(buf) > BODY_EXCERPT_BYTES:
+        if len(buf) > limit:
             break
-    text = bytes(buf[:BODY_EXCERPT_BYTES]).decode(resp.encoding or "utf-8", errors="replace")
-    return text + ("…" if len(buf) > BODY_EXCERPT_BYTES else "")
+    text = bytes(buf[:limit]).decode(resp.encoding or "utf-8", errors="replace")
+    return text + ("…" if len(buf) > limit else "")
+
+
+def json_at(body: str, pointer: str) -> str | None:
+    """RFC 6901: the value at `pointer` in a JSON body, re-encoded as JSON (so any type
+    crosses the typed contract as one string); None when the body is not JSON or the
+    pointer does not resolve."""
+    try:
+        node: Any = json.loads(body)
+    except ValueError:
+        return None
+    for raw in pointer.split("/")[1:] if pointer else []:
+        key = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            return None
+    return json.dumps(node, sort_keys=True)[:BODY_EXCERPT_BYTES]

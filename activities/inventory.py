@@ -13,10 +13,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import ssh_policy
 from workflows.contracts import (
     SERVICE_POLICY,
     CommandKind,
@@ -26,6 +35,7 @@ from workflows.contracts import (
     Thresholds,
     Waits,
 )
+from workflows.remediation_contracts import DiagnosticsPolicy, MitigationSpec, TestingPolicy
 
 
 class _Strict(BaseModel):
@@ -41,6 +51,13 @@ class HostSpec(_Strict):
     connect_timeout_s: float = Field(default=10.0, gt=0)
     # Where idempotency markers live on the target (see activities/service.py).
     state_dir: str = ".remedy/state"
+    # Another inventory host to tunnel through (direct-tcpip); its host key is checked
+    # against its own known_hosts, this host's against this one's.
+    jump_host: str | None = None
+    # Bound by Inventory (activities/ssh_policy.py): the resolved jump host's spec and
+    # the compiled redaction patterns. Not fields: never in YAML, never in history.
+    _jump: Any = PrivateAttr(default=None)
+    _redact: Any = PrivateAttr(default=None)
 
     @field_validator("private_key_file", "known_hosts_file")
     @classmethod
@@ -104,6 +121,7 @@ class WaitOverrides(_Strict):
     rollback_after: Seconds | None = None
     restore_budget: Seconds | None = None
     health_retry_interval: Seconds | None = None
+    circuit_breaker_recovery: Seconds | None = None
     detection_budget: Seconds | None = None
     assessment_budget: Seconds | None = None
     response_budget: Seconds | None = None
@@ -133,6 +151,12 @@ class ServiceSpec(_Strict):
     slis: dict[str, SliSpec] = Field(default_factory=dict)
     thresholds: ThresholdOverrides = Field(default_factory=ThresholdOverrides)
     waits: WaitOverrides = Field(default_factory=WaitOverrides)
+    # Programs (argv[0]) its commands may run; default: those of its own commands.
+    allowed_commands: list[str] | None = None
+    # SLI playbooks: named config changes, test-suite reading, diagnostics queries.
+    mitigations: dict[str, MitigationSpec] = Field(default_factory=dict)
+    testing: TestingPolicy = Field(default_factory=TestingPolicy)
+    diagnostics: DiagnosticsPolicy = Field(default_factory=DiagnosticsPolicy)
 
 
 class Inventory(_Strict):
@@ -141,7 +165,26 @@ class Inventory(_Strict):
     services: dict[str, ServiceSpec] = Field(default_factory=dict)
     # alertname -> playbook name; adds to / overrides workflows.registry.ROUTES.
     routes: dict[str, str] = Field(default_factory=dict)
+    # Regexes scrubbed from captured command output, added to ssh_policy.DEFAULT_REDACT.
+    redact: list[str] = Field(default_factory=list)
     source: str = Field(default="<memory>", exclude=True)
+
+    @model_validator(mode="after")
+    def _bind_ssh_policy(self) -> Inventory:
+        patterns = ssh_policy.compile_patterns(self.redact)
+        # Copies: a HostSpec object handed to two inventories must not share bindings.
+        self.hosts = {n: h.model_copy() for n, h in self.hosts.items()}
+        for name, h in self.hosts.items():
+            seen = [name]
+            while (jump := self.hosts[seen[-1]].jump_host) is not None:
+                if jump not in self.hosts:
+                    raise ValueError(f"hosts.{seen[-1]}.jump_host: host {jump!r} is not defined")
+                if jump in seen:
+                    raise ValueError(f"hosts.{name}.jump_host: cycle {' -> '.join(seen)}")
+                seen.append(jump)
+            h._jump = self.hosts[h.jump_host] if h.jump_host else None
+            h._redact = patterns
+        return self
 
     @model_validator(mode="after")
     def _hosts_exist(self) -> Inventory:
@@ -195,6 +238,9 @@ class Inventory(_Strict):
             },
             thresholds=thresholds,
             waits=waits,
+            mitigations=sorted(svc.mitigations),
+            testing=svc.testing,
+            diagnostics=svc.diagnostics,
         )
 
 

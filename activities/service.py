@@ -39,6 +39,7 @@ from temporalio import activity
 from activities.errors import app_error
 from activities.inventory import CommandSpec, HostSpec, Inventory, ServiceSpec
 from activities.ssh import run_on_host
+from activities.ssh_policy import check_service_command
 from workflows.contracts import (
     SERVICE_RESTART,
     SERVICE_RUN,
@@ -203,6 +204,7 @@ class ServiceActivities:
         host_name = resolve_host(inp.service, svc, inp.host)
         host = self.inventory.host(host_name)
         spec = resolve_command(inp.service, svc, inp.command)
+        check_service_command(self.inventory, inp.service, spec)  # before anything is sent
         replayed = False
         if inp.idempotency_key:
             result, replayed = await run_keyed(host_name, host, spec, key=inp.idempotency_key)

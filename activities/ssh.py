@@ -7,7 +7,10 @@ Security stance (DESIGN principles 4 and 5):
 - Host keys are strict: only the host's own `known_hosts_file` is trusted (no system
   file, no agent, no default keys), and an unknown key is rejected, never learned.
   Host key and authentication failures are non-retryable: retrying them is an attack
-  surface, not resilience.
+  surface, not resilience. A `jump_host` is reached the same way and the target is
+  then reached through a direct-tcpip channel on it; both keys are checked.
+- Commands are checked against the service allowlist before anything is sent, and
+  captured output is redacted before it is returned (activities/ssh_policy.py).
 
 Paramiko is blocking, so the SSH work runs in a thread while the coroutine heartbeats:
 Temporal only notices a dead worker through missed heartbeats.
@@ -28,6 +31,7 @@ from temporalio import activity
 
 from activities.errors import app_error
 from activities.inventory import HostSpec, Inventory
+from activities.ssh_policy import DEFAULT_PATTERNS, check_host_command, redact
 from workflows.contracts import SSH_RUN, CommandResult, SshRunInput
 
 HEARTBEAT_EVERY_S = 5.0
@@ -76,7 +80,7 @@ def _signal(chan: paramiko.Channel, name: str) -> None:
 
 
 # ---------------------------------------------------------------- connection cache
-_CacheKey = tuple[str, str, int, str, str, str]
+_CacheKey = tuple[str | int | None, ...]
 
 
 class _ConnectionCache:
@@ -94,7 +98,8 @@ class _ConnectionCache:
 
     def get(self, host_name: str, host: HostSpec, *, fresh: bool = False) -> paramiko.SSHClient:
         keys = (str(host.private_key_file), str(host.known_hosts_file))
-        k: _CacheKey = (host_name, host.address, host.port, host.user, *keys)
+        # The jump host is part of the route: a direct and a tunnelled connection differ.
+        k: _CacheKey = (host_name, host.address, host.port, host.user, *keys, host.jump_host)
         with self._lock:
             key_lock = self._key_locks.setdefault(k, threading.Lock())
         with key_lock:
@@ -129,15 +134,16 @@ def _connect(host_name: str, host: HostSpec) -> paramiko.SSHClient:
         raise app_error("HostKeyUnknown", f"{where}: no file {host.known_hosts_file}")
     if not Path(host.private_key_file).is_file():
         raise app_error("AuthenticationFailed", f"{where}: key {host.private_key_file} missing")
+    t = host.connect_timeout_s
+    sock = _tunnel(host_name, host) if host.jump_host else None
     client = paramiko.SSHClient()
     client.load_host_keys(str(host.known_hosts_file))  # not load_system_host_keys()
     client.set_missing_host_key_policy(_StrictPolicy())
-    t = host.connect_timeout_s
     try:
         client.connect(
             host.address, host.port, host.user, key_filename=str(host.private_key_file),
             look_for_keys=False, allow_agent=False,  # only the inventory's key, never ~/.ssh
-            timeout=t, banner_timeout=t, auth_timeout=t, channel_timeout=t,
+            timeout=t, banner_timeout=t, auth_timeout=t, channel_timeout=t, sock=sock,
         )  # fmt: skip
     except Exception as e:
         client.close()
@@ -146,6 +152,31 @@ def _connect(host_name: str, host: HostSpec) -> paramiko.SSHClient:
                 raise app_error(type_, f"{where}: {type(e).__name__}: {e}") from None
         raise
     return client
+
+
+def _tunnel(host_name: str, host: HostSpec) -> paramiko.Channel:
+    """A direct-tcpip channel to the target through its jump host (itself connected
+    strictly, via the cache, so several targets share one jump connection)."""
+    jump: HostSpec | None = host._jump
+    if jump is None:  # a HostSpec built outside an Inventory: the jump is unresolved
+        raise app_error("UnknownHost", f"{host_name}: jump host {host.jump_host!r} unresolved")
+    for fresh in (False, True):
+        transport = _cache.get(host.jump_host or "", jump, fresh=fresh).get_transport()
+        try:
+            if transport is None:
+                raise paramiko.SSHException("no transport")
+            return transport.open_channel(
+                "direct-tcpip",
+                (host.address, host.port),
+                ("127.0.0.1", 0),
+                timeout=host.connect_timeout_s,
+            )
+        except (OSError, paramiko.SSHException, EOFError) as e:
+            if fresh:
+                raise app_error(
+                    "HostUnreachable", f"{host_name}: via {host.jump_host}: {e}"
+                ) from None
+    raise AssertionError("unreachable")
 
 
 def _open_session(host_name: str, host: HostSpec) -> paramiko.Channel:
@@ -234,12 +265,14 @@ def _run_blocking(
     finally:
         # Closing the channel is how a timed-out or cancelled command is abandoned.
         chan.close()
+    # Redacted here, in the worker: the result is what enters workflow history.
+    patterns = host._redact or DEFAULT_PATTERNS
     return CommandResult(
         host=host_name,
         argv=argv,
         exit_status=status,
-        stdout=out.text(),
-        stderr=err.text(),
+        stdout=redact(out.text(), patterns),
+        stderr=redact(err.text(), patterns),
         truncated=out.truncated or err.truncated,
         duration_s=round(time.monotonic() - started, 3),
     )
@@ -304,6 +337,7 @@ class SshActivities:
     @activity.defn(name=SSH_RUN)
     async def run(self, inp: SshRunInput) -> CommandResult:
         host = self.inventory.host(inp.host)
+        check_host_command(self.inventory, inp.host, inp.argv)
         return await run_on_host(
             inp.host,
             host,

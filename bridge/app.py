@@ -2,7 +2,12 @@
 
     POST /alertmanager   webhook v4, `Authorization: Bearer <REMEDY_BRIDGE_TOKEN>`
     GET  /healthz        200 when the bridge is up and Temporal answers, else 503
-    GET  /metrics        Prometheus text format
+    GET  /metrics        Prometheus text format, same bearer token
+
+Every endpoint but /healthz needs the token (metrics name services and alerts). The
+interactive docs and the served OpenAPI document are off: the schema is for tests
+(`app.openapi()`, fuzzed by schemathesis), not an unauthenticated page. Every
+endpoint but /healthz is rate limited per source IP (bridge/ratelimit.py): 429.
 
 Status codes are chosen for Alertmanager's retry logic: it retries 5xx and gives up on
 4xx. So a request that cannot succeed as sent (401, 400, 413, 422) is a 4xx that changes
@@ -31,6 +36,7 @@ from bridge.cache import IncidentCache
 from bridge.dispatch import Dispatcher, TemporalLink
 from bridge.metrics import CONTENT_TYPE, BridgeMetrics
 from bridge.models import WebhookPayload
+from bridge.ratelimit import RateLimiter
 from bridge.routing import Router
 from remedy.settings import Settings
 from remedy.temporal import connect
@@ -102,6 +108,28 @@ def _parse(raw: bytes) -> WebhookPayload:
         ) from None
 
 
+def webhook_openapi() -> dict[str, object]:
+    codes = {
+        "200": "all alerts applied",
+        "400": "malformed request",
+        "401": "missing or invalid bearer token",
+        "413": "body too large",
+        "422": "not an Alertmanager webhook v4 payload",
+        "429": "rate limited",
+        "500": "an alert could not be applied (permanent)",
+        "503": "Temporal unavailable; retry",
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/WebhookPayload"}}
+            },
+        },
+        "responses": {c: {"description": d} for c, d in codes.items()},
+    }
+
+
 def create_app(
     settings: Settings,
     inventory: Inventory,
@@ -122,7 +150,9 @@ def create_app(
     expected = f"Bearer {token}".encode()
 
     async def default_factory() -> Client:
-        return await connect(settings.temporal_address, settings.temporal_namespace)
+        return await connect(
+            settings.temporal_address, settings.temporal_namespace, settings=settings
+        )
 
     metrics = BridgeMetrics()
     # Capped at the cool-down: "cached as open" then implies "closed, if at all, within
@@ -147,6 +177,23 @@ def create_app(
 
     app = FastAPI(title="Remedy alert bridge", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.bridge = bridge
+    limiter = RateLimiter(settings.bridge_rate_limit_rps, settings.bridge_rate_limit_burst)
+    app.state.rate_limiter = limiter
+
+    @app.middleware("http")
+    async def rate_limit(request: Request, call_next: Callable[[Request], Awaitable[Response]]):  # type: ignore[no-untyped-def]
+        # Before authentication, so guessing tokens is throttled too. /healthz is exempt:
+        # orchestrator probes must never be told "slow down".
+        if request.url.path != "/healthz":
+            wait = limiter.allow(request.client.host if request.client else "?")
+            if wait > 0:
+                metrics.rejects.labels("rate_limited").inc()
+                return JSONResponse(
+                    {"error": "rate limit exceeded; retry later"},
+                    status_code=429,
+                    headers={"Retry-After": str(max(1, round(wait)))},
+                )
+        return await call_next(request)
 
     def authorized(request: Request) -> bool:
         if not token:
@@ -162,7 +209,7 @@ def create_app(
         payload = _parse(await _read_body(request, settings.bridge_max_body_bytes))
         if payload.truncated_alerts:
             log.warning(
-                "Alertmanager truncated %d alerts of group %s (max_alerts)",
+                "Alertmanager truncated %d alerts of group %r (max_alerts)",  # %r: untrusted
                 payload.truncated_alerts,
                 payload.group_key,
             )
@@ -184,7 +231,7 @@ def create_app(
             },
         )
 
-    @app.post("/alertmanager")
+    @app.post("/alertmanager", openapi_extra=webhook_openapi())
     async def alertmanager(request: Request) -> Response:
         started = time.perf_counter()
         try:
@@ -211,7 +258,27 @@ def create_app(
         return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics")
-    async def prometheus_metrics() -> Response:
+    async def prometheus_metrics(request: Request) -> Response:
+        if not authorized(request):
+            return JSONResponse(
+                {"error": "missing or invalid bearer token"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, object]:
+        # The webhook body is read by hand (see module doc), so FastAPI cannot see its
+        # model: add it to the schema, with its nested models as components.
+        schema = default_openapi()
+        defs = WebhookPayload.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(defs.pop("$defs", {}))
+        components["WebhookPayload"] = defs
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     return app

@@ -57,7 +57,7 @@ class WebhookPayload(_Lenient):
     status: Literal["firing", "resolved"]
     receiver: str = ""
     group_key: str = Field(default="", alias="groupKey")
-    truncated_alerts: int = Field(default=0, alias="truncatedAlerts")
+    truncated_alerts: int = Field(default=0, ge=0, alias="truncatedAlerts")  # found by fuzzing
     group_labels: dict[str, str] = Field(default_factory=dict, alias="groupLabels")
     common_labels: dict[str, str] = Field(default_factory=dict, alias="commonLabels")
     common_annotations: dict[str, str] = Field(default_factory=dict, alias="commonAnnotations")

@@ -190,6 +190,18 @@ def bridge() -> None:
     bridge_main()
 
 
+@app.command("codec-server")
+def codec_server() -> None:
+    """Serve the Temporal UI remote codec (REMEDY_CODEC_KEYS, REMEDY_CODEC_SERVER_TOKEN)."""
+    from remedy.codec import CodecKeyError
+    from remedy.codec_server import main as codec_main
+
+    try:
+        codec_main()
+    except CodecKeyError as e:
+        fail(str(e), 2)
+
+
 @app.command()
 def check(
     inventory: Annotated[Path, typer.Argument(help="inventory YAML")] = Path(
@@ -381,6 +393,60 @@ def fire(
     if r.status_code != 200:
         fail(f"bridge answered {r.status_code}: {r.text[:500]}")
     out.print(f"{status_} {alertname} {labels} -> {r.text[:500]}")
+
+
+# ---------------------------------------------------------------------------- histories
+@app.command()
+def export(
+    incident: Annotated[str, typer.Argument(help="workflow id (incident or rollback)")],
+    run_id: Annotated[str, typer.Option("--run-id", help="default: the latest run")] = "",
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="file (default: stdout)")
+    ] = None,
+) -> None:
+    """Write one run's history as JSON, its run id pinned (input to `remedy replay`)."""
+    import json
+
+    from remedy import history
+    from remedy.temporal import connect
+
+    async def go() -> None:
+        s = Settings()
+        client = await connect(s.temporal_address, s.temporal_namespace)
+        doc = await history.export(client, incident, run_id or None)
+        if output is None:
+            sys.stdout.write(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+        else:
+            history.write(doc, output)
+            # Plain text: ids like incident:A:x must not turn into emoji or markup.
+            err.print(
+                f"{output}: {doc['workflowType']} {incident} run {doc['runId']}",
+                markup=False,
+                emoji=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+
+    run_client(go)
+
+
+@app.command()
+def replay(
+    paths: Annotated[list[Path], typer.Argument(help="history JSON files or directories")],
+) -> None:
+    """Replay histories against this version's playbooks: non-zero exit if any diverges."""
+    from remedy import history
+
+    async def go() -> None:
+        report = await history.replay(paths)
+        for line in report.lines():
+            out.print(line, markup=False, emoji=False, highlight=False, soft_wrap=True)
+        n, bad = len(report.outcomes), len(report.failures)
+        if bad:
+            fail(f"{bad} of {n} histories do not replay: not safe for running incidents")
+        out.print(f"{n} histories replay cleanly")
+
+    run_client(go)
 
 
 def main() -> None:

@@ -21,6 +21,21 @@ class Settings(BaseSettings):
         description="host:port of the Temporal frontend",
     )
     temporal_namespace: str = Field(default="default", validation_alias="TEMPORAL_NAMESPACE")
+    # Temporal Cloud / any TLS frontend (remedy/temporal.py). The standard Temporal env
+    # config (TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_PROFILE, a config file...) also works;
+    # these, when set, take precedence over it.
+    temporal_api_key: SecretStr | None = Field(default=None, validation_alias="TEMPORAL_API_KEY")
+    temporal_tls_cert: Path | None = Field(default=None, validation_alias="TEMPORAL_TLS_CERT")
+    temporal_tls_key: Path | None = Field(default=None, validation_alias="TEMPORAL_TLS_KEY")
+    temporal_tls_ca: Path | None = Field(default=None, validation_alias="TEMPORAL_TLS_CA")
+    # "id1:base64key,id0:oldkey": AES-GCM payload encryption (remedy/codec.py). The first
+    # key encrypts, every key decrypts, so a key rotates by prepending a new one.
+    codec_keys: SecretStr | None = None
+    # Remote codec endpoint for the Temporal UI (`remedy codec-server`).
+    codec_server_token: SecretStr | None = None
+    codec_server_cors_origins: str = "http://localhost:8233,http://localhost:8080"
+    codec_server_host: str = "127.0.0.1"
+    codec_server_port: int = 8788
     task_queue: str = "remedy"
     inventory: Path = Path("examples/inventory.yaml")
     data_dir: Path = Path("data")
@@ -49,6 +64,10 @@ class Settings(BaseSettings):
     bridge_cache_max_incidents: int = 10_000
     # Per alert; under Alertmanager's webhook timeout (>= 10 s) so it gets a 503 to retry.
     bridge_temporal_timeout_s: float = 5.0
+    # Per client IP, in-memory token bucket (per bridge process; bridge/ratelimit.py).
+    # Alertmanager batches alerts, so a legitimate source sends few requests.
+    bridge_rate_limit_rps: float = 10.0
+    bridge_rate_limit_burst: int = 50
 
     # Where the incident log goes when the service names no incident_log file.
     incident_log_fallback: Path | None = None

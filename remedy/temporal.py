@@ -1,11 +1,20 @@
-"""One way to connect to Temporal, used by the worker, the CLI and the tests.
+"""One way to connect to Temporal, used by the worker, the bridge, the CLI and the tests.
 
-Every client gets the pydantic data converter (DESIGN principle 3). The custom search
+Every client gets the pydantic data converter (DESIGN principle 3), encrypted by the
+AES-GCM codec when REMEDY_CODEC_KEYS is set (remedy/codec.py). Connection security
+follows the standard Temporal environment configuration (temporalio.envconfig:
+TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE, the TOML config file), with
+Remedy's settings on top: TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE always, and
+TEMPORAL_TLS_CERT / TEMPORAL_TLS_KEY / TEMPORAL_TLS_CA (PEM file paths) for mTLS.
+
+The custom search
 attributes are registered before any workflow runs: upserting an attribute the server
 does not know fails the workflow task forever, which looks like a silent hang.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
@@ -13,15 +22,55 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError
+from temporalio.envconfig import ClientConfigProfile
+from temporalio.service import RPCError, TLSConfig
 
+from remedy.codec import data_converter
+from remedy.settings import Settings
 from workflows.incident import SEARCH_ATTRIBUTES
 
 
-async def connect(address: str, namespace: str = "default") -> Client:
+def connect_options(settings: Settings) -> dict[str, Any]:
+    """Client.connect keyword arguments (besides address, namespace, converter)."""
+    try:
+        profile = ClientConfigProfile.load().to_client_connect_config()
+    except Exception as err:  # noqa: BLE001 -- any config problem: one clear message
+        raise RuntimeError(f"Temporal client configuration (TEMPORAL_* env / file): {err}") from err
+    opts: dict[str, Any] = {
+        k: v for k, v in profile.items() if k in ("api_key", "tls", "rpc_metadata")
+    }
+    if settings.temporal_api_key:
+        opts["api_key"] = settings.temporal_api_key.get_secret_value()
+        opts.setdefault("tls", True)  # an API key is never sent in the clear
+    if settings.temporal_tls_cert or settings.temporal_tls_key:
+        if not (settings.temporal_tls_cert and settings.temporal_tls_key):
+            raise RuntimeError("mTLS needs both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY")
+        opts["tls"] = TLSConfig(
+            client_cert=settings.temporal_tls_cert.read_bytes(),
+            client_private_key=settings.temporal_tls_key.read_bytes(),
+            server_root_ca_cert=(
+                settings.temporal_tls_ca.read_bytes() if settings.temporal_tls_ca else None
+            ),
+        )
+    elif settings.temporal_tls_ca:
+        opts["tls"] = TLSConfig(server_root_ca_cert=settings.temporal_tls_ca.read_bytes())
+    return opts
+
+
+async def connect(
+    address: str | None = None,
+    namespace: str | None = None,
+    *,
+    settings: Settings | None = None,
+) -> Client:
+    """A client with Remedy's converter (and codec, if keys are set) and the TLS / API
+    key configuration. Settings come from the environment unless given."""
+    s = settings or Settings()
     return await Client.connect(
-        address, namespace=namespace, data_converter=pydantic_data_converter
+        address or s.temporal_address,
+        namespace=namespace or s.temporal_namespace,
+        data_converter=data_converter(s),
+        **connect_options(s),
     )
 
 

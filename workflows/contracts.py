@@ -18,6 +18,17 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from workflows.remediation_contracts import (  # noqa: F401  (re-exported activity names)
+    LOG_ERRORS,
+    MITIGATION_APPLY,
+    MITIGATION_RESTORE,
+    POSTMORTEM_WRITE,
+    TESTSUITE_CHECK,
+    TESTSUITE_RUN,
+    DiagnosticsPolicy,
+    TestingPolicy,
+)
+
 # ---------------------------------------------------------------- activity names
 SSH_RUN = "ssh.run"
 SERVICE_RUN = "service.run"
@@ -73,6 +84,7 @@ class Waits(BaseModel):
     rollback_after: timedelta = timedelta(minutes=30)  # "rollback if unresolved after 30 min"
     restore_budget: timedelta = timedelta(minutes=10)  # ServiceDown step 3: "5-10 minutes"
     health_retry_interval: timedelta = timedelta(seconds=30)
+    circuit_breaker_recovery: timedelta = timedelta(seconds=60)  # "if open, wait 60s"
     # Phase budgets (Genesis general process): Detection 0-2, Assessment 2-5, Response 5-30.
     detection_budget: timedelta = timedelta(minutes=2)
     assessment_budget: timedelta = timedelta(minutes=5)
@@ -91,6 +103,9 @@ class ServicePolicy(BaseModel):
     slis: dict[str, Sli] = Field(default_factory=dict)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     waits: Waits = Field(default_factory=Waits)
+    mitigations: list[str] = Field(default_factory=list, description="inventory names")
+    testing: TestingPolicy = Field(default_factory=TestingPolicy)
+    diagnostics: DiagnosticsPolicy = Field(default_factory=DiagnosticsPolicy)
 
 
 class ServicePolicyInput(BaseModel):
@@ -195,6 +210,9 @@ class HttpProbeInput(BaseModel):
     json_body: str | None = None
     expected_status: list[int] = Field(default_factory=lambda: [200])
     timeout_s: float = 10.0
+    json_pointer: str | None = Field(
+        default=None, description="RFC 6901 pointer into a JSON body, e.g. /circuit_breaker"
+    )
 
 
 class HttpProbeResult(BaseModel):
@@ -204,6 +222,9 @@ class HttpProbeResult(BaseModel):
     latency_s: float | None = None
     body_excerpt: str = ""
     error: str = ""
+    json_value: str | None = Field(
+        default=None, description="the value at json_pointer, JSON-encoded; None if absent"
+    )
 
 
 # ---------------------------------------------------------------- notifications

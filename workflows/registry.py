@@ -9,7 +9,10 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.playbooks.high_error_rate import HighErrorRate
+    from workflows.playbooks.high_latency import HighLatencyP95
     from workflows.playbooks.service_down import ServiceDown
+    from workflows.playbooks.test_pass_rate import TestPassRateLow
     from workflows.playbooks.triage import Triage
     from workflows.steps.rollback import Rollback
 
@@ -17,6 +20,9 @@ PLAYBOOKS: dict[str, type] = {
     "ServiceDown": ServiceDown,
     "Rollback": Rollback,
     "Triage": Triage,
+    "TestPassRateLow": TestPassRateLow,
+    "HighErrorRate": HighErrorRate,
+    "HighLatencyP95": HighLatencyP95,
 }
 
 # Where an alert goes when no route matches or its service is not in the inventory.
@@ -26,4 +32,7 @@ FALLBACK_PLAYBOOK = "Triage"
 ROUTES: dict[str, str] = {
     "GenesisServiceDown": "ServiceDown",
     "ApplicationDown": "ServiceDown",
+    "TestPassRateLow": "TestPassRateLow",
+    "HighErrorRate": "HighErrorRate",
+    "HighLatencyP95": "HighLatencyP95",
 }

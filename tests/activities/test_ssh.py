@@ -14,6 +14,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities import ssh
+from activities.inventory import ServiceSpec
 from activities.ssh import SshActivities, run_on_host
 from tests.fixtures.sshd import HOST_NAME, SshServer, free_port
 from workflows.contracts import CommandResult, SshRunInput
@@ -174,7 +175,10 @@ async def test_activity_resolves_host_and_heartbeats(
     env = ActivityEnvironment()
     beats: list[Any] = []
     env.on_heartbeat = lambda *d: beats.append(d)
-    acts = SshActivities(sshd.inventory())
+    # ssh.run only runs programs some service on the host allows (activities/ssh_policy.py).
+    acts = SshActivities(
+        sshd.inventory({"svc": ServiceSpec(hosts=[HOST_NAME], allowed_commands=["sh"])})
+    )
     r = await env.run(
         acts.run, SshRunInput(host=HOST_NAME, argv=["sh", "-c", "sleep 0.5; echo ok"])
     )

@@ -21,7 +21,15 @@ from temporalio.service import RPCError, RPCStatusCode
 from bridge.app import BridgeConfigError, create_app
 from remedy.temporal import connect
 from tests.bridge.conftest import HarnessFactory, make_inventory, make_settings
-from tests.bridge.helpers import GENESIS_ID, Harness, describe, payload, payload_json, workflow_ids
+from tests.bridge.helpers import (
+    GENESIS_ID,
+    TOKEN,
+    Harness,
+    describe,
+    payload,
+    payload_json,
+    workflow_ids,
+)
 from tests.fixtures.sshd import free_port
 
 TRIAGE_ID = "incident:NoSuchRunbook:genesis-orchestration"
@@ -194,7 +202,9 @@ async def test_healthz_and_metrics(harness: Harness) -> None:
     assert r.status_code == 200 and r.json()["temporal"] == "ok"
     await harness.post(payload("firing"))
     await harness.post(payload("firing"), token="nope")
-    text = (await harness.http.get("/metrics")).text
+    assert (await harness.http.get("/metrics")).status_code == 401  # metrics need the token
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    text = (await harness.http.get("/metrics", headers=auth)).text
     for line in [
         'remedy_bridge_alerts_received_total{route="ServiceDown",status="firing"} 1.0',
         'remedy_bridge_incidents_started_total{flapping="false",playbook="ServiceDown"} 1.0',

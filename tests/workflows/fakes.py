@@ -42,6 +42,7 @@ from workflows.contracts import (
     ServicePolicyInput,
     SlackMessageInput,
 )
+from workflows.remediation_contracts import POSTMORTEM_WRITE, PostmortemInput, PostmortemResult
 
 
 @dataclass
@@ -160,4 +161,9 @@ class World:
             world.log("incident_log", line)
             return IncidentLogResult(written=True, where="memory", line=line)
 
-        return [policy, restart, run, probe, prom, slack, pagerduty, incident_log]
+        @activity.defn(name=POSTMORTEM_WRITE)
+        async def postmortem(inp: PostmortemInput) -> PostmortemResult:
+            world.log("postmortem", inp.markdown)
+            return PostmortemResult(where=f"memory:{inp.incident_id}.md")
+
+        return [policy, restart, run, probe, prom, slack, pagerduty, incident_log, postmortem]

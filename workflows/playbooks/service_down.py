@@ -11,6 +11,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.steps.resolution import close, escalate
     from workflows.steps.rollback import rollback
 
+# workflow.patched id (README, "Changing a running playbook"). Once no ServiceDown run
+# started before it remains, switch to workflow.deprecate_patch, then remove.
+NONBLOCKING_FIRST_UPDATE = "service-down-nonblocking-first-update"
+
 
 @workflow.defn(name="ServiceDown")
 class ServiceDown(Incident):
@@ -33,7 +37,13 @@ class ServiceDown(Incident):
             "page incident commander",
             lambda: escalation.page_incident_commander(self, "service still down after 5 minutes"),
         )
-        await notify.status_update(self, "Active", "alert received", "restart the service")
+        first_update = notify.status_update(self, "Active", "alert received", "restart the service")
+        if workflow.patched(NONBLOCKING_FIRST_UPDATE):
+            # Slack answering 429 (Retry-After) or 500 is retried for up to 5 minutes;
+            # awaited here, that delayed the restart by as long. Posted alongside now.
+            self.background(first_update)
+        else:
+            await first_update  # runs started before the patch keep their history
         self.background(recovery.collect_crash_evidence(self))
 
         self.enter(Phase.ASSESSMENT)

@@ -12,8 +12,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows.incident import Incident, StepFailed
     from workflows.models import Phase, PlaybookResult, Resolution
     from workflows.policies import LOCAL_CONFIG
-    from workflows.steps import escalation, notify
+    from workflows.steps import escalation, notify, postincident
 
+
+# workflow.patched id: incidents started before the post-incident report existed replay
+# without it. Once none of those remain, switch to workflow.deprecate_patch, then remove.
+POST_INCIDENT_REPORT = "post-incident-report"
 
 # How long an escalated incident stays open waiting for a person. While open, repeats
 # of its alert join it instead of starting (and paging for) a new incident.
@@ -58,6 +62,9 @@ async def close(inc: Incident, outcome: Resolution, action: str) -> PlaybookResu
         if inc.paged:
             await notify.pagerduty(inc, "resolve", f"resolved via {action}")
     await inc.settle_background()
+    # P0/P1: the post-mortem draft and checklist, from the timeline as it now stands.
+    if workflow.patched(POST_INCIDENT_REPORT):
+        await postincident.write(inc, outcome, action)
     inc.record("incident closed", "info", outcome)
     inc._show()
     return PlaybookResult(

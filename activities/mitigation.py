@@ -1,0 +1,177 @@
+"""Named mitigations: the runbooks' `cat > config/llm_fallback.yaml <<EOF` and
+`sed -i 's/level=DEBUG/level=INFO/' config/logging.yaml`, as inventory entries.
+
+The playbook picks a mitigation *name* from its diagnosis; path and content come from
+the inventory (never from an alert). Each apply runs once per (incident, name) through
+the keyed runner of activities/service.py, so a retried activity never writes twice
+and replays the first write's answer.
+
+Backup, on the host, under the host's state dir: `mitigations/<sha256(incident:name)>/`
+holds `path`, and either `original` (the file as it was before the first write) or
+`absent` (there was no file). `restore` puts the original back -- or removes the file
+the mitigation created -- before a rollback, so the rollback starts from the
+configuration as it was before Remedy touched it.
+
+The edit happens on the host (awk, literal text, no regex): file content never makes
+a round trip through the worker, where output redaction would corrupt secrets in it.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from temporalio import activity
+
+from activities.errors import app_error
+from activities.inventory import CommandSpec, Inventory, ServiceSpec
+from activities.service import key_hash, run_keyed
+from workflows.remediation_contracts import (
+    MITIGATION_APPLY,
+    MITIGATION_RESTORE,
+    MitigationInput,
+    MitigationResult,
+    MitigationSpec,
+)
+
+# $1 mode (write|replace) $2 path $3 backup dir $4 old $5 new; content on stdin.
+# First stdout word: `changed` | `unchanged`.
+APPLY_SCRIPT = r"""set -u
+mode=$1 path=$2 bak=$3 old=$4 new=$5
+tmp=$path.remedy-tmp.$$
+if [ "$mode" = replace ] && [ ! -f "$path" ]; then echo "missing: $path"; exit 2; fi
+mkdir -p "$bak" || exit 1
+if [ ! -e "$bak/original" ] && [ ! -e "$bak/absent" ]; then
+  if [ -e "$path" ]; then cp -p "$path" "$bak/original" || exit 1; else : > "$bak/absent"; fi
+fi
+printf '%s\n' "$path" > "$bak/path"
+if [ "$mode" = write ]; then
+  mkdir -p "$(dirname "$path")" || exit 1
+  cat > "$tmp" || exit 1
+  if [ -f "$path" ] && cmp -s "$tmp" "$path"; then
+    rm -f "$tmp"; echo "unchanged: $path already has this content"; exit 0
+  fi
+else
+  OLD=$old NEW=$new awk '
+    BEGIN { o = ENVIRON["OLD"]; n = ENVIRON["NEW"]; c = 0 }
+    { s = $0; out = ""
+      while ((i = index(s, o)) > 0) {
+        out = out substr(s, 1, i - 1) n; s = substr(s, i + length(o)); c++
+      }
+      print out s }
+    END { exit (c > 0 ? 0 : 3) }' "$path" > "$tmp"
+  rc=$?
+  if [ $rc -eq 3 ]; then rm -f "$tmp"; echo "unchanged: no '$old' in $path"; exit 0; fi
+  if [ $rc -ne 0 ]; then rm -f "$tmp"; exit $rc; fi
+fi
+[ -e "$path" ] && chmod --reference="$path" "$tmp" 2>/dev/null
+mv -f "$tmp" "$path" || exit 1
+echo "changed: $path (backup in $bak)"
+"""
+
+# $1 path $2 backup dir. First stdout word: `restored` | `removed` | `nothing`.
+RESTORE_SCRIPT = r"""set -u
+path=$1 bak=$2 tmp=$1.remedy-tmp.$$
+if [ -e "$bak/original" ]; then
+  cp -p "$bak/original" "$tmp" && mv -f "$tmp" "$path" || exit 1
+  echo "restored: $path from $bak/original"
+elif [ -e "$bak/absent" ]; then
+  rm -f "$path" || exit 1
+  echo "removed: $path (it did not exist before the mitigation)"
+else
+  echo "nothing: no backup for $path in $bak"
+fi
+"""
+
+
+def target_path(svc: ServiceSpec, spec: MitigationSpec) -> str:
+    # Relative paths read like the runbook's (config/...): relative to the deployment.
+    base = svc.rollback.repo_path if svc.rollback else ""
+    return posixpath.join(base, spec.path) if base else spec.path
+
+
+def backup_dir(state_dir: str, incident_id: str, name: str) -> str:
+    return posixpath.join(state_dir, "mitigations", key_hash(f"{incident_id}:{name}"))
+
+
+class MitigationActivities:
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+
+    def _resolve(self, inp: MitigationInput) -> tuple[MitigationSpec, str, str, str]:
+        svc = self.inventory.service(inp.service)
+        spec = svc.mitigations.get(inp.name)
+        if spec is None:
+            raise app_error(
+                "CommandNotConfigured",
+                f"service {inp.service!r} has no mitigation {inp.name!r} "
+                f"(has: {sorted(svc.mitigations)})",
+            )
+        host_name = svc.hosts[0]
+        host = self.inventory.host(host_name)
+        return (
+            spec,
+            host_name,
+            target_path(svc, spec),
+            backup_dir(host.state_dir, inp.incident_id, inp.name),
+        )
+
+    @activity.defn(name=MITIGATION_APPLY)
+    async def apply(self, inp: MitigationInput) -> MitigationResult:
+        spec, host_name, path, bak = self._resolve(inp)
+        mode = "write" if spec.content is not None else "replace"
+        old, new = (spec.replace.old, spec.replace.new) if spec.replace else ("", "")
+        script = CommandSpec(
+            argv=["sh", "-c", APPLY_SCRIPT, "remedy-mitigate", mode, path, bak, old, new]
+        )
+        res, replayed = await run_keyed(
+            host_name,
+            self.inventory.host(host_name),
+            script,
+            key=f"{inp.incident_id}:mitigation:{inp.name}",
+            max_output_bytes=4096,
+            stdin=(spec.content or "").encode(),
+        )
+        first = res.stdout.strip().split(":", 1)[0]
+        if not res.ok or first not in ("changed", "unchanged"):
+            raise app_error(
+                "MitigationFailed",
+                f"{inp.name} on {host_name}:{path}: exit {res.exit_status}: "
+                f"{(res.stderr or res.stdout).strip()[:300]}",
+            )
+        return MitigationResult(
+            name=inp.name,
+            path=f"{host_name}:{path}",
+            changed=first == "changed",
+            restart=spec.restart and first == "changed",
+            replayed=replayed,
+            backup=bak,
+            detail=res.stdout.strip()[:300],
+        )
+
+    @activity.defn(name=MITIGATION_RESTORE)
+    async def restore(self, inp: MitigationInput) -> MitigationResult:
+        spec, host_name, path, bak = self._resolve(inp)
+        script = CommandSpec(argv=["sh", "-c", RESTORE_SCRIPT, "remedy-restore", path, bak])
+        res, replayed = await run_keyed(
+            host_name,
+            self.inventory.host(host_name),
+            script,
+            key=f"{inp.incident_id}:mitigation-restore:{inp.name}",
+            max_output_bytes=4096,
+        )
+        if not res.ok:
+            raise app_error(
+                "MitigationFailed",
+                f"restore {inp.name} on {host_name}:{path}: exit {res.exit_status}: "
+                f"{(res.stderr or res.stdout).strip()[:300]}",
+            )
+        word = res.stdout.strip().split(":", 1)[0]
+        return MitigationResult(
+            name=inp.name,
+            path=f"{host_name}:{path}",
+            changed=word in ("restored", "removed"),
+            restart=False,
+            replayed=replayed,
+            backup=bak,
+            detail=res.stdout.strip()[:300],
+        )

@@ -1,0 +1,113 @@
+"""What may be sent over SSH, and what captured output may keep (issue 8, SSH hardening).
+
+- Command allowlist, per service: `services.X.allowed_commands` lists the programs
+  (argv[0], matched exactly -- `systemctl` does not admit `/tmp/x/systemctl`) the
+  service's commands may run. Default: the programs of the service's own configured
+  and derived commands. A shell command (`shell: true`) counts as program `sh`, since
+  the shell can run anything: allowing one is allowing `sh`. Checked before a byte is
+  sent; a refusal is the non-retryable `CommandNotAllowed`.
+- Redaction: captured stdout/stderr is scrubbed of secret-looking text before it
+  becomes an activity result -- that is, before it enters workflow history. The
+  inventory's top-level `redact: [regex, ...]` adds to DEFAULT_REDACT. A pattern with
+  a named group `secret` masks only that group (keeping `password=` readable), any
+  other pattern masks its whole match.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from activities.errors import app_error
+
+if TYPE_CHECKING:
+    from activities.inventory import CommandSpec, Inventory, ServiceSpec
+
+MASK = "[REDACTED]"
+DEFAULT_REDACT: tuple[str, ...] = (
+    r"(?i)(?:password|passwd|token|secret|api[_-]?key)\s*[=:]\s*(?P<secret>\S+)",
+    r"(?i)authorization\s*:\s*(?:bearer|basic|token)\s+(?P<secret>\S+)",
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)",
+    r"://[^/\s:@]+:(?P<secret>[^@\s/]+)@",  # credentials in a URL
+    r"\bAKIA[0-9A-Z]{16}\b",  # AWS access key id
+)
+
+
+def compile_patterns(extra: Iterable[str] = ()) -> tuple[re.Pattern[str], ...]:
+    """DEFAULT_REDACT plus `extra`; a bad regex raises ValueError naming it."""
+    out = []
+    for i, src in enumerate((*DEFAULT_REDACT, *extra)):
+        try:
+            out.append(re.compile(src))
+        except re.error as err:
+            where = f"redact[{i - len(DEFAULT_REDACT)}]" if i >= len(DEFAULT_REDACT) else src
+            raise ValueError(f"{where}: invalid regex {src!r}: {err}") from None
+    return tuple(out)
+
+
+DEFAULT_PATTERNS = compile_patterns()
+
+
+def redact(text: str, patterns: Sequence[re.Pattern[str]] = DEFAULT_PATTERNS) -> str:
+    for p in patterns:
+        if "secret" in p.groupindex:
+
+            def keep_key(m: re.Match[str]) -> str:
+                if m.start("secret") < 0:
+                    return m.group(0)
+                s, e = m.start("secret") - m.start(), m.end("secret") - m.start()
+                return m.group(0)[:s] + MASK + m.group(0)[e:]
+
+            text = p.sub(keep_key, text)
+        else:
+            text = p.sub(MASK, text)
+    return text
+
+
+# ---------------------------------------------------------------- allowlist
+def program(spec: CommandSpec) -> str:
+    return "sh" if spec.shell else spec.argv[0]
+
+
+def allowed_programs(name: str, svc: ServiceSpec) -> frozenset[str]:
+    if svc.allowed_commands is not None:
+        return frozenset(svc.allowed_commands)
+    # Derived through service.resolve_command so derived steps (rollback, log tail)
+    # stay in step with what the service activity would actually run.
+    from activities.service import resolve_command  # service imports ssh imports us
+    from workflows.contracts import CommandKind
+
+    out = set()
+    for kind in CommandKind:
+        try:
+            out.add(program(resolve_command(name, svc, kind)))
+        except Exception:  # noqa: BLE001, S112 -- CommandNotConfigured: nothing to allow
+            continue
+    return frozenset(out)
+
+
+def check_service_command(inventory: Inventory, service: str, spec: CommandSpec) -> None:
+    svc = inventory.service(service)
+    allowed = allowed_programs(service, svc)
+    if program(spec) not in allowed:
+        raise app_error(
+            "CommandNotAllowed",
+            f"service {service!r}: program {program(spec)!r} is not in its allowed_commands "
+            f"{sorted(allowed)}; nothing was sent",
+        )
+
+
+def check_host_command(inventory: Inventory, host: str, argv: list[str]) -> None:
+    """ssh.run names a host, not a service: the argv must be allowed for some service
+    running there. A host no service names runs nothing (fail closed)."""
+    allowed: set[str] = set()
+    for name, svc in inventory.services.items():
+        if host in svc.hosts:
+            allowed |= allowed_programs(name, svc)
+    if argv[0] not in allowed:
+        raise app_error(
+            "CommandNotAllowed",
+            f"host {host!r}: program {argv[0]!r} is not allowed for any service on it "
+            f"(allowed: {sorted(allowed)}); nothing was sent",
+        )

@@ -1,0 +1,166 @@
+"""The pytest-summary parser and failure categorizer on real pytest output (a tiny
+suite with passing, failing, erroring, xfail, xpass and skipped tests, run in a
+subprocess), and the test-suite activity run over the real test sshd."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from activities.inventory import CommandSpec, ServiceSpec
+from activities.testsuite import TestSuiteActivities, categorize, parse_pytest
+from tests.fixtures.sshd import HOST_NAME, SshServer
+from workflows.contracts import CommandKind
+from workflows.remediation_contracts import (
+    CheckInput,
+    TestingPolicy,
+    TestRunInput,
+)
+
+PY = sys.executable
+FLAKY = "tests/test_performance.py::test_halo_routing_performance_large_dag"
+INFRA = """\
+import pytest
+
+def test_ok():
+    pass
+
+def test_bad():
+    assert 1 == 2
+
+@pytest.fixture
+def db():
+    {fixture}
+
+def test_err(db):
+    pass
+
+@pytest.mark.xfail
+def test_xf():
+    assert False
+
+@pytest.mark.xfail
+def test_xp():
+    pass
+
+@pytest.mark.skip
+def test_sk():
+    pass
+"""
+PERF = """\
+def test_halo_routing_performance_large_dag():
+    assert False, "too slow under load"
+
+def test_fast():
+    pass
+"""
+
+
+def make_suite(root: Path, broken_fixture: bool = True) -> Path:
+    (root / "tests").mkdir(parents=True, exist_ok=True)
+    body = "raise RuntimeError('db down')" if broken_fixture else "return 1"
+    (root / "tests" / "test_htdag_planner.py").write_text(INFRA.format(fixture=body))
+    (root / "tests" / "test_performance.py").write_text(PERF)
+    return root
+
+
+def pytest_output(root: Path, *args: str) -> str:
+    out = subprocess.run(
+        [PY, "-m", "pytest", "tests/", "-p", "no:cacheprovider", *args],
+        cwd=root, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert out.returncode == 1, out.stdout[-2000:]
+    return out.stdout
+
+
+@pytest.mark.parametrize("args", [("-v", "--tb=short"), ("-q",), ("-rA", "--tb=no")])
+def test_parser_on_real_pytest_output(tmp_path: Path, args: tuple[str, ...]) -> None:
+    s = parse_pytest(pytest_output(make_suite(tmp_path), *args))
+    assert s.counts == {
+        "failed": 2, "passed": 2, "skipped": 1, "xfailed": 1, "xpassed": 1, "errors": 1
+    }  # fmt: skip
+    assert sorted(s.failing) == sorted(
+        ["tests/test_htdag_planner.py::test_bad", "tests/test_htdag_planner.py::test_err", FLAKY]
+    )
+    assert s.pass_rate == pytest.approx(2 / 5)  # xfail/xpass/skip are not in the rate
+    assert "2 failed" in s.summary
+
+
+def test_categories_file_first_then_id() -> None:
+    cats = TestingPolicy().categories
+    got = categorize(
+        [
+            "tests/test_htdag_planner.py::test_bad",
+            FLAKY,  # test_halo... in a performance file: performance, not infrastructure
+            "tests/test_misc.py::test_darwin_evolves",  # no file match: matched on the id
+            "tests/test_other.py::test_x",
+        ],
+        cats,
+    )
+    assert got == {
+        "infrastructure": ["tests/test_htdag_planner.py::test_bad"],
+        "performance": [FLAKY],
+        "agent": ["tests/test_misc.py::test_darwin_evolves"],
+        "other": ["tests/test_other.py::test_x"],
+    }
+
+
+def suite_service(root: Path, **testing: object) -> ServiceSpec:
+    pytest_argv = [PY, "-m", "pytest", "-p", "no:cacheprovider"]
+    return ServiceSpec(
+        hosts=[HOST_NAME],
+        commands={
+            CommandKind.TEST_SUITE: CommandSpec(
+                argv=[*pytest_argv, "tests/", "-v", "--tb=short"], cwd=str(root), timeout_s=120
+            )
+        },
+        testing=TestingPolicy.model_validate({"isolate_argv": [*pytest_argv, "-v"]} | testing),
+    )
+
+
+async def test_activity_runs_suite_over_ssh_and_compares_baseline(
+    sshd: SshServer, tmp_path: Path
+) -> None:
+    root = make_suite(tmp_path, broken_fixture=False)
+    (root / "logs").mkdir()
+    (root / "logs" / "deployment_baseline_tests.log").write_text(
+        pytest_output(root, "-v", "--tb=short")
+    )
+    make_suite(root, broken_fixture=True)  # the "deployment" breaks the db fixture
+    acts = TestSuiteActivities(sshd.inventory({"genesis": suite_service(root)}))
+    res = await acts.run(TestRunInput(service="genesis", incident_id="inc-1"))
+    assert (res.passed, res.failed, res.errors, res.xfailed) == (2, 2, 1, 1)
+    assert res.pass_rate == pytest.approx(0.4) and res.failing_total == 3
+    assert res.categories == {"infrastructure": 2, "performance": 1}
+    assert res.new_failures == ["tests/test_htdag_planner.py::test_err"]  # not in baseline
+    # The runbook's `| tee logs/incident_test_run.log`: the whole log stays on the host.
+    assert "short test summary info" in (root / "logs" / "incident_test_run.log").read_text()
+
+
+async def test_activity_isolated_run_and_no_baseline(sshd: SshServer, tmp_path: Path) -> None:
+    root = make_suite(tmp_path)
+    acts = TestSuiteActivities(sshd.inventory({"genesis": suite_service(root)}))
+    fast = "tests/test_performance.py::test_fast"
+    res = await acts.run(TestRunInput(service="genesis", incident_id="i", node_ids=[fast]))
+    assert (res.passed, res.failed, res.pass_rate) == (1, 0, 1.0)
+    full = await acts.run(TestRunInput(service="genesis", incident_id="i"))
+    assert full.new_failures is None  # no baseline log on the host: unknown, not "none"
+    with pytest.raises(Exception, match="not pytest node ids"):
+        await acts.run(TestRunInput(service="genesis", incident_id="i", node_ids=["--co"]))
+
+
+async def test_import_and_dependency_checks(sshd: SshServer, tmp_path: Path) -> None:
+    svc = suite_service(
+        make_suite(tmp_path),
+        import_check=[PY, "-c", "import infrastructure_that_is_missing"],
+        dependency_list=[PY, "-m", "pip", "list"],
+        required_packages=["pytest", "no-such-package-xyz"],
+    )
+    acts = TestSuiteActivities(sshd.inventory({"genesis": svc}))
+    imports = await acts.check(CheckInput(service="genesis", check="imports"))
+    assert not imports.ok and "ModuleNotFoundError" in imports.detail
+    deps = await acts.check(CheckInput(service="genesis", check="dependencies"))
+    assert not deps.ok and deps.detail == "missing: no-such-package-xyz"

@@ -1,0 +1,173 @@
+"""Replay: every committed history (tests/histories, recorded on a real Temporal server by
+`python -m tests.histories.record`) replays against this checkout's playbooks with the
+worker's converter. A non-deterministic change to a playbook fails here, in `make test`,
+instead of wedging the incidents that are running when it is deployed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+import temporalio.workflow
+from temporalio import workflow
+from temporalio.worker import UnsandboxedWorkflowRunner
+
+from remedy import history
+from tests.histories.record import SCENARIOS
+from workflows.models import IncidentInput, Phase, PlaybookResult
+from workflows.playbooks.service_down import NONBLOCKING_FIRST_UPDATE, ServiceDown
+from workflows.registry import PLAYBOOKS
+from workflows.steps import escalation, notify, recovery
+from workflows.steps.resolution import close, escalate
+from workflows.steps.rollback import rollback
+
+HISTORIES = Path(__file__).parents[1] / "histories"
+PRE_PATCH = HISTORIES / "pre-patch"  # ServiceDown before NONBLOCKING_FIRST_UPDATE
+
+
+def files(d: Path = HISTORIES) -> list[Path]:
+    return sorted(d.rglob("*.json"))
+
+
+def types_of(paths: list[Path]) -> set[str]:
+    return {json.loads(p.read_text())["workflowType"] for p in paths}
+
+
+async def test_every_committed_history_replays() -> None:
+    report = await history.replay([HISTORIES])
+    assert report.ok, "\n".join(report.lines())
+    print(f"\nreplayed {len(report.outcomes)} histories: {sorted(types_of(files()))}")
+
+
+def test_every_playbook_and_branch_has_a_history() -> None:
+    # A playbook added to the registry needs its branches in SCENARIOS and a recording.
+    missing_playbooks = sorted(set(PLAYBOOKS) - types_of(files()))
+    assert not missing_playbooks, (
+        f"no recorded history for {missing_playbooks}: add their branches to SCENARIOS in "
+        "tests/histories/record.py and run python -m tests.histories.record"
+    )
+    recorded = {p.stem for p in HISTORIES.glob("*.json")}
+    missing = [s.name for s in SCENARIOS if s.name not in recorded]
+    assert not missing, f"not recorded: {missing}; run python -m tests.histories.record"
+
+
+# ------------------------------------------------------------------ a breaking change
+@workflow.defn(name="ServiceDown", sandboxed=False)
+class ReorderedServiceDown(ServiceDown):
+    """A copy of ServiceDown.run with one deliberate change: the status check runs
+    before the first Slack update and the crash-evidence collection. Same steps, same
+    outcome on a fresh run -- and incompatible with every running incident."""
+
+    @workflow.run
+    async def run(self, inp: IncidentInput) -> PlaybookResult:
+        policy = await self.detect(inp)
+        waits = policy.waits
+        self.escalate_after(
+            waits.incident_commander_after,
+            "page incident commander",
+            lambda: escalation.page_incident_commander(self, "service still down after 5 minutes"),
+        )
+        self.enter(Phase.ASSESSMENT)
+        active = await recovery.is_active(self, "check service status")  # moved up
+        await notify.status_update(self, "Active", "alert received", "restart the service")
+        self.background(recovery.collect_crash_evidence(self))
+        if inp.flapping:
+            return await escalate(self, "flapping")
+        if active and not self.alert_firing:
+            return await close(self, "resolved_without_action", "none")
+        self.enter(Phase.RESPONSE)
+        action = "restart"
+        restarted = await recovery.restart(self)
+        if restarted:
+            await workflow.sleep(waits.after_restart)
+        if not (restarted and await recovery.is_active(self)):
+            action = "rollback"
+            result = await rollback(self, "service did not come up after restart")
+            if not result.succeeded:
+                return await escalate(self, f"rollback failed at: {result.failed_step}")
+        self.enter(Phase.VERIFICATION)
+        if not await recovery.wait_healthy(self, waits.restore_budget, waits.health_retry_interval):
+            return await escalate(self, f"service unhealthy after {action}")
+        return await close(self, "resolved", action)
+
+
+def with_servicedown(cls: type) -> list[type]:
+    return [cls if name == "ServiceDown" else wf for name, wf in PLAYBOOKS.items()]
+
+
+async def test_a_reordered_activity_fails_replay() -> None:
+    service_down = [p for p in files() if p.name.startswith("ServiceDown-")]
+    report = await history.replay(service_down, with_servicedown(ReorderedServiceDown))
+    assert len(report.failures) == len(service_down), "\n".join(report.lines())
+    assert all("Nondeterminism" in (o.error or "") for o in report.failures)
+    # ... while the same histories replay cleanly against the real playbook.
+    assert (await history.replay(service_down)).ok
+
+
+# ------------------------------------------------------------------ the shipped patch
+async def test_histories_from_before_the_patch_still_replay() -> None:
+    old = files(PRE_PATCH)
+    assert len(old) >= 5 and types_of(old) == {"ServiceDown"}
+    report = await history.replay(old)
+    assert report.ok, "\n".join(report.lines())
+
+
+def patch_markers(path: Path) -> list[str]:
+    events = json.loads(path.read_text())["events"]
+    out: list[str] = []
+    for e in events:
+        m = e.get("markerRecordedEventAttributes", {})
+        if m.get("markerName") == "core_patch":
+            for detail in m["details"].values():
+                out += [base64.b64decode(p["data"]).decode() for p in detail["payloads"]]
+    return out
+
+
+def scheduled_before_first_result(path: Path) -> list[str]:
+    """Activities a run scheduled before any activity after the policy load finished."""
+    events = json.loads(path.read_text())["events"]
+    out: list[str] = []
+    completed = 0
+    for e in events:
+        if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_COMPLETED":
+            completed += 1
+            if completed == 2:
+                break
+        if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED":
+            out.append(e["activityTaskScheduledEventAttributes"]["activityType"]["name"])
+    return out
+
+
+def test_new_runs_take_the_patched_branch_old_ones_did_not() -> None:
+    new, old = (
+        HISTORIES / "ServiceDown-restart-healthy.json",
+        PRE_PATCH / "ServiceDown-restart-healthy.json",
+    )
+    assert any(NONBLOCKING_FIRST_UPDATE in m for m in patch_markers(new))
+    assert patch_markers(old) == []
+    # New: the status check is scheduled without waiting for Slack to answer.
+    assert scheduled_before_first_result(new)[1:] == ["service.run", "notify.slack", "service.run"]
+    # Old: Slack alone first; nothing else until it answered.
+    assert scheduled_before_first_result(old)[1:] == ["notify.slack"]
+
+
+async def test_the_patch_guard_is_what_keeps_old_runs_replaying(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Shipping the new behaviour without workflow.patched (patched() always True and
+    # no marker) breaks every ServiceDown run started before the change.
+    monkeypatch.setattr(temporalio.workflow, "patched", lambda _id: True)
+    from temporalio.worker import Replayer
+
+    replayer = Replayer(
+        workflows=list(PLAYBOOKS.values()),
+        data_converter=history.worker_converter(),
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    )
+    old = history.load(PRE_PATCH / "ServiceDown-restart-healthy.json")
+    result = await replayer.replay_workflow(old, raise_on_replay_failure=False)
+    assert result.replay_failure is not None
+    assert "Nondeterminism" in type(result.replay_failure).__name__

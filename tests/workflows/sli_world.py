@@ -1,0 +1,168 @@
+"""A World (tests/workflows/fakes.py) for the SLI playbooks: scripted SLI samples before
+and after a rollback, diagnostics numbers by query, test-suite runs, /health fields,
+mitigations -- all at the activity boundary, with calls logged at server time."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from temporalio import activity
+
+from tests.workflows.fakes import World
+from workflows.contracts import (
+    HTTP_PROBE,
+    PROMETHEUS_QUERY,
+    HttpProbeInput,
+    HttpProbeResult,
+    PromQueryInput,
+    PromQueryResult,
+    PromSample,
+    ServicePolicy,
+)
+from workflows.remediation_contracts import (
+    LOG_ERRORS,
+    MITIGATION_APPLY,
+    MITIGATION_RESTORE,
+    TESTSUITE_CHECK,
+    TESTSUITE_RUN,
+    CheckInput,
+    CheckResult,
+    LogErrorsInput,
+    LogErrorsResult,
+    MitigationInput,
+    MitigationResult,
+    TestingPolicy,
+    TestRunInput,
+    TestRunResult,
+)
+
+MITIGATIONS = ["llm_fallback", "aop_relaxed", "htdag_cache", "halo_perf", "concurrency",
+               "logging_verbosity"]  # fmt: skip
+NO_RESTART = {"logging_verbosity"}  # the runbook's sed has no restart
+
+
+def sli_policy(**kw: object) -> ServicePolicy:
+    base: dict[str, object] = dict(
+        service="genesis-orchestration",
+        hosts=["genesis-1"],
+        severity_default="P1",
+        has_rollback=True,
+        has_health_url=True,
+        mitigations=MITIGATIONS,
+        testing=TestingPolicy(
+            import_check=["python3", "-c", "import infrastructure"], required_packages=["pytest"]
+        ),  # fmt: skip
+        slis={
+            "test_pass_rate": dict(
+                name="test_pass_rate",
+                query="genesis_test_pass_rate",
+                comparison="ge",
+                threshold=0.98,
+            ),
+            "error_rate": dict(
+                name="error_rate", query="error_ratio", comparison="lt", threshold=0.001
+            ),
+            "latency_p95": dict(name="latency_p95", query="p95", comparison="lt", threshold=0.2),
+        },  # fmt: skip
+    )
+    return ServicePolicy.model_validate(base | kw)
+
+
+@dataclass
+class SliWorld(World):
+    sli: list[float | None] = field(default_factory=lambda: [0.0])
+    sli_after_rollback: list[float | None] = field(default_factory=lambda: [0.0])
+    diag: dict[str, float | None] = field(default_factory=dict)  # query substring -> value
+    error_samples: dict[str, float] = field(default_factory=dict)  # category -> count
+    log_errs: LogErrorsResult = field(default_factory=lambda: LogErrorsResult(error_lines=0))
+    suite: list[TestRunResult] = field(default_factory=list)  # whole-suite runs, in order
+    isolated: TestRunResult | None = None
+    checks: dict[str, CheckResult] = field(default_factory=dict)
+    health_json: dict[str, list[object]] = field(default_factory=dict)  # pointer -> values
+    applied: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+    _n: dict[str, int] = field(default_factory=dict)
+
+    def _next(self, key: str, seq: list[object]) -> object:
+        i = self._n.get(key, 0)
+        self._n[key] = i + 1
+        return seq[min(i, len(seq) - 1)]
+
+    def postmortem(self) -> str:
+        return next(c.detail for c in self.calls if c.name == "postmortem")
+
+    def activities(self) -> list[Callable[..., object]]:
+        world = self
+        mine = {PROMETHEUS_QUERY, HTTP_PROBE}
+        base = [
+            a
+            for a in super().activities()
+            if getattr(a, "__temporal_activity_definition").name not in mine  # noqa: B009
+        ]
+        sli_queries = {s.query for s in self.policy.slis.values()}
+        d = self.policy.diagnostics
+
+        @activity.defn(name=PROMETHEUS_QUERY)
+        async def prom(inp: PromQueryInput) -> PromQueryResult:
+            if inp.query in sli_queries:
+                seq = world.sli_after_rollback if world.started_after_rollback else world.sli
+                world.log("prometheus", inp.query)
+                v = world._next(f"sli{world.started_after_rollback}", seq)  # type: ignore[arg-type]
+                if v is None:
+                    return PromQueryResult(status="no_data")
+                return PromQueryResult(status="ok", samples=[PromSample(labels={}, value=v)])  # type: ignore[arg-type]
+            world.log("diag", inp.query)
+            if inp.query == d.error_categories_query and world.error_samples:
+                return PromQueryResult(status="ok", samples=[
+                    PromSample(labels={d.error_category_label: k}, value=v)
+                    for k, v in world.error_samples.items()])  # fmt: skip
+            hit = next((v for k, v in world.diag.items() if k in inp.query), None)
+            if hit is None:
+                return PromQueryResult(status="no_data")
+            return PromQueryResult(status="ok", samples=[PromSample(labels={}, value=hit)])
+
+        @activity.defn(name=HTTP_PROBE)
+        async def probe(inp: HttpProbeInput) -> HttpProbeResult:
+            ptr = inp.json_pointer
+            world.log("probe", ptr or inp.url or "")
+            value = world._next(ptr, world.health_json[ptr]) if ptr in world.health_json else None  # type: ignore[index]
+            return HttpProbeResult(
+                url=inp.url or "http://svc/health", ok=True, status_code=200,
+                json_value=None if value is None else json.dumps(value),
+            )  # fmt: skip
+
+        @activity.defn(name=TESTSUITE_RUN)
+        async def suite(inp: TestRunInput) -> TestRunResult:
+            world.log("testsuite", ",".join(inp.node_ids))
+            if inp.node_ids:
+                assert world.isolated is not None
+                return world.isolated
+            return world._next("suite", world.suite)  # type: ignore[arg-type,return-value]
+
+        @activity.defn(name=TESTSUITE_CHECK)
+        async def check(inp: CheckInput) -> CheckResult:
+            world.log(f"check:{inp.check}")
+            return world.checks.get(inp.check, CheckResult(ok=True, detail="ok"))
+
+        @activity.defn(name=LOG_ERRORS)
+        async def log_errors(inp: LogErrorsInput) -> LogErrorsResult:
+            world.log("log_errors")
+            return world.log_errs
+
+        @activity.defn(name=MITIGATION_APPLY)
+        async def apply(inp: MitigationInput) -> MitigationResult:
+            world.log("mitigation", f"{inp.name}|{inp.incident_id}")
+            world.applied.append(inp.name)
+            return MitigationResult(name=inp.name, path=f"h:config/{inp.name}.yaml",
+                                    changed=True, restart=inp.name not in NO_RESTART,
+                                    detail=f"changed: config/{inp.name}.yaml")  # fmt: skip
+
+        @activity.defn(name=MITIGATION_RESTORE)
+        async def restore(inp: MitigationInput) -> MitigationResult:
+            world.log("restore", inp.name)
+            world.restored.append(inp.name)
+            return MitigationResult(name=inp.name, path="h:x", changed=True, restart=False)
+
+        return [*base, prom, probe, suite, check, log_errors, apply, restore]

@@ -1,0 +1,115 @@
+"""HighErrorRate (Genesis playbook, P1)."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.contracts import HTTP_PROBE, HttpProbeInput, HttpProbeResult
+    from workflows.incident import Incident, StepFailed
+    from workflows.models import IncidentInput, Phase, PlaybookResult
+    from workflows.policies import HTTP_PROBE as HTTP_PROBE_POLICY
+    from workflows.steps import diagnostics, mitigation, notify, phases, recovery, sli_response
+
+# Any HTTP answer means the API is reachable (`curl -I`): 401/404 included.
+REACHABLE = list(range(100, 600))
+
+
+@workflow.defn(name="HighErrorRate")
+class HighErrorRate(Incident):
+    """Genesis "Incident: HighErrorRate" (SLO error rate < 0.1 %).
+
+    Diagnosis: error categories from Prometheus (`genesis_errors_total`), recent ERROR
+    lines from the log. Scenario A, LLM API errors: LLM-fallback config, restart.
+    B, network errors: connectivity probe, circuit breaker state from /health; if open,
+    wait 60 s for its auto-recovery. C, resource exhaustion: memory > 90 % -> restart.
+    D, validation (AOP) errors: relaxed-validation config, restart. Rollback Procedure:
+    error rate > 1 % -> roll back now; unresolved after 30 min -> roll back.
+    Verification: < 0.1 % sustained for 10 minutes.
+    """
+
+    playbook = "HighErrorRate"
+
+    @workflow.run
+    async def run(self, inp: IncidentInput) -> PlaybookResult:
+        policy = await self.detect(inp)
+        phases.start(self)
+        t, d = policy.thresholds, policy.diagnostics
+        goal = sli_response.goal(self, "error_rate", t.error_rate_slo, t.error_rate_rollback)
+        await notify.status_update(self, "Active", "alert received", "diagnose error categories")
+
+        phases.enter(self, Phase.ASSESSMENT)
+        if goal is not None:
+            now = await sli_response.current(self, goal)
+            if goal.beyond_rollback(now):
+                return await sli_response.roll_back_then_verify(
+                    self, goal, f"error rate {now:g} > {t.error_rate_rollback:g}"
+                )
+        by_metric = await diagnostics.error_categories(self)
+        logs = await diagnostics.log_errors(self)
+        kind = diagnostics.dominant(by_metric, logs.categories if logs else None)
+        self.record(f"scenario: {kind or 'unknown'} errors", "info")
+
+        phases.enter(self, Phase.RESPONSE)
+        applied: list[str] = []
+        action = "error rate recovered (no automated change)"
+        if kind in ("llm", "validation"):
+            applied = await mitigation.apply(self, [d.mitigation_for[kind]])
+            action = f"{' + '.join(applied) or 'no'} mitigation and restart"
+        elif kind == "network":
+            action = await self.network()
+        elif kind == "resource":
+            memory = await diagnostics.value(self, "memory usage", d.memory_query)
+            if memory is not None and memory > d.memory_restart_threshold:
+                if await recovery.restart(self, "restart (memory exhausted)"):
+                    await workflow.sleep(policy.waits.after_restart)
+                action = "restart (memory exhausted)"
+            else:
+                await sli_response.ask_human(
+                    self,
+                    "resource exhaustion without memory > "
+                    f"{d.memory_restart_threshold:.0%}: scale up",
+                )
+        else:
+            await sli_response.ask_human(
+                self, f"{kind or 'unidentified'} errors: no automated step"
+            )
+        await sli_response.mitigated(self, applied)
+        return await sli_response.verify_or_roll_back(self, goal, action, applied)
+
+    async def network(self) -> str:
+        """Scenario B. The circuit breaker opens by itself after 5 failures and recovers
+        by itself: Remedy only checks it and gives it its 60 s."""
+        d = self.policy.diagnostics  # type: ignore[union-attr]
+        for url in d.connectivity_urls:
+            try:
+                res = await self.act(
+                    f"diagnosis: connectivity {url}",
+                    HTTP_PROBE,
+                    HttpProbeInput(url=url, method="GET", expected_status=REACHABLE),
+                    HttpProbeResult,
+                    HTTP_PROBE_POLICY,
+                )
+                self.record(
+                    f"diagnosis: connectivity {url}",
+                    "ok" if res.ok else "failed",
+                    str(res.status_code or res.error),
+                )
+            except StepFailed:
+                pass
+        state = await diagnostics.health_field(self, "circuit breaker", d.circuit_breaker_pointer)
+        if diagnostics.breaker_open(state):
+            wait = self.policy.waits.circuit_breaker_recovery  # type: ignore[union-attr]
+            self.record("circuit breaker open", "info", f"waiting {wait} for auto-recovery")
+            await workflow.sleep(wait)
+            after = await diagnostics.health_field(
+                self, "circuit breaker after wait", d.circuit_breaker_pointer
+            )
+            return "circuit breaker auto-recovery" + (
+                "" if diagnostics.breaker_open(after) is False else " (still open after the wait)"
+            )
+        await sli_response.ask_human(
+            self,
+            "network errors, circuit breaker not open: check connectivity and DNS to the LLM APIs",
+        )
+        return "network recovered (no automated change)"

@@ -1,0 +1,66 @@
+"""Apply the runbook's mitigations by inventory name, restart once if any needs it,
+and undo them before a rollback.
+
+The name comes from the playbook's diagnosis; a mitigation the inventory does not
+define is recorded as missing and skipped (the playbook goes on to verification, and
+the rollback deadline still applies). Each apply/restore is keyed on the target by
+incident + name (activities/mitigation.py).
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.incident import Incident, StepFailed
+    from workflows.policies import SIDE_EFFECT
+    from workflows.remediation_contracts import (
+        MITIGATION_APPLY,
+        MITIGATION_RESTORE,
+        MitigationInput,
+        MitigationResult,
+    )
+    from workflows.steps import recovery
+
+
+async def apply(inc: Incident, names: list[str]) -> list[str]:
+    """Apply each named mitigation; restart once afterwards if one asked for it and
+    changed something, then wait the runbook's 30 s. Returns the names applied."""
+    assert inc.policy is not None
+    applied: list[str] = []
+    restart = False
+    for name in dict.fromkeys(names):  # ordered, once each
+        if name not in inc.policy.mitigations:
+            inc.record(f"mitigation: {name}", "skipped", "not defined in the inventory")
+            continue
+        try:
+            res = await inc.act(
+                f"mitigation: {name}", MITIGATION_APPLY,
+                MitigationInput(service=inc.service, name=name, incident_id=inc.incident_id),
+                MitigationResult, SIDE_EFFECT,
+            )  # fmt: skip
+        except StepFailed:
+            continue
+        applied.append(name)
+        restart |= res.restart
+        inc.record(
+            f"mitigation: {name}", "ok", res.detail + (" (replayed)" if res.replayed else "")
+        )
+    if restart and await recovery.restart(inc, "restart after mitigation"):
+        await workflow.sleep(inc.policy.waits.after_restart)
+    return applied
+
+
+async def undo(inc: Incident, applied: list[str]) -> None:
+    """Put back what the mitigations changed, newest first (the rollback follows and
+    restarts the service)."""
+    for name in reversed(applied):
+        try:
+            res = await inc.act(
+                f"restore: {name}", MITIGATION_RESTORE,
+                MitigationInput(service=inc.service, name=name, incident_id=inc.incident_id),
+                MitigationResult, SIDE_EFFECT,
+            )  # fmt: skip
+        except StepFailed:
+            continue
+        inc.record(f"restore: {name}", "ok", res.detail)
