@@ -120,6 +120,7 @@ class Incident(Steps):
         super().__init__()
         self.alert: Alert = inp.alert
         self.detected_at: datetime = workflow.now()
+        self.flapping = inp.flapping
         self.policy: ServicePolicy | None = None
         self.severity = inp.alert.severity or Severity.P1
         self.alert_firing = inp.alert.status == "firing"

@@ -7,11 +7,17 @@
 Each branch runs the production playbook code on a real Temporal server -- the
 time-skipping test server, because the branches include the runbooks' 30 s, 5 min,
 10 min and 24 h waits -- with the activity fakes of tests/workflows/fakes.py scripting
-the service. Each run is then exported with `remedy.history.export` (the same code as
-`remedy export`) to tests/histories/<playbook>-<branch>.json; a Rollback child started
-by a ServiceDown branch goes to Rollback-child-<branch>.json.
+the service (tests/workflows/sli_world.py's SliWorld for the SLI playbooks: scripted SLI
+samples, diagnostics, test-suite runs, /health fields, mitigations). Each run is then
+exported with `remedy.history.export` (the same code as `remedy export`) to
+tests/histories/<playbook>-<branch>.json; a Rollback child started by a ServiceDown
+branch goes to Rollback-child-<branch>.json.
 
-Adding a playbook (HighErrorRate, ...) means adding its branches to SCENARIOS and
+Before re-recording after a workflow.patched change, copy the histories that predate
+it into a subdirectory (pre-patch/, pre-postincident/, ...): test_replay replays every
+subdirectory, so the old runs stay covered.
+
+Adding a playbook means adding its branches to SCENARIOS and
 running this script; tests/durability/test_replay.py fails until every registered
 playbook has a history.
 """
@@ -36,6 +42,7 @@ from temporalio.worker import Worker
 from remedy import history
 from remedy.temporal import ensure_search_attributes
 from tests.workflows.fakes import World
+from tests.workflows.sli_world import SliWorld, sli_policy
 from workflows.contracts import CommandKind, ServicePolicy
 from workflows.models import (
     AckRequest,
@@ -47,9 +54,12 @@ from workflows.models import (
     RollbackResult,
 )
 from workflows.registry import PLAYBOOKS
+from workflows.remediation_contracts import CheckResult, LogErrorsResult, TestRunResult
 
 HERE = Path(__file__).parent
 SERVICE = "genesis-orchestration"
+# Playbooks whose branches run against a SliWorld (alertname = playbook name).
+SLI_PLAYBOOKS = {"HighErrorRate", "HighLatencyP95", "TestPassRateLow"}
 
 Drive = Callable[[WorkflowEnvironment, WorkflowHandle[Any, Any]], Awaitable[None]]
 
@@ -114,6 +124,44 @@ class Scenario:
     @property
     def name(self) -> str:
         return f"{self.playbook}-{self.branch}"
+
+    def make_world(self) -> World:
+        if self.playbook in SLI_PLAYBOOKS:
+            return SliWorld(sli_policy(**self.policy), **self.world)
+        return World(policy(**self.policy), **self.world)
+
+
+# The SLI playbooks' branches: the same worlds as tests/workflows/test_high_error_rate.py,
+# test_high_latency.py and test_test_pass_rate.py, plus the ask-a-human branches those
+# tests do not reach.
+ERR_GOOD, ERR_MID, ERR_BAD = 0.0005, 0.005, 0.02  # < 0.1 %, between, > 1 %
+P95_GOOD, P95_MID, P95_BAD = 0.150, 0.300, 0.800  # < 200 ms, between, > 500 ms
+FLAKY = "tests/test_performance.py::test_halo_routing_performance_large_dag"
+NEW_FAILURE = "tests/test_orchestration.py::test_plan"
+
+
+def suite_run(passed: int, failing: list[str], **kw: Any) -> TestRunResult:
+    return TestRunResult.model_validate(
+        dict(exit_status=1 if failing else 0, passed=passed, failed=len(failing),
+             pass_rate=passed / (passed + len(failing)), failing=failing,
+             failing_total=len(failing), summary="...") | kw
+    )  # fmt: skip
+
+
+def infra(n: int) -> list[str]:
+    return [f"tests/test_htdag_planner.py::test_{i}" for i in range(n)]
+
+
+def her(branch: str, expect: str = "resolved", **world: Any) -> Scenario:
+    return Scenario("HighErrorRate", branch, world=world, expect=expect)
+
+
+def p95(branch: str, expect: str = "resolved", **world: Any) -> Scenario:
+    return Scenario("HighLatencyP95", branch, world=world, expect=expect)
+
+
+def tpr(branch: str, suite: TestRunResult, expect: str = "resolved", **world: Any) -> Scenario:
+    return Scenario("TestPassRateLow", branch, world={"suite": [suite], **world}, expect=expect)
 
 
 SCENARIOS: list[Scenario] = [
@@ -190,19 +238,165 @@ SCENARIOS: list[Scenario] = [
         alert={"service": "not-in-inventory"},
         drive=ack_when_escalated,
     ),
+    # ---- HighErrorRate: scenarios A-D, the immediate and the 30-minute rollbacks
+    her(
+        "llm-fallback-restart-verified",
+        sli=[ERR_MID, ERR_GOOD],
+        error_samples={"llm_rate_limit": 40, "network": 2},
+    ),
+    her(
+        "network-breaker-open-waits",
+        sli=[ERR_MID, ERR_GOOD],
+        log_errs=LogErrorsResult(error_lines=9, categories={"network": 9}),
+        health_json={"/circuit_breaker": [{"state": "open"}, {"state": "closed"}]},
+    ),
+    her(
+        "network-breaker-closed-asks-human",
+        sli=[ERR_MID, ERR_GOOD],
+        error_samples={"network_timeout": 5},
+        health_json={"/circuit_breaker": ["closed"]},
+    ),
+    her(
+        "memory-exhausted-restarts",
+        sli=[ERR_MID, ERR_GOOD],
+        error_samples={"resource_memory": 7},
+        diag={"MemAvailable": 0.95},
+    ),
+    her(
+        "resource-memory-ok-asks-human",
+        sli=[ERR_MID, ERR_GOOD],
+        error_samples={"resource_memory": 7},
+        diag={"MemAvailable": 0.40},
+    ),
+    her(
+        "validation-relaxed-restart",
+        sli=[ERR_MID, ERR_GOOD],
+        error_samples={"validation": 12, "llm": 1},
+    ),
+    her("unidentified-errors-asks-human", sli=[ERR_MID, ERR_GOOD]),
+    her(
+        "verification-over-1pct-rolls-back",
+        sli=[ERR_MID, ERR_BAD],
+        sli_after_rollback=[ERR_GOOD],
+        error_samples={"llm": 3},
+    ),
+    her(
+        "assessment-over-1pct-rolls-back",
+        sli=[ERR_BAD],
+        sli_after_rollback=[ERR_GOOD],
+        error_samples={"llm": 3},
+    ),
+    her(
+        "unresolved-30min-rolls-back",
+        sli=[ERR_MID],
+        sli_after_rollback=[ERR_GOOD],
+        error_samples={"llm": 3},
+    ),
+    her(
+        "still-bad-after-rollback-escalates",
+        "escalated",
+        sli=[ERR_MID, ERR_BAD],
+        sli_after_rollback=[ERR_MID],
+        error_samples={"llm": 3},
+    ),
+    her(
+        "no-data-rolls-back-at-30min",
+        sli=[ERR_MID, None],
+        sli_after_rollback=[ERR_GOOD],
+        error_samples={"llm": 3},
+    ),
+    # ---- HighLatencyP95: slow component A/B, resources C, rollbacks
+    p95(
+        "htdag-slow-cache",
+        sli=[P95_MID, P95_GOOD],
+        diag={"htdag": 0.400, "halo": 0.105, "aop": 0.050},
+    ),
+    p95(
+        "halo-slow-enables-optimizations",
+        sli=[P95_MID, P95_GOOD],
+        diag={"htdag": 0.100, "halo": 0.500, "aop": 0.050},
+        health_json={"/halo_optimizations": [{"rule_indexing": False, "batch_routing": True}]},
+    ),
+    p95(
+        "halo-slow-optimized-asks-human",
+        sli=[P95_MID, P95_GOOD],
+        diag={"htdag": 0.100, "halo": 0.500, "aop": 0.050},
+        health_json={"/halo_optimizations": [True]},
+    ),
+    p95(
+        "cpu-over-80-concurrency",
+        sli=[P95_MID, P95_GOOD],
+        diag={"htdag": 0.1, "halo": 0.1, "aop": 0.05, "node_cpu": 0.93},
+    ),
+    p95("disk-io-verbosity-no-restart", sli=[P95_MID, P95_GOOD], diag={"node_disk_io": 0.97}),
+    p95("nothing-slow-asks-human", sli=[P95_MID, P95_GOOD]),
+    p95("assessment-over-500ms-rolls-back", sli=[P95_BAD], sli_after_rollback=[P95_GOOD]),
+    p95(
+        "verification-over-500ms-rolls-back",
+        sli=[P95_MID, P95_BAD],
+        sli_after_rollback=[P95_GOOD],
+        diag={"htdag": 0.4},
+    ),
+    p95(
+        "unresolved-30min-rolls-back",
+        sli=[P95_MID],
+        sli_after_rollback=[P95_GOOD],
+        diag={"htdag": 0.4},
+    ),
+    # ---- TestPassRateLow: scenarios A-C, < 95 %, unreadable suite
+    tpr(
+        "infrastructure-imports-fail-rolls-back",
+        suite_run(600, infra(8), categories={"infrastructure": 8}),
+        checks={"imports": CheckResult(ok=False, detail="ModuleNotFoundError: htdag_planner")},
+        sli_after_rollback=[0.99],
+    ),
+    tpr(
+        "infrastructure-imports-ok-asks-human",
+        suite_run(600, infra(8), categories={"infrastructure": 8}),
+        sli=[0.99],
+    ),
+    tpr(
+        "intermittent-passes-in-isolation",
+        suite_run(99, [FLAKY], categories={"performance": 1}),
+        isolated=suite_run(1, []),
+    ),
+    tpr(
+        "intermittent-fails-in-isolation-checks-resources",
+        suite_run(99, [FLAKY]),
+        isolated=suite_run(0, [FLAKY]),
+        sli=[0.99],
+        diag={"node_cpu": 0.97},
+    ),
+    tpr(
+        "regressions-asks-human-rolls-back-at-30min",
+        suite_run(99, [NEW_FAILURE], new_failures=[NEW_FAILURE]),
+        sli=[0.97],
+        sli_after_rollback=[0.99],
+    ),
+    tpr(
+        "below-95-rolls-back",
+        suite_run(90, infra(3) + ["tests/test_darwin.py::t"] * 7),
+        sli_after_rollback=[0.99],
+    ),
+    tpr(
+        "suite-unreadable-escalates",
+        TestRunResult(exit_status=4, summary="usage error"),
+        "escalated",
+    ),
 ]
 
 
 async def run_scenario(env: WorkflowEnvironment, sc: Scenario, out_dir: Path) -> list[Path]:
     client = env.client
-    world = World(policy(**sc.policy), **sc.world)
+    world = sc.make_world()
     tq = f"record-{uuid.uuid4()}"
     wid = f"incident:{sc.name}:{uuid.uuid4().hex[:8]}"
     if sc.playbook == "Rollback":
         arg: Any = RollbackInput(service=SERVICE, incident_id="manual", reason="operator request")
         wid = f"rollback:manual:{uuid.uuid4().hex[:8]}"
     else:
-        alert = Alert(alertname="GenesisServiceDown", service=SERVICE, fingerprint="fp1")
+        alertname = sc.playbook if sc.playbook in SLI_PLAYBOOKS else "GenesisServiceDown"
+        alert = Alert(alertname=alertname, service=SERVICE, fingerprint="fp1")
         arg = IncidentInput(
             alert=alert.model_copy(update=sc.alert),
             flapping=sc.flapping,

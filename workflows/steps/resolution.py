@@ -26,11 +26,15 @@ HOLD_OPEN = timedelta(hours=24)
 
 async def escalate(inc: Incident, why: str) -> PlaybookResult:
     """Hand over to a human, then stay open until they acknowledge or Alertmanager says
-    the alert resolved (bounded by HOLD_OPEN); nothing automatic happens meanwhile."""
+    the alert resolved (bounded by HOLD_OPEN); nothing automatic happens meanwhile.
+
+    A flapping incident ignores resolutions: closing on each one would let the next
+    re-fire start (and page for) yet another incident -- a notification storm."""
     await escalation.hand_over(inc, why)
     try:
         await workflow.wait_condition(
-            lambda: bool(inc.acknowledged_by) or not inc.alert_firing, timeout=HOLD_OPEN
+            lambda: bool(inc.acknowledged_by) or (not inc.alert_firing and not inc.flapping),
+            timeout=HOLD_OPEN,
         )
     except TimeoutError:
         inc.record("nobody acknowledged", "info", f"closing after {HOLD_OPEN}")
