@@ -107,7 +107,9 @@ def write_inventory(
     path: Path, sshd: SshServer, target: Target, behaviour: dict[str, dict[str, Any]]
 ) -> None:
     """One service per program. behaviour[svc]: restart_ok (bool) and delays (slot -> s),
-    so a kill can land while a command is still running on the target."""
+    so a kill can land while a command is still running on the target. Optional, for
+    the SLI playbooks: shell (slot -> `sh -c` command run instead of the default, still
+    through effect.sh) and spec (more ServiceSpec fields: slis, mitigations, waits...)."""
     effect = target.dir / "effect.sh"
     effect.write_text(EFFECT_SH)
     effect.chmod(0o755)
@@ -131,12 +133,14 @@ def write_inventory(
         }
         for slot in ROLLBACK_STEPS[1:-1]:  # git steps: logged, nothing to reset here
             commands[slot] = wrapped(slot, "true")
+        for slot, sh in b.get("shell", {}).items():
+            commands[slot] = wrapped(slot, "sh", "-c", sh)
         services[svc] = {
             "hosts": [HOST_NAME],
             "severity": "P1",
             "commands": commands,
             "rollback": {"repo_path": str(target.dir)},
-        }
+        } | b.get("spec", {})
     host = sshd.host_spec(state_dir=str(target.dir / "state"))
     doc = {
         "hosts": {HOST_NAME: host.model_dump(mode="json", include=set(HOST_FIELDS))},
@@ -225,3 +229,128 @@ def kill9_server(server: DevServer) -> None:
     while port_open(server.ip, server.port):
         assert time.monotonic() < deadline, "port still open after kill -9"
         time.sleep(0.1)
+
+
+# ---------------------------------------------------------------- SLI playbooks (additive)
+class SliExporter:
+    """A loopback /metrics endpoint (prometheus_client) for a real Prometheus to scrape.
+
+    Each service's error ratio is a file on the target, `<dir>/<service>.ratio`, so the
+    target's own commands (a restart, the rollback's start) change what the next scrape
+    sees -- the metric follows the service, not the test. `chaos_errors` gives every
+    service the same error categories. A half-written file keeps the last value: a
+    series missing from one scrape would read as "no data", never as improvement.
+    """
+
+    def __init__(self, dir: Path, categories: dict[str, float]) -> None:
+        from prometheus_client.core import GaugeMetricFamily
+        from prometheus_client.registry import CollectorRegistry
+
+        self.dir, self.categories = dir, categories
+        self.port = free_port()
+        self._last: dict[str, float] = {}
+        exporter = self
+
+        class Collector:
+            def collect(self) -> Any:
+                ratio = GaugeMetricFamily(
+                    "chaos_error_ratio", "error ratio of a chaos service", labels=["service"]
+                )
+                errors = GaugeMetricFamily(
+                    "chaos_errors", "errors by category", labels=["service", "category"]
+                )
+                for f in sorted(exporter.dir.glob("*.ratio")):
+                    try:
+                        exporter._last[f.stem] = float(f.read_text())
+                    except (OSError, ValueError):
+                        pass
+                for svc, v in sorted(exporter._last.items()):
+                    ratio.add_metric([svc], v)
+                    for cat, n in exporter.categories.items():
+                        errors.add_metric([svc, cat], n)
+                yield ratio
+                yield errors
+
+        self.registry = CollectorRegistry()
+        self.registry.register(Collector())  # type: ignore[arg-type]
+        self._server: Any = None
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def set(self, service: str, value: float) -> None:
+        tmp = self.dir / f".{service}.tmp"
+        tmp.write_text(f"{value}\n")
+        tmp.replace(self.dir / f"{service}.ratio")
+
+    def set_cmd(self, service: str, value: float) -> str:
+        """The same write as a shell command, for the target's own commands."""
+        f = self.dir / f"{service}.ratio"
+        return f"echo {value} > {f}.tmp && mv -f {f}.tmp {f}"
+
+    def start(self) -> None:
+        from prometheus_client import start_http_server
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._server, _ = start_http_server(self.port, addr="127.0.0.1", registry=self.registry)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+@dataclass
+class PrometheusProcess:
+    """A real Prometheus (tests/fixtures/prometheus.py's binary) scraping `targets`
+    every second."""
+
+    dir: Path
+    targets: list[str]
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        from tests.fixtures.prometheus import _wait_ready, prometheus_binary
+
+        binary = prometheus_binary()
+        if binary is None:
+            import pytest
+
+            pytest.skip("prometheus binary not found: apt-get install -y prometheus")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        config = self.dir / "prometheus.yml"
+        targets = ", ".join(f"'{t}'" for t in [f"127.0.0.1:{self.port}", *self.targets])
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            "scrape_configs:\n  - job_name: chaos\n    static_configs:\n"
+            f"      - targets: [{targets}]\n"
+        )
+        log = self.dir / "prometheus.log"
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={self.dir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--log.level=warn",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        _wait_ready(self.proc, self.url, log)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

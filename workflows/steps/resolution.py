@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
 # workflow.patched id: incidents started before the post-incident report existed replay
 # without it. Once none of those remain, switch to workflow.deprecate_patch, then remove.
 POST_INCIDENT_REPORT = "post-incident-report"
+FLAPPING_HOLDS_OPEN = "flapping-holds-open"
 
 # How long an escalated incident stays open waiting for a person. While open, repeats
 # of its alert join it instead of starting (and paging for) a new incident.
@@ -31,9 +32,11 @@ async def escalate(inc: Incident, why: str) -> PlaybookResult:
     A flapping incident ignores resolutions: closing on each one would let the next
     re-fire start (and page for) yet another incident -- a notification storm."""
     await escalation.hand_over(inc, why)
+    # Patched: flapping incidents that escalated before this change closed on resolution.
+    hold = inc.flapping and workflow.patched(FLAPPING_HOLDS_OPEN)
     try:
         await workflow.wait_condition(
-            lambda: bool(inc.acknowledged_by) or (not inc.alert_firing and not inc.flapping),
+            lambda: bool(inc.acknowledged_by) or (not inc.alert_firing and not hold),
             timeout=HOLD_OPEN,
         )
     except TimeoutError:
