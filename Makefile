@@ -3,9 +3,9 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-# Debian packages the tests use as real parts: sshd, Prometheus, Alertmanager.
-DEB_PKGS := openssh-server prometheus prometheus-alertmanager
-DEB_BINS := /usr/sbin/sshd /usr/bin/prometheus /usr/bin/prometheus-alertmanager
+# Debian packages the tests use as real parts: sshd, Prometheus, Alertmanager, Chromium (UI).
+DEB_PKGS := openssh-server prometheus prometheus-alertmanager chromium
+DEB_BINS := /usr/sbin/sshd /usr/bin/prometheus /usr/bin/prometheus-alertmanager /usr/bin/chromium
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint debs clean

@@ -83,6 +83,29 @@ def _describe_error(err: BaseException, timeout_s: float) -> str:
     return f"{type(err).__name__}: {getattr(err, 'message', None) or err}"
 
 
+def ui_summary(alert: Alert, route: Route, flapping: bool = False) -> tuple[str, str]:
+    """The incident's static summary (one line) and details (markdown) for the Temporal
+    UI. They go through the data converter like any payload (encrypted when
+    REMEDY_CODEC_KEYS is set; the UI then reads them through the codec server):
+    names and the alert's own summary only."""
+    severity = alert.severity.value if alert.severity else "service default"
+    summary = f"{alert.alertname} on {alert.service or '?'} ({severity})"
+    what = alert.annotations.get("summary", "")
+    lines = [
+        f"**{route.playbook}** incident `{route.workflow_id}`",
+        "",
+        f"- service: `{alert.service or '-'}`",
+        f"- alert: `{alert.alertname}`",
+        f"- severity: {severity}",
+        *([f"- summary: {what[:300]}"] if what else []),
+        *(["- **flapping**: diagnose and page, no repeated action"] if flapping else []),
+        f"- route: {route.reason}",
+        "",
+        "Live phase and outcome: *current details* and the `RemedyPhase` search attribute.",
+    ]
+    return summary + (" · flapping" if flapping else ""), "\n".join(lines)
+
+
 @dataclass
 class Outcome:
     index: int
@@ -236,11 +259,15 @@ class Dispatcher:
         if flapping:
             reason += why
         self.metrics.temporal_calls.labels("signal_with_start").inc()
+        summary, details = ui_summary(alert, route, flapping)
         handle = await client.start_workflow(
             route.playbook,
             IncidentInput(alert=alert, flapping=flapping, route_reason=reason),
             id=route.workflow_id,
             task_queue=self.task_queue,
+            # What the Temporal UI shows for the incident (only used when this starts it).
+            static_summary=summary,
+            static_details=details,
             start_signal="alert_fired",
             start_signal_args=[alert],
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

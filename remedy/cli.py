@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -71,6 +72,10 @@ def run_client(coro: Callable[[], Awaitable[T]]) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _token_file(data_dir: Path) -> Path:
@@ -160,6 +165,9 @@ def dev(
             if t.exception():
                 raise t.exception()  # type: ignore[misc]
 
+    # SIGTERM (e.g. from `timeout` or a process manager) stops the stack like Ctrl-C, so
+    # the dev server we started never outlives us.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     code = 0
     try:
         asyncio.run(stack())
@@ -171,6 +179,42 @@ def dev(
     finally:
         server.stop()
     sys.stdout.flush()
+    os._exit(code)
+
+
+@app.command()
+def demo(
+    unattended: Annotated[
+        bool, typer.Option("--unattended", help="exit when done (no hold for the UI)")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="give up after this many seconds")] = 600,
+    ui_port: Annotated[int, typer.Option(help="Temporal Web UI port")] = 8233,
+    keep: Annotated[
+        Path | None, typer.Option("--keep", help="work in this dir and keep it (logs, db)")
+    ] = None,
+) -> None:
+    """A real local world (sshd, supervisord, Prometheus, Alertmanager, the dev stack),
+    broken twice and healed live. Ctrl-C tears everything down."""
+    from remedy.demo import DemoError, run
+
+    code = 0
+    try:
+        outcomes = run(
+            timeout_s=timeout, keep_dir=keep, ui_port=ui_port, hold=not unattended, out=out
+        )
+        bad = {k: v for k, v in outcomes.items() if v != "resolved"}
+        if bad:
+            err.print(f"[bold red]remedy demo:[/] not resolved: {bad}", highlight=False)
+            code = 1
+        else:
+            out.print("[bold green]demo: both incidents resolved[/]")
+    except KeyboardInterrupt:
+        code = 130
+    except DemoError as e:
+        err.print(f"[bold red]remedy demo:[/] {e}", highlight=False)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
     os._exit(code)
 
 
@@ -233,8 +277,10 @@ def list_incidents(
         s = Settings()
         client = await connect(s.temporal_address, s.temporal_namespace)
         q = "RemedyAlertName IS NOT NULL" + (f" AND ({query})" if query else "")
-        table = Table("playbook", "status", "phase", "severity", "started")
-        table.add_column("incident", no_wrap=True)
+        table = Table()
+        table.add_column("incident", no_wrap=True)  # first, as in the rows
+        for header in ("playbook", "status", "phase", "severity", "started"):
+            table.add_column(header)
         n = 0
         async for wf in client.list_workflows(q, limit=limit):
             sa = wf.search_attributes
@@ -252,8 +298,10 @@ def list_incidents(
     run_client(go)
 
 
-def _render_status(st: Any) -> Any:
+def _render_status(st: Any, max_rows: int | None = None) -> Any:
     from rich.table import Table
+
+    from remedy.report import countdowns
 
     t = Table(
         title=f"{st.incident_id} — {st.playbook} — phase {st.phase.value}"
@@ -266,7 +314,10 @@ def _render_status(st: Any) -> Any:
     t.add_column("outcome")
     t.add_column("detail", overflow="fold")
     colors = {"ok": "green", "failed": "red", "skipped": "yellow", "info": "dim"}
-    for e in st.timeline:
+    rows = st.timeline if max_rows is None else st.timeline[-max_rows:]
+    if len(rows) < len(st.timeline):
+        t.add_row("…", "", f"{len(st.timeline) - len(rows)} earlier steps", "", "")
+    for e in rows:
         t.add_row(
             f"{e.at:%H:%M:%S}",
             e.phase.value,
@@ -274,10 +325,9 @@ def _render_status(st: Any) -> Any:
             f"[{colors[e.outcome]}]{e.outcome}[/]",
             e.detail,
         )
-    if st.deadline and not st.outcome:
-        left = st.deadline - datetime.now(UTC)
-        secs = max(left.total_seconds(), 0)
-        t.caption = f"next escalation deadline {st.deadline:%H:%M:%S} UTC ({secs:.0f}s)"
+    clocks = countdowns(st, datetime.now(UTC))
+    if clocks:
+        t.caption = " · ".join(clocks)
     return t
 
 
@@ -302,11 +352,41 @@ def status(
         if not watch:
             out.print(_render_status(st))
             return
-        with Live(_render_status(st), console=out, refresh_per_second=2) as live:
+        # Only the latest steps fit a live view: rich crops what exceeds the terminal.
+        rows = max(out.size.height - 10, 5)
+        with Live(_render_status(st, rows), console=out, refresh_per_second=2) as live:
             while not st.outcome:
                 await asyncio.sleep(1)
                 st = await handle.query("status", result_type=IncidentStatus)
-                live.update(_render_status(st))
+                live.update(_render_status(st, rows))
+
+    run_client(go)
+
+
+@app.command()
+def report(
+    incident: Annotated[str, typer.Argument(help="incident (workflow) id")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md or html")] = "md",
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="file (default: stdout)")
+    ] = None,
+) -> None:
+    """Post-incident report (the seeds' template, from the timeline) as markdown or HTML."""
+    from remedy import report as rep
+    from remedy.temporal import connect
+
+    if fmt not in ("md", "html"):
+        fail(f"--format {fmt!r}: expected md or html", 2)
+
+    async def go() -> None:
+        s = Settings()
+        client = await connect(s.temporal_address, s.temporal_namespace)
+        text = rep.render(await rep.fetch(client, incident), fmt)  # type: ignore[arg-type]
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            output.write_text(text)
+            err.print(f"{output}: {fmt} report of {incident}", markup=False, highlight=False)
 
     run_client(go)
 

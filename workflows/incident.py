@@ -257,6 +257,7 @@ class Incident(Steps):
         workflow.set_current_details(
             f"**{self.playbook}** · {self.alert.alertname} on `{self.alert.service}` · "
             f"{self.severity.value} · phase **{self.phase.value}**"
+            + (f" · outcome **{self.outcome}**" if self.outcome else "")
             + (f"\n\nlast step: {last.step} ({last.outcome})" if last else "")
         )
 
