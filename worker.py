@@ -20,6 +20,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.diagnostics import DiagnosticsActivities
+from activities.governor import GovernorActivities
 from activities.http_probe import HttpProbeActivities
 from activities.inventory import Inventory, InventoryActivities, InventoryError, load_inventory
 from activities.mitigation import MitigationActivities
@@ -32,7 +33,7 @@ from activities.ssh import SshActivities
 from activities.testsuite import TestSuiteActivities
 from remedy.settings import Settings
 from remedy.temporal import connect, ensure_search_attributes
-from workflows.registry import PLAYBOOKS
+from workflows.registry import PLAYBOOKS, SUPPORT_WORKFLOWS
 
 log = logging.getLogger("remedy.worker")
 
@@ -51,6 +52,7 @@ def activities_for(inventory: Inventory, settings: Settings) -> list[Callable[..
         MitigationActivities(inventory),
         DiagnosticsActivities(inventory),
         ReportActivities(settings),
+        GovernorActivities(),
     ]
     out: list[Callable[..., Any]] = []
     for obj in objs:
@@ -65,7 +67,7 @@ def build_worker(client: Client, inventory: Inventory, settings: Settings) -> Wo
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=list(PLAYBOOKS.values()),
+        workflows=[*PLAYBOOKS.values(), *SUPPORT_WORKFLOWS.values()],
         activities=activities_for(inventory, settings),
     )
 

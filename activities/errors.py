@@ -27,6 +27,7 @@ ERROR_TYPES: dict[str, bool] = {
     "NotifyUnavailable": True,  # 429 / 5xx / network: retried with backoff
     "ProbeNotConfigured": False,  # http probe: no url given and the service has none
     "MitigationFailed": False,  # a config change/restore ran and failed: a result, not flaky
+    "GovernorRefused": False,  # the governor's validator rejected a permit request
 }
 
 

@@ -36,6 +36,7 @@ from workflows.contracts import (
     Waits,
 )
 from workflows.remediation_contracts import DiagnosticsPolicy, MitigationSpec, TestingPolicy
+from workflows.safety_contracts import SafetyOverrides, SafetyPolicy, merge_safety
 
 
 class _Strict(BaseModel):
@@ -157,6 +158,10 @@ class ServiceSpec(_Strict):
     mitigations: dict[str, MitigationSpec] = Field(default_factory=dict)
     testing: TestingPolicy = Field(default_factory=TestingPolicy)
     diagnostics: DiagnosticsPolicy = Field(default_factory=DiagnosticsPolicy)
+    safety: SafetyOverrides = Field(default_factory=SafetyOverrides)
+    # alertname -> playbook for this service only (over the top-level `routes`): one
+    # alertname, e.g. HighErrorRate, runs each system's own runbook.
+    routes: dict[str, str] = Field(default_factory=dict)
 
 
 class Inventory(_Strict):
@@ -167,6 +172,8 @@ class Inventory(_Strict):
     routes: dict[str, str] = Field(default_factory=dict)
     # Regexes scrubbed from captured command output, added to ssh_policy.DEFAULT_REDACT.
     redact: list[str] = Field(default_factory=list)
+    # Dry-run, approvals, hourly action limit: defaults here, overridden per service.
+    safety: SafetyOverrides = Field(default_factory=SafetyOverrides)
     source: str = Field(default="<memory>", exclude=True)
 
     @model_validator(mode="after")
@@ -217,6 +224,9 @@ class Inventory(_Strict):
                 non_retryable=True,
             ) from None
 
+    def safety_for(self, name: str) -> SafetyPolicy:
+        return merge_safety(self.safety, self.service(name).safety)
+
     def policy(self, name: str) -> ServicePolicy:
         svc = self.service(name)
         thresholds = Thresholds().model_copy(
@@ -241,6 +251,7 @@ class Inventory(_Strict):
             mitigations=sorted(svc.mitigations),
             testing=svc.testing,
             diagnostics=svc.diagnostics,
+            safety=self.safety_for(name),
         )
 
 

@@ -118,6 +118,18 @@ class MitigationActivities:
     @activity.defn(name=MITIGATION_APPLY)
     async def apply(self, inp: MitigationInput) -> MitigationResult:
         spec, host_name, path, bak = self._resolve(inp)
+        if self.inventory.safety_for(inp.service).dry_run:
+            # Nothing is sent to the host: no write, no backup. `restart` says whether the
+            # real change would have asked for one, so the dry run shows that step too.
+            change = (
+                f"replace {spec.replace.old!r} with {spec.replace.new!r} in"
+                if spec.replace
+                else f"write {len(spec.content or '')} bytes to"
+            )
+            return MitigationResult(
+                name=inp.name, path=f"{host_name}:{path}", changed=False, restart=spec.restart,
+                dry_run=True, detail=f"DRY RUN: would {change} {host_name}:{path}",
+            )  # fmt: skip
         mode = "write" if spec.content is not None else "replace"
         old, new = (spec.replace.old, spec.replace.new) if spec.replace else ("", "")
         script = CommandSpec(
@@ -151,6 +163,11 @@ class MitigationActivities:
     @activity.defn(name=MITIGATION_RESTORE)
     async def restore(self, inp: MitigationInput) -> MitigationResult:
         spec, host_name, path, bak = self._resolve(inp)
+        if self.inventory.safety_for(inp.service).dry_run:
+            return MitigationResult(
+                name=inp.name, path=f"{host_name}:{path}", changed=False, restart=False,
+                dry_run=True, detail=f"DRY RUN: would restore {host_name}:{path} from its backup",
+            )  # fmt: skip
         script = CommandSpec(argv=["sh", "-c", RESTORE_SCRIPT, "remedy-restore", path, bak])
         res, replayed = await run_keyed(
             host_name,

@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import math
 import posixpath
+import shlex
 
 from temporalio import activity
 
@@ -194,6 +195,22 @@ def resolve_command(svc_name: str, svc: ServiceSpec, kind: CommandKind) -> Comma
     raise app_error("CommandNotConfigured", f"service {svc_name!r} has no {kind.value!r} command")
 
 
+def dry_run_result(inp: ServiceCommandInput, host: str, spec: CommandSpec) -> ServiceCommandResult:
+    argv = ["sh", "-c", spec.argv[0]] if spec.shell else spec.argv
+    cwd = f" (in {spec.cwd})" if spec.cwd else ""
+    return ServiceCommandResult(
+        service=inp.service,
+        command=inp.command,
+        result=CommandResult(
+            host=host,
+            argv=spec.argv,
+            exit_status=0,
+            stdout=f"DRY RUN: would run `{shlex.join(argv)}` on {host}{cwd}",
+        ),
+        dry_run=True,
+    )
+
+
 class ServiceActivities:
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
@@ -206,6 +223,10 @@ class ServiceActivities:
         spec = resolve_command(inp.service, svc, inp.command)
         check_service_command(self.inventory, inp.service, spec)  # before anything is sent
         replayed = False
+        if inp.idempotency_key and self.inventory.safety_for(inp.service).dry_run:
+            # Dry-run: a keyed command is a side effect; say what it would be, touch nothing.
+            # (Unkeyed commands are diagnostics -- status, logs -- and still run.)
+            return dry_run_result(inp, host_name, spec)
         if inp.idempotency_key:
             result, replayed = await run_keyed(host_name, host, spec, key=inp.idempotency_key)
         else:

@@ -65,6 +65,7 @@ class Router:
         self.services = set(inventory.services)
         self.routes = {**ROUTES, **inventory.routes}
         self._from_inventory = set(inventory.routes)
+        self.service_routes = {n: s.routes for n, s in inventory.services.items() if s.routes}
         self.service_label = service_label
         # Triage is always a valid target: it is where everything unknown goes.
         self.playbooks = set(PLAYBOOKS if playbooks is None else playbooks) | {TRIAGE}
@@ -77,7 +78,8 @@ class Router:
         def triage(why: str) -> Route:
             return Route(TRIAGE, alertname, service, wid, f"{why}: triage")
 
-        playbook = self.routes.get(alertname)
+        own = self.service_routes.get(service, {})
+        playbook = own.get(alertname) or self.routes.get(alertname)
         if playbook is None:
             return triage(f"no route for alertname {_short(alertname)}")
         if playbook not in self.playbooks:
@@ -86,7 +88,10 @@ class Router:
             return triage(f"alert has no {self.service_label!r} label")
         if service not in self.services:
             return triage(f"service {_short(service)} is not in the inventory")
-        source = "inventory" if alertname in self._from_inventory else "default"
+        source = (
+            f"service {service}" if alertname in own
+            else "inventory" if alertname in self._from_inventory else "default"
+        )  # fmt: skip
         return Route(playbook, alertname, service, wid, f"{source} route {alertname} -> {playbook}")
 
 

@@ -47,7 +47,7 @@ def fail(message: str, code: int = 1) -> None:
 
 def run_client(coro: Callable[[], Awaitable[T]]) -> None:
     """Run a client coroutine, turn known failures into one line, exit hard (see module doc)."""
-    from temporalio.client import RPCError
+    from temporalio.client import RPCError, WorkflowUpdateFailedError
     from temporalio.service import RPCError as ServiceRPCError
 
     code = 0
@@ -69,6 +69,8 @@ def run_client(coro: Callable[[], Awaitable[T]]) -> None:
         fail(str(e))
     except (InventoryError, ValueError) as e:
         fail(str(e), 2)
+    except WorkflowUpdateFailedError as e:  # the workflow's validator said no: say why
+        fail(f"refused: {getattr(e.cause, 'message', None) or e}")
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
@@ -326,8 +328,9 @@ def _render_status(st: Any, max_rows: int | None = None) -> Any:
             e.detail,
         )
     clocks = countdowns(st, datetime.now(UTC))
-    if clocks:
-        t.caption = " · ".join(clocks)
+    waiting = [f"waiting for approval: {k} ({v})" for k, v in st.pending_approvals.items()]
+    if clocks or waiting:
+        t.caption = " · ".join([*waiting, *clocks])
     return t
 
 
@@ -387,29 +390,6 @@ def report(
         else:
             output.write_text(text)
             err.print(f"{output}: {fmt} report of {incident}", markup=False, highlight=False)
-
-    run_client(go)
-
-
-@app.command()
-def acknowledge(
-    incident: Annotated[str, typer.Argument(help="incident (workflow) id")],
-    by: Annotated[str, typer.Option("--by", help="who acknowledges")] = os.environ.get(
-        "USER", "oncall"
-    ),
-    note: Annotated[str, typer.Option(help="free text for the timeline")] = "",
-) -> None:
-    """Acknowledge an incident (the runbooks' 'on-call engineer acknowledges')."""
-    from remedy.temporal import connect
-    from workflows.models import AckRequest, IncidentStatus
-
-    async def go() -> None:
-        s = Settings()
-        client = await connect(s.temporal_address, s.temporal_namespace)
-        st = await client.get_workflow_handle(incident).execute_update(
-            "acknowledge", AckRequest(by=by, note=note), result_type=IncidentStatus
-        )
-        out.print(f"{incident}: acknowledged by {st.acknowledged_by} (phase {st.phase.value})")
 
     run_client(go)
 
@@ -527,6 +507,11 @@ def replay(
         out.print(f"{n} histories replay cleanly")
 
     run_client(go)
+
+
+# Commands a person uses on a running incident live in their own module; importing it
+# registers them on `app`.
+from remedy import cli_incident  # noqa: E402,F401
 
 
 def main() -> None:

@@ -121,6 +121,12 @@ def test_dev_stack_fire_list_status_survives_restart(dev: Dev) -> None:
     # Same data dir, new processes: the incident is still there and still answers.
     dev.start()
     assert INCIDENT in dev.cli("list").stdout
+    # Nothing is held for approval: approving or rejecting a step is refused, clearly.
+    bad = dev.cli("approve", INCIDENT, "rollback", "--by", "alice", check=False)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert "no pending approval for 'rollback' (waiting for: nothing)" in bad.stderr
+    bad = dev.cli("reject", INCIDENT, "rollback", "--reason", "no", check=False)
+    assert bad.returncode == 1 and "no pending approval" in bad.stderr
     ack = dev.cli("acknowledge", INCIDENT, "--by", "alice")
     assert "acknowledged by alice" in ack.stdout
     assert dev.stop() == 0

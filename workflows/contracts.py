@@ -28,6 +28,10 @@ from workflows.remediation_contracts import (  # noqa: F401  (re-exported activi
     DiagnosticsPolicy,
     TestingPolicy,
 )
+from workflows.safety_contracts import (  # noqa: F401  (re-exported activity name)
+    GOVERNOR_PERMIT,
+    SafetyPolicy,
+)
 
 # ---------------------------------------------------------------- activity names
 SSH_RUN = "ssh.run"
@@ -106,6 +110,7 @@ class ServicePolicy(BaseModel):
     mitigations: list[str] = Field(default_factory=list, description="inventory names")
     testing: TestingPolicy = Field(default_factory=TestingPolicy)
     diagnostics: DiagnosticsPolicy = Field(default_factory=DiagnosticsPolicy)
+    safety: SafetyPolicy = Field(default_factory=SafetyPolicy)
 
 
 class ServicePolicyInput(BaseModel):
@@ -172,6 +177,9 @@ class ServiceCommandResult(BaseModel):
     result: CommandResult
     replayed: bool = Field(
         default=False, description="True when the idempotency key had already run on the target"
+    )
+    dry_run: bool = Field(
+        default=False, description="the service is in dry-run: nothing ran, stdout says what would"
     )
 
 

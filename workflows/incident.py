@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
     )
     from workflows.policies import LOCAL_CONFIG, ActivityPolicy
+    from workflows.safety_contracts import ApproveRequest, Decision, RejectRequest
 
 # Custom search attributes: registered on the server before any workflow upserts them
 # (an unknown attribute makes the workflow task fail forever -- see remedy/temporal.py).
@@ -130,6 +131,11 @@ class Incident(Steps):
         self.alerts_received = 0
         self.acknowledged_by: str | None = None
         self.paged = False
+        # Steps waiting for a human's `approve`/`reject` (workflows/steps/safety.py) ->
+        # what each would do, and the answers: only a wait in progress can be answered,
+        # never one in advance (an approval must not silently clear a later action).
+        self.pending_approvals: dict[str, str] = {}
+        self.decisions: dict[str, Decision] = {}
         self.outcome: Resolution | None = None
         self.deadline: datetime | None = None
         self._background: list[asyncio.Task[Any]] = []
@@ -188,6 +194,38 @@ class Incident(Steps):
         if self.acknowledged_by:
             raise ValueError(f"already acknowledged by {self.acknowledged_by}")
 
+    @workflow.update(name="approve")
+    def approve(self, req: ApproveRequest) -> IncidentStatus:
+        self._decide(Decision(step=req.step, approved=True, by=req.by, text=req.note))
+        return self.status()
+
+    @approve.validator
+    def _validate_approve(self, req: ApproveRequest) -> None:
+        self._check_pending(req.step)
+
+    @workflow.update(name="reject")
+    def reject(self, req: RejectRequest) -> IncidentStatus:
+        self._decide(Decision(step=req.step, approved=False, by=req.by, text=req.reason))
+        return self.status()
+
+    @reject.validator
+    def _validate_reject(self, req: RejectRequest) -> None:
+        self._check_pending(req.step)
+
+    def _decide(self, d: Decision) -> None:
+        self.pending_approvals.pop(d.step, None)  # answered: a second answer is refused
+        self.decisions[d.step] = d
+        verb = "approved" if d.approved else "rejected"
+        self.record(f"{verb}: {d.step}", "info", f"by {d.by}" + (f": {d.text}" if d.text else ""))
+
+    def _check_pending(self, step: str) -> None:
+        # Rejected before history (validators run first), with the list a person needs.
+        if self.finished:
+            raise ValueError(f"incident {self.incident_id} is already {self.outcome}")
+        if step not in self.pending_approvals:
+            waiting = ", ".join(sorted(self.pending_approvals)) or "nothing"
+            raise ValueError(f"no pending approval for {step!r} (waiting for: {waiting})")
+
     @workflow.query(name="status")
     def status(self) -> IncidentStatus:
         return IncidentStatus(
@@ -205,6 +243,7 @@ class Incident(Steps):
             paged=self.paged,
             outcome=self.outcome,
             timeline=list(self.timeline),
+            pending_approvals=dict(self.pending_approvals),
         )
 
     # ------------------------------------------------------------ phases and timeline

@@ -88,6 +88,9 @@ class IncidentStatus(BaseModel):
     paged: bool = False
     outcome: Resolution | None = None
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    pending_approvals: dict[str, str] = Field(
+        default_factory=dict, description="steps waiting for `approve`/`reject` -> what they do"
+    )
 
 
 class PlaybookResult(BaseModel):

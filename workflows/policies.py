@@ -80,5 +80,12 @@ LOCAL_CONFIG = ActivityPolicy(
     retry=RetryPolicy(maximum_attempts=3),
 )
 
+# Asking the per-service governor for a permit (activities/governor.py): a Temporal
+# round trip, retried briefly; a governor that cannot answer fails safe (escalates).
+GOVERNOR = ActivityPolicy(
+    start_to_close=timedelta(seconds=30),
+    retry=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5),
+)
+
 # The Rollback child workflow as a whole: the seeds give it 2-5 minutes; allow slack.
 ROLLBACK_WORKFLOW_TIMEOUT = timedelta(minutes=20)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.governor import Governor
     from workflows.playbooks.high_error_rate import HighErrorRate
     from workflows.playbooks.high_latency import HighLatencyP95
     from workflows.playbooks.service_down import ServiceDown
@@ -24,6 +25,11 @@ PLAYBOOKS: dict[str, type] = {
     "HighErrorRate": HighErrorRate,
     "HighLatencyP95": HighLatencyP95,
 }
+
+# Workflows the worker runs that no alert routes to (not playbooks, so not in PLAYBOOKS:
+# the bridge routes to and the replay test covers exactly PLAYBOOKS). Governor: the
+# per-service blast-radius governor, started by the governor.permit activity.
+SUPPORT_WORKFLOWS: dict[str, type] = {"Governor": Governor}
 
 # Where an alert goes when no route matches or its service is not in the inventory.
 FALLBACK_PLAYBOOK = "Triage"

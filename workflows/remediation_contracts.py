@@ -224,6 +224,7 @@ class MitigationResult(BaseModel):
     replayed: bool = False
     backup: str = ""
     detail: str = ""
+    dry_run: bool = False  # the service is in dry-run: nothing was written, no backup
 
 
 # ---------------------------------------------------------------- post-incident

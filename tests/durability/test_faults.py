@@ -31,7 +31,7 @@ from tests.fixtures.sshd import SshServer, Supervisor
 from tests.workflows.verify_harness import VerifyHarness
 from workflows.contracts import CommandKind
 from workflows.models import Alert, IncidentInput, PlaybookResult, VerifyResult
-from workflows.registry import PLAYBOOKS
+from workflows.registry import PLAYBOOKS, SUPPORT_WORKFLOWS
 
 
 def settings_for(tmp_path: Path, **kw: Any) -> Settings:
@@ -55,7 +55,7 @@ async def run(
     async with Worker(
         env.client,
         task_queue=settings.task_queue,
-        workflows=[*PLAYBOOKS.values(), VerifyHarness],
+        workflows=[*PLAYBOOKS.values(), *SUPPORT_WORKFLOWS.values(), VerifyHarness],
         activities=worker.activities_for(inv, settings),
     ):
         return await env.client.execute_workflow(

@@ -43,6 +43,7 @@ from workflows.contracts import (
     SlackMessageInput,
 )
 from workflows.remediation_contracts import POSTMORTEM_WRITE, PostmortemInput, PostmortemResult
+from workflows.safety_contracts import GOVERNOR_PERMIT, PermitDecision, PermitRequest
 
 
 @dataclass
@@ -69,6 +70,7 @@ class World:
     started_after_rollback: bool = False
     health_calls: int = 0
     known_service: bool = True
+    permits: list[PermitRequest] = field(default_factory=list)  # always granted here
 
     def log(self, name: str, detail: str = "") -> None:
         self.calls.append(Call(activity.info().current_attempt_scheduled_time, name, detail))
@@ -102,14 +104,26 @@ class World:
                 ),
             )
 
+        def dry(inp: ServiceCommandInput) -> ServiceCommandResult | None:
+            # As activities/service.py: in dry-run a keyed (side-effect) command does nothing.
+            if not (inp.idempotency_key and world.policy.safety.dry_run):
+                return None
+            world.log(f"dry-run:{inp.command.value}", inp.idempotency_key)
+            res = result(inp, 0, f"DRY RUN: would run `{inp.command.value}` on h")
+            return res.model_copy(update={"dry_run": True})
+
         @activity.defn(name=SERVICE_RESTART)
         async def restart(inp: ServiceCommandInput) -> ServiceCommandResult:
+            if (d := dry(inp)) is not None:
+                return d
             world.log("restart", inp.idempotency_key or "")
             world.restarts += 1
             return result(inp, world.restart_exit)
 
         @activity.defn(name=SERVICE_RUN)
         async def run(inp: ServiceCommandInput) -> ServiceCommandResult:
+            if (d := dry(inp)) is not None:
+                return d
             world.log(inp.command.value, inp.idempotency_key or "")
             if inp.command == CommandKind.STATUS:
                 if world.started_after_rollback:
@@ -166,4 +180,14 @@ class World:
             world.log("postmortem", inp.markdown)
             return PostmortemResult(where=f"memory:{inp.incident_id}.md")
 
-        return [policy, restart, run, probe, prom, slack, pagerduty, incident_log, postmortem]
+        @activity.defn(name=GOVERNOR_PERMIT)
+        async def permit(inp: PermitRequest) -> PermitDecision:
+            # The real governor is a workflow (tests/workflows/test_safety.py); here every
+            # request is granted, unlogged, so call sequences stay the runbook's.
+            world.permits.append(inp)
+            return PermitDecision(granted=True, used=1, limit=inp.max_per_hour, detail="fake")
+
+        return [
+            *(policy, restart, run, probe, prom, slack, pagerduty, incident_log, postmortem),
+            permit,
+        ]

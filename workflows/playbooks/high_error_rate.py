@@ -9,7 +9,15 @@ with workflow.unsafe.imports_passed_through():
     from workflows.incident import Incident, StepFailed
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.policies import HTTP_PROBE as HTTP_PROBE_POLICY
-    from workflows.steps import diagnostics, mitigation, notify, phases, recovery, sli_response
+    from workflows.steps import (
+        diagnostics,
+        mitigation,
+        notify,
+        phases,
+        recovery,
+        safety,
+        sli_response,
+    )
 
 # Any HTTP answer means the API is reachable (`curl -I`): 401/404 included.
 REACHABLE = list(range(100, 600))
@@ -31,6 +39,7 @@ class HighErrorRate(Incident):
     playbook = "HighErrorRate"
 
     @workflow.run
+    @safety.escalates_when_refused  # a restart/rollback/mitigation not approved in time
     async def run(self, inp: IncidentInput) -> PlaybookResult:
         policy = await self.detect(inp)
         phases.start(self)

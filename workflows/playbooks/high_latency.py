@@ -7,7 +7,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.incident import Incident
     from workflows.models import IncidentInput, Phase, PlaybookResult
-    from workflows.steps import diagnostics, mitigation, notify, phases, sli_response
+    from workflows.steps import diagnostics, mitigation, notify, phases, safety, sli_response
 
 
 def all_on(flags: object) -> bool:
@@ -33,6 +33,7 @@ class HighLatencyP95(Incident):
     playbook = "HighLatencyP95"
 
     @workflow.run
+    @safety.escalates_when_refused  # a restart/rollback/mitigation not approved in time
     async def run(self, inp: IncidentInput) -> PlaybookResult:
         policy = await self.detect(inp)
         phases.start(self)

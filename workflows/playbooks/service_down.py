@@ -7,7 +7,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.incident import Incident
     from workflows.models import IncidentInput, Phase, PlaybookResult
-    from workflows.steps import escalation, notify, recovery
+    from workflows.steps import escalation, notify, recovery, safety
     from workflows.steps.resolution import close, escalate
     from workflows.steps.rollback import rollback
 
@@ -29,6 +29,7 @@ class ServiceDown(Incident):
     playbook = "ServiceDown"
 
     @workflow.run
+    @safety.escalates_when_refused  # a restart/rollback/mitigation not approved in time
     async def run(self, inp: IncidentInput) -> PlaybookResult:
         policy = await self.detect(inp)
         waits = policy.waits

@@ -7,7 +7,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.incident import Incident
     from workflows.models import IncidentInput, Phase, PlaybookResult
-    from workflows.steps import diagnostics, notify, phases, sli_response, testsuite
+    from workflows.steps import diagnostics, notify, phases, safety, sli_response, testsuite
     from workflows.steps.resolution import close, escalate
 
 
@@ -28,6 +28,7 @@ class TestPassRateLow(Incident):
     playbook = "TestPassRateLow"
 
     @workflow.run
+    @safety.escalates_when_refused  # a restart/rollback/mitigation not approved in time
     async def run(self, inp: IncidentInput) -> PlaybookResult:
         policy = await self.detect(inp)
         phases.start(self)

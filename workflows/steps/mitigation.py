@@ -20,19 +20,24 @@ with workflow.unsafe.imports_passed_through():
         MitigationInput,
         MitigationResult,
     )
-    from workflows.steps import recovery
+    from workflows.steps import recovery, safety
 
 
 async def apply(inc: Incident, names: list[str]) -> list[str]:
     """Apply each named mitigation; restart once afterwards if one asked for it and
-    changed something, then wait the runbook's 30 s. Returns the names applied."""
+    changed something, then wait the runbook's 30 s. Returns the names applied.
+    Raises safety.NotApproved when the safety policy does not clear them."""
     assert inc.policy is not None
     applied: list[str] = []
     restart = False
+    cleared = False
     for name in dict.fromkeys(names):  # ordered, once each
         if name not in inc.policy.mitigations:
             inc.record(f"mitigation: {name}", "skipped", "not defined in the inventory")
             continue
+        if not cleared:  # one approval for the diagnosis' set of config changes
+            await safety.clear(inc, "mitigation", f"config changes {', '.join(names)}")
+            cleared = True
         try:
             res = await inc.act(
                 f"mitigation: {name}", MITIGATION_APPLY,
@@ -44,7 +49,9 @@ async def apply(inc: Incident, names: list[str]) -> list[str]:
         applied.append(name)
         restart |= res.restart
         inc.record(
-            f"mitigation: {name}", "ok", res.detail + (" (replayed)" if res.replayed else "")
+            f"mitigation: {name}",
+            "skipped" if res.dry_run else "ok",
+            res.detail + (" (replayed)" if res.replayed else ""),
         )
     if restart and await recovery.restart(inc, "restart after mitigation"):
         await workflow.sleep(inc.policy.waits.after_restart)
@@ -63,4 +70,4 @@ async def undo(inc: Incident, applied: list[str]) -> None:
             )  # fmt: skip
         except StepFailed:
             continue
-        inc.record(f"restore: {name}", "ok", res.detail)
+        inc.record(f"restore: {name}", "skipped" if res.dry_run else "ok", res.detail)

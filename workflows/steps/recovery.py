@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.incident import Incident, StepFailed
     from workflows.policies import DIAGNOSTIC, SIDE_EFFECT
     from workflows.policies import HTTP_PROBE as HTTP_PROBE_POLICY
+    from workflows.steps import safety
 
 
 def _excerpt(res: ServiceCommandResult, limit: int = 300) -> str:
@@ -31,7 +32,10 @@ def _excerpt(res: ServiceCommandResult, limit: int = 300) -> str:
 async def restart(inc: Incident, step: str = "restart") -> bool:
     """Restart the service once. The idempotency key (incident + step) is recorded on the
     target, so if this activity is retried after a worker crash the service is not
-    restarted a second time."""
+    restarted a second time.
+
+    Raises safety.NotApproved when the safety policy does not clear it."""
+    await safety.clear(inc, "restart", f"{step} of {inc.service}")
     key = f"{inc.incident_id}:{step}"
     try:
         res = await inc.act(
@@ -45,6 +49,9 @@ async def restart(inc: Incident, step: str = "restart") -> bool:
         )
     except StepFailed:
         return False
+    if res.dry_run:  # the playbook walks on as if it had worked, to show the whole plan
+        inc.record(step, "skipped", res.result.stdout)
+        return True
     ok = res.result.ok
     inc.record(
         step,

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.incident import Incident, StepFailed, Steps
     from workflows.models import Phase, RollbackInput, RollbackResult
     from workflows.policies import DIAGNOSTIC, LOCAL_CONFIG, ROLLBACK_WORKFLOW_TIMEOUT, SIDE_EFFECT
+    from workflows.steps import safety
 
 # (step name, command) in the order of rollback_deployment.sh; `set -euo pipefail`
 # there means the first failing step stops the procedure -- same here.
@@ -79,6 +80,9 @@ class Rollback(Steps):
             )
         except StepFailed:
             return False
+        if res.dry_run:
+            self.record(step, "skipped", res.result.stdout)
+            return True
         r = res.result
         detail = (r.stderr or r.stdout).strip()[-300:]
         self.record(
@@ -98,9 +102,11 @@ class Rollback(Steps):
 
 
 async def rollback(inc: Incident, reason: str) -> RollbackResult:
-    """Run the Rollback child for this incident and fold its steps into the timeline."""
+    """Run the Rollback child for this incident and fold its steps into the timeline.
+    Raises safety.NotApproved when the safety policy does not clear it."""
     n = sum(1 for e in inc.timeline if e.step == "rollback") + 1
     inc.record("rollback", "info", reason)
+    await safety.clear(inc, "rollback", f"roll {inc.service} back: {reason}")
     try:
         res: RollbackResult = await workflow.execute_child_workflow(
             Rollback.run,
