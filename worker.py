@@ -29,6 +29,7 @@ from activities.prometheus import PrometheusActivities
 from activities.records import RecordsActivities
 from activities.reports import ReportActivities
 from activities.service import ServiceActivities
+from activities.security import SecurityActivities
 from activities.ssh import SshActivities
 from activities.testsuite import TestSuiteActivities
 from remedy.settings import Settings
@@ -53,6 +54,7 @@ def activities_for(inventory: Inventory, settings: Settings) -> list[Callable[..
         DiagnosticsActivities(inventory),
         ReportActivities(settings),
         GovernorActivities(),
+        SecurityActivities(inventory),
     ]
     out: list[Callable[..., Any]] = []
     for obj in objs:

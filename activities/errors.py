@@ -28,6 +28,8 @@ ERROR_TYPES: dict[str, bool] = {
     "ProbeNotConfigured": False,  # http probe: no url given and the service has none
     "MitigationFailed": False,  # a config change/restore ran and failed: a result, not flaky
     "GovernorRefused": False,  # the governor's validator rejected a permit request
+    "LogUnreadable": False,  # a configured log file cannot be read on the host
+    "SnapshotFailed": False,  # the forensic tar failed: no containment without evidence
 }
 
 

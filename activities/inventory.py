@@ -9,6 +9,7 @@ resolves addresses, keys and argv here, worker side.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +27,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import ssh_policy
+from workflows.agentlab_contracts import AgentLabPolicy, AgentLabSpec
+from workflows.agentlab_errors_contracts import ReleasePolicy
 from workflows.contracts import (
     SERVICE_POLICY,
     CommandKind,
@@ -37,6 +40,11 @@ from workflows.contracts import (
 )
 from workflows.remediation_contracts import DiagnosticsPolicy, MitigationSpec, TestingPolicy
 from workflows.safety_contracts import SafetyOverrides, SafetyPolicy, merge_safety
+from workflows.security_contracts import (
+    DEFAULT_ATTACK_PATTERNS,
+    DEFAULT_HUMAN_STEPS,
+    SecurityPolicy,
+)
 
 
 class _Strict(BaseModel):
@@ -99,6 +107,53 @@ class RollbackSpec(_Strict):
     config_glob: str = "*.yaml"
 
 
+class ContainmentStep(_Strict):
+    """A SecurityIncident containment step: runs only after a person approves it."""
+
+    description: str = Field(min_length=1)
+    command: CommandSpec
+
+
+class SecuritySpec(_Strict):
+    """SecurityIncident: where the evidence is and what containment may do."""
+
+    access_log: str = Field(description="web access log on the service's first host")
+    app_log: str | None = Field(default=None, description="default: first of log_files")
+    attack_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_ATTACK_PATTERNS))
+    evidence_dir: str = Field(description="where the forensic tar is written, on the host")
+    evidence_paths: list[str] = Field(
+        default_factory=list, description="default: data_dir, log_files and access_log"
+    )
+    containment: dict[str, ContainmentStep] = Field(default_factory=dict)
+    human_steps: list[str] = Field(default_factory=lambda: list(DEFAULT_HUMAN_STEPS))
+
+    @field_validator("attack_patterns")
+    @classmethod
+    def _regexes(cls, v: list[str]) -> list[str]:
+        for p in v:
+            try:
+                re.compile(p)
+            except re.error as err:
+                raise ValueError(f"invalid regex {p!r}: {err}") from None
+        return v
+
+
+class CiRollbackSpec(_Strict):
+    """Agent Lab's `gh workflow run rollback.yml -R ORG/REPO -f reason=...` as a GitHub
+    Actions workflow-dispatch call (activities/ci.py). The token is read on the worker
+    from the environment variable `token_env`; it is never in this file or in history."""
+
+    api_url: str = Field(default="https://api.github.com", pattern=r"^https?://")
+    repo: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", description="owner/name")
+    workflow: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="file name or id")
+    ref: str = "main"
+    token_env: str = Field(default="GITHUB_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    reason_input: str = "reason"
+    # The workflow input carrying the incident's dispatch key; declare it in the
+    # workflow and put it in its `run-name:` so a dispatched run can be found again.
+    incident_input: str | None = "incident_id"
+
+
 class ThresholdOverrides(_Strict):
     test_pass_rate_slo: float | None = None
     test_pass_rate_rollback: float | None = None
@@ -159,6 +214,21 @@ class ServiceSpec(_Strict):
     testing: TestingPolicy = Field(default_factory=TestingPolicy)
     diagnostics: DiagnosticsPolicy = Field(default_factory=DiagnosticsPolicy)
     safety: SafetyOverrides = Field(default_factory=SafetyOverrides)
+    security: SecuritySpec | None = None
+    # Agent Lab playbooks (ApplicationDown, StreamingFailure, PerformanceDegradation):
+    # diagnostics, maintenance mode, smoke/streaming/load probes.
+    agent_lab: AgentLabSpec | None = None
+    # Agent Lab HighErrorRate / DeploymentFailure (workflows/agentlab_errors_contracts.py):
+    # rollback by CI dispatch (preferred over `rollback` when set), the upstream API the
+    # latency probes time, the checkout `git log` reads (default: rollback.repo_path),
+    # startup logs (default: the `logs` command), the import check (default
+    # `python -c 'import app'` in the test_suite cwd) and the smoke tests.
+    ci_rollback: CiRollbackSpec | None = None
+    upstream_probe_url: str | None = Field(default=None, pattern=r"^https?://")
+    source_repo: str | None = None
+    startup_logs: CommandSpec | None = None
+    import_check: CommandSpec | None = None
+    smoke_test: CommandSpec | None = None
     # alertname -> playbook for this service only (over the top-level `routes`): one
     # alertname, e.g. HighErrorRate, runs each system's own runbook.
     routes: dict[str, str] = Field(default_factory=dict)
@@ -252,6 +322,28 @@ class Inventory(_Strict):
             testing=svc.testing,
             diagnostics=svc.diagnostics,
             safety=self.safety_for(name),
+            agent_lab=svc.agent_lab.policy(
+                has_logs=bool(svc.log_files),
+                has_data_dir=svc.data_dir is not None,
+                has_health_url=svc.health_url is not None,
+                has_detailed=svc.health_detailed_url is not None,
+            )
+            if svc.agent_lab
+            else AgentLabPolicy(),
+            release=ReleasePolicy(
+                has_ci_rollback=svc.ci_rollback is not None,
+                has_upstream_probe=svc.upstream_probe_url is not None
+                or bool(svc.agent_lab and svc.agent_lab.upstream_url),
+                has_source_repo=svc.source_repo is not None or svc.rollback is not None,
+                has_smoke_test=svc.smoke_test is not None,
+            ),
+            security=SecurityPolicy(
+                configured=True,
+                containment={k: c.description for k, c in svc.security.containment.items()},
+                human_steps=svc.security.human_steps,
+            )
+            if svc.security
+            else SecurityPolicy(),
         )
 
 

@@ -78,13 +78,32 @@ def allowed_programs(name: str, svc: ServiceSpec) -> frozenset[str]:
     from activities.service import resolve_command  # service imports ssh imports us
     from workflows.contracts import CommandKind
 
-    out = set()
+    out = {program(spec) for spec in _configured_specs(svc)}
     for kind in CommandKind:
         try:
             out.add(program(resolve_command(name, svc, kind)))
         except Exception:  # noqa: BLE001, S112 -- CommandNotConfigured: nothing to allow
             continue
     return frozenset(out)
+
+
+def _configured_specs(obj: object) -> list[CommandSpec]:
+    """Every CommandSpec written anywhere in a service's inventory entry (its `commands`,
+    and playbook sections such as SecurityIncident's `containment`): each is a command
+    the inventory author wrote for that service, so its program is allowed."""
+    from pydantic import BaseModel
+
+    from activities.inventory import CommandSpec
+
+    if isinstance(obj, CommandSpec):
+        return [obj]
+    if isinstance(obj, BaseModel):
+        return [s for name in type(obj).model_fields for s in _configured_specs(getattr(obj, name))]
+    if isinstance(obj, dict):
+        return [s for v in obj.values() for s in _configured_specs(v)]
+    if isinstance(obj, (list, tuple)):
+        return [s for v in obj for s in _configured_specs(v)]
+    return []
 
 
 def check_service_command(inventory: Inventory, service: str, spec: CommandSpec) -> None:

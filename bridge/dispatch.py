@@ -33,7 +33,7 @@ import logging
 import weakref
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
@@ -124,9 +124,9 @@ class Outcome:
         return self.action != "failed"
 
     def as_json(self) -> dict[str, object]:
-        d = asdict(self)
-        del d["transient"]
-        return {k: v for k, v in d.items() if v is not None}
+        # vars(), not dataclasses.asdict: every field is a scalar, and asdict's recursive
+        # copy was ~12 % of the bridge's CPU in an alert storm (docs/benchmarks.md).
+        return {k: v for k, v in vars(self).items() if v is not None and k != "transient"}
 
 
 class TemporalLink:
@@ -186,8 +186,39 @@ class Dispatcher:
             route = self.router.route(a.labels)
             self.metrics.alerts_received.labels(a.status, route.playbook).inc()
             by_incident[route.workflow_id].append((i, a, route))
-        groups = await asyncio.gather(*(self._apply_group(g) for g in by_incident.values()))
-        return sorted((o for g in groups for o in g), key=lambda o: o.index)
+        out: list[Outcome] = []
+        pending: list[list[tuple[int, WebhookAlert, Route]]] = []
+        for items in by_incident.values():
+            repeats = self._repeats(items)
+            if repeats is None:
+                pending.append(items)
+            else:
+                out += repeats
+        if pending:
+            groups = await asyncio.gather(*(self._apply_group(g) for g in pending))
+            out += (o for g in groups for o in g)
+        return sorted(out, key=lambda o: o.index)
+
+    def _repeats(self, items: list[tuple[int, WebhookAlert, Route]]) -> list[Outcome] | None:
+        """The outcomes if every alert of this incident is a repeat the cache answers
+        (what `_apply_group` would return without awaiting anything), else None.
+
+        An alert storm is mostly such repeats; answering them inline skips a task, the
+        lock and an Alert model per alert (task creation alone was ~7 % of the bridge's
+        CPU, docs/benchmarks.md). Only when the incident's lock is free: otherwise an
+        earlier request for it is in flight and order is kept by waiting for it."""
+        wid = items[0][2].workflow_id
+        lock = self._locks.get(wid)
+        if lock is not None and lock.locked():
+            return None
+        for _, a, _ in items:
+            if a.status != "firing" or not self.cache.seen(wid, a.identity, a.starts_at):
+                return None
+        self.metrics.deduplicated.inc(len(items))
+        return [
+            Outcome(i, route.alertname, a.identity, a.status, wid, route.playbook, "deduplicated")
+            for i, a, route in items
+        ]
 
     async def _apply_group(self, items: list[tuple[int, WebhookAlert, Route]]) -> list[Outcome]:
         out: list[Outcome] = []

@@ -18,6 +18,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from workflows.agentlab_contracts import AgentLabPolicy
+from workflows.agentlab_errors_contracts import ReleasePolicy
 from workflows.remediation_contracts import (  # noqa: F401  (re-exported activity names)
     LOG_ERRORS,
     MITIGATION_APPLY,
@@ -32,6 +34,7 @@ from workflows.safety_contracts import (  # noqa: F401  (re-exported activity na
     GOVERNOR_PERMIT,
     SafetyPolicy,
 )
+from workflows.security_contracts import SecurityPolicy
 
 # ---------------------------------------------------------------- activity names
 SSH_RUN = "ssh.run"
@@ -111,6 +114,9 @@ class ServicePolicy(BaseModel):
     testing: TestingPolicy = Field(default_factory=TestingPolicy)
     diagnostics: DiagnosticsPolicy = Field(default_factory=DiagnosticsPolicy)
     safety: SafetyPolicy = Field(default_factory=SafetyPolicy)
+    security: SecurityPolicy = Field(default_factory=SecurityPolicy)
+    agent_lab: AgentLabPolicy = Field(default_factory=AgentLabPolicy)
+    release: ReleasePolicy = Field(default_factory=ReleasePolicy)
 
 
 class ServicePolicyInput(BaseModel):

@@ -12,6 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.governor import Governor
     from workflows.playbooks.high_error_rate import HighErrorRate
     from workflows.playbooks.high_latency import HighLatencyP95
+    from workflows.playbooks.security_incident import SecurityIncident
     from workflows.playbooks.service_down import ServiceDown
     from workflows.playbooks.test_pass_rate import TestPassRateLow
     from workflows.playbooks.triage import Triage
@@ -24,6 +25,7 @@ PLAYBOOKS: dict[str, type] = {
     "TestPassRateLow": TestPassRateLow,
     "HighErrorRate": HighErrorRate,
     "HighLatencyP95": HighLatencyP95,
+    "SecurityIncident": SecurityIncident,
 }
 
 # Workflows the worker runs that no alert routes to (not playbooks, so not in PLAYBOOKS:
@@ -41,4 +43,5 @@ ROUTES: dict[str, str] = {
     "TestPassRateLow": "TestPassRateLow",
     "HighErrorRate": "HighErrorRate",
     "HighLatencyP95": "HighLatencyP95",
+    "SecurityIncident": "SecurityIncident",
 }

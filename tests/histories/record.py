@@ -126,9 +126,39 @@ class Scenario:
         return f"{self.playbook}-{self.branch}"
 
     def make_world(self) -> World:
+        if self.playbook in WORLDS:  # playbooks with their own fakes module
+            return WORLDS[self.playbook](self)
         if self.playbook in SLI_PLAYBOOKS:
             return SliWorld(sli_policy(**self.policy), **self.world)
         return World(policy(**self.policy), **self.world)
+
+
+def _security_world(sc: Scenario) -> World:
+    from tests.workflows.security_world import SecurityWorld, security_policy
+
+    return SecurityWorld(security_policy(**sc.policy), **sc.world)
+
+
+# playbook -> its World factory, for playbooks whose fakes live in their own module.
+WORLDS: dict[str, Callable[[Scenario], World]] = {"SecurityIncident": _security_world}
+
+
+async def approve_all_then_ack(env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any]) -> None:
+    """SecurityIncident: a person approves every containment step, then acknowledges."""
+    from workflows.safety_contracts import ApproveRequest
+
+    await _until(env, handle, lambda s: len(s.pending_approvals) == 3)
+    for step in list((await handle.query("status", result_type=IncidentStatus)).pending_approvals):
+        await handle.execute_update("approve", ApproveRequest(by="oncall", step=step))
+    await ack_when_escalated(env, handle)
+
+
+async def reject_first(env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any]) -> None:
+    from workflows.safety_contracts import RejectRequest
+
+    await _until(env, handle, lambda s: len(s.pending_approvals) == 3)
+    step = "containment: rotate-credentials"
+    await handle.execute_update("reject", RejectRequest(by="oncall", step=step, reason="no"))
 
 
 # The SLI playbooks' branches: the same worlds as tests/workflows/test_high_error_rate.py,
@@ -237,6 +267,34 @@ SCENARIOS: list[Scenario] = [
         world={"known_service": False},
         alert={"service": "not-in-inventory"},
         drive=ack_when_escalated,
+    ),
+    # ---- SecurityIncident: approvals, rejection, timeout, no evidence
+    Scenario(
+        "SecurityIncident",
+        "all-approved-contained",
+        drive=approve_all_then_ack,
+        alert={"alertname": "SecurityIncident"},
+        expect="escalated",
+    ),
+    Scenario(
+        "SecurityIncident",
+        "rejected-escalates",
+        drive=reject_first,
+        alert={"alertname": "SecurityIncident"},
+        expect="escalated",
+    ),
+    Scenario(
+        "SecurityIncident",
+        "no-approval-times-out",
+        alert={"alertname": "SecurityIncident"},
+        expect="escalated",
+    ),
+    Scenario(
+        "SecurityIncident",
+        "snapshot-fails-escalates",
+        world={"snapshot_fails": True},
+        alert={"alertname": "SecurityIncident"},
+        expect="escalated",
     ),
     # ---- HighErrorRate: scenarios A-D, the immediate and the 30-minute rollbacks
     her(

@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
 
 TODO = "_[to be completed by the incident owner]_"
 MAX_TIMELINE = 200  # rows in the draft; the full timeline is in workflow history
-_NOISE = ("slack:", "pagerduty:", "phase", "load service policy", "sample ", "verify ")
+_NOISE = ("slack:", "pagerduty:", "phase", "load service policy", "sample ", "verify ", "to do:")
 
 
 def _clip(text: str, n: int = 200) -> str:
@@ -73,6 +73,9 @@ def checklist(inc: Incident, outcome: Resolution) -> list[str]:
              else "test the rollback procedure"),
         item(slack is not None, "Communicate resolution to stakeholders",
              "Slack status update 'Resolved' posted", "stakeholders outside the channel"),
+        # Steps the playbook itself lists as people's work (SecurityIncident: legal, users).
+        *[f"- [ ] {e.step.removeprefix('to do: ')} — left to people"
+          for e in tl if e.step.startswith("to do: ")],
     ]  # fmt: skip
 
 

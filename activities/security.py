@@ -1,0 +1,153 @@
+"""SecurityIncident's host work: read the access log, take a forensic snapshot, run an
+approved containment step. One activity each (DESIGN: one module per system touched).
+
+- Access-log analysis runs `tail` (argv, no shell) and counts on the worker: the log
+  stays on the host and only counts, top sources and a few clipped, redacted sample
+  lines enter history.
+- The snapshot is a tar of the evidence paths into the inventory's evidence dir, keyed
+  on the target (activities/service.run_keyed): a retried activity does not tar twice
+  or overwrite evidence; its size and sha256 go in the timeline.
+- A containment step is the inventory's own argv, allowlist-checked, keyed. The
+  workflow calls it only after a person approved that step by name.
+In dry-run (inventory `safety.dry_run`) the snapshot and containment say what they
+would do and touch nothing; the analysis is read-only and still runs.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections import Counter
+
+from temporalio import activity
+
+from activities.errors import app_error
+from activities.inventory import CommandSpec, Inventory, SecuritySpec
+from activities.service import resolve_host, run_keyed
+from activities.ssh import run_on_host
+from activities.ssh_policy import check_service_command
+from workflows.security_contracts import (
+    SECURITY_ACCESS_LOG,
+    SECURITY_CONTAIN,
+    SECURITY_SNAPSHOT,
+    AccessLogInput,
+    AccessLogReport,
+    ContainInput,
+    ContainResult,
+    SnapshotInput,
+    SnapshotResult,
+    SourceCount,
+)
+
+SUSPICIOUS = re.compile(r"error|fail|invalid", re.IGNORECASE)  # the seed's grep -i
+SAMPLES, SAMPLE_MAX = 5, 200
+MAX_LOG_BYTES = 8 * 1024 * 1024
+
+# Paths are argv words ($1 output, then the evidence paths); nothing is interpolated.
+# tar exits 1 when a file changed while being read: the snapshot is still evidence.
+SNAPSHOT_SCRIPT = r"""set -u
+out=$1; shift
+mkdir -p "$(dirname "$out")" || exit 2
+tar -czf "$out" -- "$@"; rc=$?
+[ "$rc" -le 1 ] || exit "$rc"
+printf '%s %s\n' "$(wc -c < "$out")" "$(sha256sum "$out" | cut -d' ' -f1)"
+"""
+
+
+class SecurityActivities:
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+
+    def _spec(self, service: str) -> SecuritySpec:
+        svc = self.inventory.service(service)
+        if svc.security is None:
+            raise app_error("CommandNotConfigured", f"service {service!r} has no security section")
+        return svc.security
+
+    @activity.defn(name=SECURITY_ACCESS_LOG)
+    async def access_log(self, inp: AccessLogInput) -> AccessLogReport:
+        sec, svc = self._spec(inp.service), self.inventory.service(inp.service)
+        host_name = resolve_host(inp.service, svc, None)
+        host = self.inventory.host(host_name)
+
+        async def tail(path: str) -> list[str]:
+            res = await run_on_host(
+                host_name, host, ["tail", "-n", str(inp.max_lines), path],
+                timeout_s=60, max_output_bytes=MAX_LOG_BYTES,
+            )  # fmt: skip
+            if not res.ok:
+                raise app_error("LogUnreadable", f"{host_name}:{path}: {res.stderr.strip()[:300]}")
+            return res.stdout.splitlines()
+
+        access = await tail(sec.access_log)
+        app_log = sec.app_log or (svc.log_files[0] if svc.log_files else None)
+        app = await tail(app_log) if app_log else []
+        # Common/combined log format: the client address is the first field.
+        sources = Counter(ln.split(maxsplit=1)[0] for ln in access if ln.strip())
+        patterns = {p: re.compile(p, re.IGNORECASE) for p in sec.attack_patterns}
+        hits = {p: sum(1 for ln in (*access, *app) if rx.search(ln)) for p, rx in patterns.items()}
+        samples = [ln for ln in (*access, *app) if any(rx.search(ln) for rx in patterns.values())]
+        k = inp.top
+        return AccessLogReport(
+            lines=len(access),
+            top_sources=[SourceCount(source=s, requests=n) for s, n in sources.most_common(k)],
+            suspicious=sum(1 for ln in access if SUSPICIOUS.search(ln)),
+            attack_hits=hits,
+            samples=[ln[:SAMPLE_MAX] for ln in samples[-SAMPLES:]],
+        )
+
+    @activity.defn(name=SECURITY_SNAPSHOT)
+    async def snapshot(self, inp: SnapshotInput) -> SnapshotResult:
+        sec, svc = self._spec(inp.service), self.inventory.service(inp.service)
+        host_name = resolve_host(inp.service, svc, None)
+        paths = sec.evidence_paths or [
+            p for p in (svc.data_dir, *svc.log_files, sec.access_log) if p
+        ]  # fmt: skip
+        safe_id = re.sub(r"[^A-Za-z0-9._-]+", "_", inp.incident_id)[:120]
+        out = f"{sec.evidence_dir.rstrip('/')}/evidence-{safe_id}.tar.gz"
+        if self.inventory.safety_for(inp.service).dry_run:
+            return SnapshotResult(
+                path=f"{host_name}:{out}", dry_run=True,
+                detail=f"DRY RUN: would tar {shlex.join(paths)} into {host_name}:{out}",
+            )  # fmt: skip
+        spec = CommandSpec(argv=["sh", "-c", SNAPSHOT_SCRIPT, "remedy-snapshot", out, *paths],
+                           timeout_s=600)  # fmt: skip
+        res, replayed = await run_keyed(
+            host_name, self.inventory.host(host_name), spec, key=f"{inp.incident_id}:snapshot"
+        )
+        if not res.ok:
+            raise app_error(
+                "SnapshotFailed", f"{host_name}:{out}: exit {res.exit_status}: {res.stderr[-300:]}"
+            )
+        size, _, digest = res.stdout.strip().partition(" ")
+        return SnapshotResult(
+            path=f"{host_name}:{out}", size_bytes=int(size or 0), sha256=digest,
+            replayed=replayed, detail=f"{len(paths)} paths: {shlex.join(paths)}",
+        )  # fmt: skip
+
+    @activity.defn(name=SECURITY_CONTAIN)
+    async def contain(self, inp: ContainInput) -> ContainResult:
+        sec, svc = self._spec(inp.service), self.inventory.service(inp.service)
+        step = sec.containment.get(inp.name)
+        if step is None:
+            raise app_error(
+                "CommandNotConfigured",
+                f"service {inp.service!r} has no containment step {inp.name!r} "
+                f"(has: {', '.join(sec.containment) or 'none'})",
+            )
+        check_service_command(self.inventory, inp.service, step.command)
+        host_name = resolve_host(inp.service, svc, None)
+        if self.inventory.safety_for(inp.service).dry_run:
+            argv = ["sh", "-c", *step.command.argv] if step.command.shell else step.command.argv
+            what = f"DRY RUN: would run `{shlex.join(argv)}` on {host_name}"
+            return ContainResult(name=inp.name, ok=True, dry_run=True, detail=what)
+        res, replayed = await run_keyed(
+            host_name, self.inventory.host(host_name), step.command,
+            key=f"{inp.incident_id}:containment:{inp.name}",
+        )  # fmt: skip
+        out = (res.stderr if not res.ok else res.stdout).strip()
+        return ContainResult(
+            name=inp.name, ok=res.ok, exit_status=res.exit_status,
+            detail=f"exit {res.exit_status}" + (f": {out[-300:]}" if out else ""),
+            replayed=replayed,
+        )  # fmt: skip

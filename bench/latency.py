@@ -1,0 +1,154 @@
+"""Benchmark 2, alert to action: how long from the moment a webhook is sent to the
+moment the playbook's first activity starts, at a steady 20 new incidents/s.
+
+    .venv/bin/python -m bench.latency [--rate 20] [--seconds 30]
+
+Open loop: request i is sent at t0 + i/rate whether or not earlier ones answered (as
+independent alert groups reach the bridge), one incident per request, each a new
+ServiceDown incident for its own inventory service. The time is read from each
+workflow's history: WorkflowExecutionStarted, ActivityTaskScheduled and
+ActivityTaskStarted of the first activity (`inventory.service_policy`, Detection's
+policy load), all against the send time (same host, same clock).
+
+The services' host has no known_hosts file, so every later SSH step fails at once
+(HostKeyUnknown, non-retryable) and the incidents escalate: the background load the
+running incidents add is real playbook work, but no SSH timeouts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from datetime import UTC, datetime
+
+import httpx
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from bench.common import TOKEN, CpuWatch, Stack, finish, header, loadavg, pct, table, verdict
+from remedy.temporal import connect
+
+
+def inventory(n: int, stack: Stack) -> dict[str, object]:
+    host = {
+        "address": "127.0.0.1", "port": 1, "user": "bench",
+        "private_key_file": str(stack.dir / "absent_key"),
+        "known_hosts_file": str(stack.dir / "absent_known_hosts"),
+        "state_dir": str(stack.dir / "state"),
+    }  # fmt: skip
+    svc = {"hosts": ["h"], "severity": "P3", "commands": {"status": ["true"], "restart": ["true"]}}
+    return {"hosts": {"h": host}, "services": {f"lat-{i:04d}": svc for i in range(n)}}
+
+
+def body(i: int) -> bytes:
+    alert = {
+        "status": "firing",
+        "labels": {"alertname": "ApplicationDown", "service": f"lat-{i:04d}"},
+        "annotations": {"summary": "bench"},
+        "startsAt": datetime.now(UTC).isoformat(),
+        "fingerprint": f"{i:016x}",
+    }
+    return json.dumps({"version": "4", "status": "firing", "alerts": [alert]}).encode()
+
+
+async def first_activity(client: Client, wid: str) -> tuple[float, float, float] | None:
+    """(workflow started, first activity scheduled, first activity started), epoch s."""
+    hist = await client.get_workflow_handle(wid).fetch_history()
+    started = sched = None
+    for e in hist.events:
+        t = e.event_time.ToDatetime(tzinfo=UTC).timestamp()
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            started = t
+        elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED and sched is None:
+            sched = t
+        elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            return (started or t, sched or t, t)
+    return None
+
+
+async def main(a: argparse.Namespace) -> int:
+    print(header("bench.latency", sys.argv[1:]))
+    n = int(a.rate * a.seconds)
+    stack = Stack(keep=a.keep)
+    try:
+        await stack.start_server()
+        stack.write_inventory(inventory(n, stack))
+        worker = await stack.start_worker()
+        bridge = await stack.start_bridge({"REMEDY_BRIDGE_RATE_LIMIT_RPS": "1000",
+                                           "REMEDY_BRIDGE_RATE_LIMIT_BURST": "1000"})  # fmt: skip
+        client = await connect(stack.address)
+        http = httpx.AsyncClient(
+            base_url=stack.bridge_url, timeout=30, limits=httpx.Limits(max_connections=200),
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+        )  # fmt: skip
+        # Warm the bridge's Temporal connection and the HTTP pool (not measured).
+        await http.get("/healthz")
+        sent: dict[int, float] = {}
+        answered: dict[int, float] = {}
+        codes: dict[int, int] = {}
+
+        async def send(i: int) -> None:
+            payload = body(i)
+            sent[i] = time.time()
+            r = await http.post("/alertmanager", content=payload)
+            answered[i] = time.time() - sent[i]
+            codes[i] = r.status_code
+
+        watch = CpuWatch({"bridge": bridge, "worker": worker, "server": stack.server_pid})
+        load = loadavg()
+        watch.start()
+        t0 = time.monotonic()
+        tasks = []
+        for i in range(n):
+            await asyncio.sleep(max(0.0, t0 + i / a.rate - time.monotonic()))
+            tasks.append(asyncio.ensure_future(send(i)))
+        await asyncio.gather(*tasks)
+        await asyncio.sleep(5)  # the last incidents get to their first activity
+        cpu = watch.stop()
+        sem = asyncio.Semaphore(16)
+
+        async def fetch(i: int) -> tuple[int, tuple[float, float, float] | None]:
+            async with sem:
+                return i, await first_activity(client, f"incident:ApplicationDown:lat-{i:04d}")
+
+        res = dict(await asyncio.gather(*(fetch(i) for i in range(n))))
+        got = {i: r for i, r in res.items() if r is not None}
+        to = {k: [1e3 * (r[j] - sent[i]) for i, r in got.items()] for j, k in enumerate(("wf", "sch", "act"))}
+        resp = [1e3 * v for v in answered.values()]
+        act = to["act"]
+
+        def ms(v: list[float]) -> str:
+            return f"{pct(v, 50):.0f} / {pct(v, 99):.0f} / {max(v):.0f}"
+
+        rows = [
+            ["incidents sent (HTTP 200)", f"{n} ({sum(c == 200 for c in codes.values())})", f"{a.rate:g}/s", "-"],
+            ["first activity started (found)", len(got), n, "yes" if len(got) == n else "NO"],
+            ["send -> bridge response ms p50/p99/max", ms(resp), "-", "-"],
+            ["send -> workflow started ms", ms(to["wf"]), "-", "-"],
+            ["send -> first activity scheduled ms", ms(to["sch"]), "-", "-"],
+            ["send -> first activity started p50 ms", f"{pct(act, 50):.0f}", "< 100", verdict(pct(act, 50), 100, False)],
+            ["send -> first activity started p99 ms", f"{pct(act, 99):.0f}", "< 250", verdict(pct(act, 99), 250, False)],
+            ["CPU % of a core: bridge / worker / server",
+             " / ".join(f"{cpu[k]:.0f}" for k in ("bridge", "worker", "server")), "-", "-"],
+            ["load during", load, "-", "-"],
+        ]  # fmt: skip
+        print(table("alert to action", rows, ["metric", "p50 / p99 / max (or value)", "target", "ok"]))
+        print(f"load after: {loadavg()}")
+        return 0 if all(r[3] in ("yes", "-") for r in rows) else 1
+    finally:
+        stack.stop()
+
+
+def parse() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rate", type=float, default=20.0, help="new incidents per second")
+    p.add_argument("--seconds", type=float, default=30.0)
+    p.add_argument("--keep", action="store_true")
+    return p.parse_args()
+
+
+if __name__ == "__main__":
+    finish(asyncio.run(main(parse())))

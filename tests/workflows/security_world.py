@@ -1,0 +1,75 @@
+"""Activity fakes for SecurityIncident: a scripted access log, snapshot and containment
+commands on top of fakes.World (Slack, PagerDuty, incident log, post-mortem, policy)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from tests.workflows.fakes import World
+from workflows.contracts import ServicePolicy
+from workflows.security_contracts import (
+    SECURITY_ACCESS_LOG,
+    SECURITY_CONTAIN,
+    SECURITY_SNAPSHOT,
+    AccessLogInput,
+    AccessLogReport,
+    ContainInput,
+    ContainResult,
+    SecurityPolicy,
+    SnapshotInput,
+    SnapshotResult,
+    SourceCount,
+)
+
+CONTAINMENT = {
+    "rotate-credentials": "rotate the API key and reload the app",
+    "block-ip": "add the top attacking address to the deny list",
+    "isolate": "take the host out of the load balancer",
+}
+
+
+def security_policy(**kw: object) -> ServicePolicy:
+    sec = SecurityPolicy(configured=True, containment=dict(CONTAINMENT))
+    return ServicePolicy.model_validate(
+        dict(service="agent-lab", hosts=["h"], severity_default="P0",
+             security=sec.model_copy(update=kw), safety={"approval_timeout_s": 900})
+    )  # fmt: skip
+
+
+@dataclass
+class SecurityWorld(World):
+    snapshot_fails: bool = False
+    failing_step: str | None = None
+    contained: list[str] = field(default_factory=list)  # containment steps, in run order
+
+    def activities(self) -> list[Callable[..., object]]:
+        world = self
+
+        @activity.defn(name=SECURITY_ACCESS_LOG)
+        async def access_log(inp: AccessLogInput) -> AccessLogReport:
+            world.log("access_log")
+            return AccessLogReport(
+                lines=1200, suspicious=40,
+                top_sources=[SourceCount(source="203.0.113.9", requests=900)],
+                attack_hits={"sql": 31, "xss": 0}, samples=["203.0.113.9 GET /?q=' OR 1=1"],
+            )  # fmt: skip
+
+        @activity.defn(name=SECURITY_SNAPSHOT)
+        async def snapshot(inp: SnapshotInput) -> SnapshotResult:
+            world.log("snapshot")
+            if world.snapshot_fails:
+                raise ApplicationError("tar: disk full", type="SnapshotFailed", non_retryable=True)
+            return SnapshotResult(path="h:/evidence/e.tar.gz", size_bytes=4096, sha256="ab" * 32)
+
+        @activity.defn(name=SECURITY_CONTAIN)
+        async def contain(inp: ContainInput) -> ContainResult:
+            world.log("contain", inp.name)
+            world.contained.append(inp.name)
+            ok = inp.name != world.failing_step
+            return ContainResult(name=inp.name, ok=ok, exit_status=0 if ok else 1)
+
+        return [*super().activities(), access_log, snapshot, contain]

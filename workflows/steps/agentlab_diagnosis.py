@@ -1,0 +1,163 @@
+"""Agent Lab read-only steps: the runbook's phase budgets and its investigation commands
+(resources, error grep, dependencies, port). Each records what it saw under a
+`diagnosis:` step (the post-mortem's root-cause section reads those) and never stops
+the playbook: a diagnosis that fails is a fact for the humans, not a reason to stall
+a P0 restart.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.agentlab_contracts import (
+        AGENTLAB_DIAGNOSE,
+        AGENTLAB_UPSTREAM,
+        AgentLabProbeInput,
+        DiagnoseInput,
+        DiagnoseResult,
+        DiagnosticKind,
+        SmokeResult,
+    )
+    from workflows.contracts import HTTP_PROBE, HttpProbeInput, HttpProbeResult
+    from workflows.incident import Incident, StepFailed
+    from workflows.models import Phase
+    from workflows.policies import DIAGNOSTIC
+    from workflows.policies import HTTP_PROBE as HTTP_PROBE_POLICY
+    from workflows.steps import notify, recovery
+
+# The Agent Lab runbook's names for Remedy's phases.
+LABELS = {
+    Phase.DETECTION: "Immediate Actions",
+    Phase.ASSESSMENT: "Investigation",
+    Phase.RESPONSE: "Containment",
+    Phase.VERIFICATION: "Recovery",
+}
+HEALTH_TIMEOUT_S = 10.0  # curl -f --max-time 10 .../health
+
+
+# ---------------------------------------------------------------- phase budgets
+def start(inc: Incident, budgets: dict[Phase, timedelta]) -> None:
+    """Arm the Detection budget: the incident is in Detection from its first moment."""
+    _arm(inc, Phase.DETECTION, budgets)
+
+
+def enter(inc: Incident, phase: Phase, budgets: dict[Phase, timedelta]) -> None:
+    inc.enter(phase)
+    _arm(inc, phase, budgets)
+
+
+def _arm(inc: Incident, phase: Phase, budgets: dict[Phase, timedelta]) -> None:
+    b = budgets.get(phase)
+    if b is None:
+        return
+    inc.record(f"phase budget: {phase.value}", "info", f"{LABELS[phase]}: ends {b} after detection")
+    inc.background(_watch(inc, phase, inc.detected_at + b, b))
+
+
+async def _watch(inc: Incident, phase: Phase, ends: datetime, b: timedelta) -> None:
+    # Counted from detection, like the runbook's "(10-30 minutes)": a phase entered late
+    # has less of its budget left, and one entered after its end overruns at once.
+    remaining = ends - workflow.now()
+    if remaining > timedelta(0):
+        try:
+            await workflow.wait_condition(
+                lambda: inc.phase != phase or inc.finished, timeout=remaining
+            )
+            return
+        except TimeoutError:
+            pass
+    elif inc.phase != phase or inc.finished:
+        return
+    detail = f"{LABELS[phase]} still running {b} after detection (runbook budget)"
+    inc.record(f"phase overrun: {phase.value}", "failed", detail)
+    await notify.status_update(
+        inc, "Investigating", actions_taken=f"{LABELS[phase]} over its budget",
+        next_steps=f"{detail}; Remedy continues the runbook",
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- checks
+async def health(inc: Incident, step: str = "health check (10 s timeout)") -> bool:
+    """`curl -f --max-time 10 .../health`; without a health URL, the status command."""
+    assert inc.policy is not None
+    if not inc.policy.has_health_url:
+        return await recovery.is_active(inc, f"{step}: no health_url, status command")
+    try:
+        res = await inc.act(
+            step, HTTP_PROBE,
+            HttpProbeInput(service=inc.service, timeout_s=HEALTH_TIMEOUT_S),
+            HttpProbeResult, HTTP_PROBE_POLICY,
+        )  # fmt: skip
+    except StepFailed:
+        return False
+    inc.record(step, "ok" if res.ok else "failed", f"{res.url} -> {res.status_code or res.error}")
+    return res.ok
+
+
+async def _diagnose(
+    inc: Incident, step: str, kind: DiagnosticKind, name: str = ""
+) -> DiagnoseResult | None:
+    try:
+        res = await inc.act(
+            step, AGENTLAB_DIAGNOSE, DiagnoseInput(service=inc.service, kind=kind, name=name),
+            DiagnoseResult, DIAGNOSTIC,
+        )  # fmt: skip
+    except StepFailed:
+        return None
+    body = f"{res.detail}\n{res.output}".strip() + (" (truncated)" if res.truncated else "")
+    inc.record(step, "ok" if res.ok else "failed", body)
+    return res
+
+
+async def resources(inc: Incident) -> None:
+    """`top -b -n1 | head -20`, `df -h`, `free -h` (the inventory's resource commands)."""
+    assert inc.policy is not None
+    for name in inc.policy.agent_lab.resources:
+        await _diagnose(inc, f"diagnosis: resources {name}", "resource", name)
+
+
+async def grep(inc: Incident, kind: DiagnosticKind) -> DiagnoseResult | None:
+    """`grep -i error LOG | tail -20` (log_errors) or `grep -i "stream|chunk|disconnect"`
+    (stream_errors), over the service's log files."""
+    assert inc.policy is not None
+    if not inc.policy.agent_lab.has_log_grep:
+        inc.record(f"diagnosis: {kind}", "skipped", "no log_files in the inventory")
+        return None
+    return await _diagnose(inc, f"diagnosis: {kind.replace('_', ' ')}", kind)
+
+
+async def dependencies(inc: Incident) -> None:
+    """Verify Dependencies: the upstream API answers; the data dir and its files read."""
+    lab = inc.policy.agent_lab  # type: ignore[union-attr]
+    if lab.has_upstream:
+        try:
+            res = await inc.act(
+                "diagnosis: upstream API", AGENTLAB_UPSTREAM,
+                AgentLabProbeInput(service=inc.service), SmokeResult, HTTP_PROBE_POLICY,
+            )  # fmt: skip
+            inc.record(
+                "diagnosis: upstream API",
+                "ok" if res.ok else "failed",
+                f"{res.url} -> {res.status_code or res.error}",
+            )
+        except StepFailed:
+            pass
+    else:
+        inc.record("diagnosis: upstream API", "skipped", "no upstream_url in the inventory")
+    if lab.has_data_dir:
+        await _diagnose(inc, "diagnosis: data dir", "data_dir")
+    else:
+        inc.record("diagnosis: data dir", "skipped", "no data_dir in the inventory")
+
+
+async def port(inc: Incident) -> bool | None:
+    """`netstat -tlnp | grep :7860`: is the app's port listening? None: can't tell."""
+    lab = inc.policy.agent_lab  # type: ignore[union-attr]
+    if lab.port is None:
+        inc.record("diagnosis: port listening", "skipped", "no agent_lab.port in the inventory")
+        return None
+    res = await _diagnose(inc, f"diagnosis: port {lab.port} listening", "port")
+    return res.listening if res else None

@@ -1,0 +1,184 @@
+"""Agent Lab containment and recovery steps: maintenance mode, the Recovery checks
+(/health/detailed, the core-functionality smoke request), the streaming probe and the
+bounded load probe. Every step records its result in the timeline.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.agentlab_contracts import (
+        AGENTLAB_LOAD_PROBE,
+        AGENTLAB_MAINTENANCE,
+        AGENTLAB_SMOKE,
+        AGENTLAB_STREAM_PROBE,
+        LOAD_MAX_DURATION_S,
+        AgentLabProbeInput,
+        LoadProbeInput,
+        LoadProbeResult,
+        MaintenanceInput,
+        MaintenanceResult,
+        SmokeResult,
+        StreamProbeResult,
+    )
+    from workflows.contracts import HTTP_PROBE, HttpProbeInput, HttpProbeResult
+    from workflows.incident import Incident, StepFailed
+    from workflows.policies import HTTP_PROBE as HTTP_PROBE_POLICY
+    from workflows.policies import SIDE_EFFECT, ActivityPolicy
+    from workflows.steps import safety
+
+# A streaming read is bounded by the inventory's timeout (<= 300 s); one retry for a
+# worker lost mid-read. The playbook itself retries on its own schedule.
+STREAM_PROBE = ActivityPolicy(
+    start_to_close=timedelta(minutes=6),
+    retry=RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=2),
+)
+# Never retried by Temporal: a retry would send the whole load again. Heartbeats let a
+# lost worker be noticed; start_to_close is the hard time cap plus slack.
+LOAD_PROBE = ActivityPolicy(
+    start_to_close=timedelta(seconds=LOAD_MAX_DURATION_S + 60),
+    heartbeat=timedelta(seconds=30),
+    retry=RetryPolicy(maximum_attempts=1),
+)
+
+
+async def maintenance(inc: Incident, mode: Literal["enable", "disable"]) -> bool:
+    """Maintenance mode on (before the restart) or off (after verified recovery), where
+    the inventory configures it. Keyed on the target: a retry never runs it twice.
+    Returns whether it is now in the asked state (False also when not configured)."""
+    assert inc.policy is not None
+    step = f"maintenance mode {'on' if mode == 'enable' else 'off'}"
+    if not inc.policy.agent_lab.has_maintenance:
+        inc.record(step, "skipped", "no maintenance commands in the inventory")
+        return False
+    if mode == "enable":  # a containment step: behind an approval where the policy says so
+        await safety.clear(inc, "containment", f"{step} for {inc.service}")
+    try:
+        res = await inc.act(
+            step, AGENTLAB_MAINTENANCE,
+            MaintenanceInput(service=inc.service, mode=mode,
+                             idempotency_key=f"{inc.incident_id}:maintenance-{mode}"),
+            MaintenanceResult, SIDE_EFFECT,
+        )  # fmt: skip
+    except StepFailed:
+        return False
+    if res.dry_run:
+        inc.record(step, "skipped", res.detail)
+        return True
+    inc.record(
+        step,
+        "ok" if res.ok else "failed",
+        f"exit {res.exit_status}{' (already done, not repeated)' if res.replayed else ''}"
+        + (f": {res.detail}" if res.detail else ""),
+    )
+    return res.ok
+
+
+async def detailed_health(inc: Incident) -> bool | None:
+    """`curl .../health/detailed`; None when the inventory has no detailed URL."""
+    assert inc.policy is not None
+    step = "recovery: /health/detailed"
+    if not inc.policy.agent_lab.has_health_detailed:
+        inc.record(step, "skipped", "no health_detailed_url in the inventory")
+        return None
+    try:
+        res = await inc.act(
+            step, HTTP_PROBE,
+            HttpProbeInput(service=inc.service, target="health_detailed"),
+            HttpProbeResult, HTTP_PROBE_POLICY,
+        )  # fmt: skip
+    except StepFailed:
+        return False
+    inc.record(step, "ok" if res.ok else "failed", f"{res.url} -> {res.status_code or res.error}")
+    return res.ok
+
+
+async def smoke(inc: Incident) -> bool | None:
+    """Test core functionality (`curl -X POST .../api/agents -d '{...}'`); None when the
+    inventory configures no smoke request."""
+    assert inc.policy is not None
+    step = "recovery: core functionality"
+    if not inc.policy.agent_lab.has_smoke:
+        inc.record(step, "skipped", "no agent_lab.smoke request in the inventory")
+        return None
+    try:
+        res = await inc.act(
+            step, AGENTLAB_SMOKE, AgentLabProbeInput(service=inc.service),
+            SmokeResult, HTTP_PROBE_POLICY,
+        )  # fmt: skip
+    except StepFailed:
+        return False
+    inc.record(step, "ok" if res.ok else "failed", f"{res.url} -> {res.status_code or res.error}")
+    return res.ok
+
+
+async def verified(inc: Incident) -> bool:
+    """Recovery's "Verify Recovery": /health/detailed and the smoke request, each where
+    configured; a check that is configured and fails fails the verification."""
+    results = [await detailed_health(inc), await smoke(inc)]
+    return all(r is not False for r in results)
+
+
+async def stream_probe(inc: Incident, step: str) -> StreamProbeResult | None:
+    """`curl -N .../api/stream/test`, read as a stream (bounded); None: not run."""
+    try:
+        res = await inc.act(
+            step, AGENTLAB_STREAM_PROBE, AgentLabProbeInput(service=inc.service),
+            StreamProbeResult, STREAM_PROBE,
+        )  # fmt: skip
+    except StepFailed:
+        return None
+    inc.record(
+        step,
+        "ok" if res.ok else "failed",
+        f"{res.url} -> {res.status_code}, {res.chunks} chunks, {res.bytes} bytes in "
+        f"{res.duration_s:g}s" + (f"; {res.error}" if res.error else ""),
+    )
+    return res
+
+
+async def retry_stream_probe(inc: Incident, until: datetime, interval: timedelta) -> bool:
+    """Probe every `interval` until one passes or `until` (counted from detection)."""
+    n = 0
+    while True:
+        n += 1
+        res = await stream_probe(inc, f"retry streaming probe #{n}")
+        if res is not None and res.ok:
+            return True
+        if workflow.now() + interval > until:
+            inc.record("streaming recovered", "failed", f"{n} probes failed; gave up at {until}")
+            return False
+        await workflow.sleep(interval)
+
+
+async def load_probe(inc: Incident) -> LoadProbeResult | None:
+    """`ab -n 1000 -c 10 .../health`, bounded; None when not configured or refused."""
+    assert inc.policy is not None
+    step = "recovery: load probe"
+    if not inc.policy.agent_lab.has_load_probe:
+        inc.record(step, "skipped", "no load probe target (health_url or load_probe.url)")
+        return None
+    try:
+        res = await inc.act(
+            step, AGENTLAB_LOAD_PROBE, LoadProbeInput(service=inc.service),
+            LoadProbeResult, LOAD_PROBE,
+        )  # fmt: skip
+    except StepFailed:
+        return None
+    inc.record(
+        step,
+        "ok" if res.ok else "failed",
+        f"{res.completed}/{res.requested} requests in {res.duration_s:g}s, "
+        f"p50 {_ms(res.p50_s)}, p95 {_ms(res.p95_s)}, {res.errors} errors"
+        + (f"; {res.detail}" if res.detail else ""),
+    )
+    return res
+
+
+def _ms(v: float | None) -> str:
+    return "n/a" if v is None else f"{v * 1000:.0f} ms"

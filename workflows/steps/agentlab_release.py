@@ -1,0 +1,241 @@
+"""Steps shared by Agent Lab's High Error Rate and Deployment Failure playbooks:
+phase budgets, the investigation steps, the rollback (CI dispatch or the git Rollback
+child) and the recovery checks. Each records what it saw; a diagnostic that fails is
+recorded and returns None -- the playbook goes on without it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.agentlab_contracts import (
+        AGENTLAB_MAINTENANCE,
+        MaintenanceInput,
+        MaintenanceResult,
+    )
+    from workflows.agentlab_errors_contracts import (
+        CI_ROLLBACK_DISPATCH,
+        DEPLOY_COMMAND,
+        ERROR_GROUPS,
+        RECENT_CHANGES,
+        UPSTREAM_PROBE,
+        CiDispatchInput,
+        CiDispatchResult,
+        DeployCommandInput,
+        DeployCommandKind,
+        DeployCommandResult,
+        ErrorGroupsInput,
+        ErrorGroupsResult,
+        PhaseBudgets,
+        RecentChangesInput,
+        RecentChangesResult,
+        UpstreamProbeInput,
+        UpstreamProbeResult,
+    )
+    from workflows.contracts import Sli
+    from workflows.incident import Incident, StepFailed
+    from workflows.models import Phase
+    from workflows.policies import DIAGNOSTIC, SIDE_EFFECT, ActivityPolicy
+    from workflows.steps import notify, safety, verify
+    from workflows.steps.rollback import rollback
+
+# Five probes of up to 10 s each: one attempt may take a minute; heartbeats between.
+UPSTREAM = ActivityPolicy(
+    start_to_close=timedelta(minutes=2),
+    heartbeat=timedelta(seconds=30),
+    retry=RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=2),
+)
+# GitHub answering 429/5xx is retried with backoff for up to 10 minutes; the activity
+# raises non-retryable errors for other 4xx. Each attempt first looks for a run already
+# dispatched under the same key (activities/ci.py).
+CI_DISPATCH = ActivityPolicy(
+    start_to_close=timedelta(minutes=1),
+    schedule_to_close=timedelta(minutes=10),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=5),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=1),
+        maximum_attempts=8,
+    ),
+)
+SUITE_NAMES = {
+    Phase.ASSESSMENT: "Investigation",
+    Phase.RESPONSE: "Containment",
+    Phase.VERIFICATION: "Recovery",
+}
+
+
+# ---------------------------------------------------------------- phase budgets
+def enter(inc: Incident, phase: Phase, budgets: PhaseBudgets) -> None:
+    """Enter `phase` and watch the runbook's budget for it: still in the phase when it
+    ends -> `phase overrun` (failed) in the timeline and a Slack update."""
+    inc.enter(phase)
+    ends = {
+        Phase.ASSESSMENT: budgets.investigation,
+        Phase.RESPONSE: budgets.containment,
+        Phase.VERIFICATION: budgets.recovery,
+    }.get(phase)
+    if ends is None:
+        return
+    name = SUITE_NAMES[phase]
+    inc.record(f"phase budget: {phase.value}", "info", f"{name} ends {ends} after detection")
+    inc.background(_watch(inc, phase, name, ends))
+
+
+async def _watch(inc: Incident, phase: Phase, name: str, ends: timedelta) -> None:
+    remaining = max(inc.detected_at + ends - workflow.now(), timedelta(0))
+    try:
+        await workflow.wait_condition(lambda: inc.phase != phase or inc.finished, timeout=remaining)
+        return
+    except TimeoutError:
+        pass
+    detail = f"{name} still running {ends} after detection (runbook budget)"
+    inc.record(f"phase overrun: {phase.value}", "failed", detail)
+    await notify.status_update(
+        inc, "Investigating", actions_taken=f"{name} over its budget",
+        next_steps=f"{detail}; Remedy continues the runbook",
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- investigation
+async def error_groups(inc: Incident) -> ErrorGroupsResult | None:
+    step = "diagnosis: error groups"
+    try:
+        res = await inc.act(
+            step, ERROR_GROUPS, ErrorGroupsInput(service=inc.service),
+            ErrorGroupsResult, DIAGNOSTIC,
+        )  # fmt: skip
+    except StepFailed:
+        return None
+    top = "; ".join(f"{g.count}x {g.message}" for g in res.groups) or "none"
+    inc.record(step, "ok", f"{res.error_lines} ERROR lines in {res.log_file}; top: {top}")
+    return res
+
+
+async def upstream(inc: Incident) -> UpstreamProbeResult | None:
+    step = "diagnosis: upstream latency"
+    try:
+        res = await inc.act(
+            step, UPSTREAM_PROBE, UpstreamProbeInput(service=inc.service),
+            UpstreamProbeResult, UPSTREAM,
+        )  # fmt: skip
+    except StepFailed:
+        return None
+    shown = ", ".join(
+        f"{s.status_code or s.error or 'no answer'} in {s.latency_s or 0:.3f}s" for s in res.samples
+    )
+    inc.record(
+        step,
+        "ok" if res.healthy else "failed",
+        f"{res.url}: {shown}; {res.failing}/{len(res.samples)} failing",
+    )
+    return res
+
+
+async def recent_changes(inc: Incident, count: int) -> RecentChangesResult | None:
+    step = "diagnosis: recent changes"
+    try:
+        res = await inc.act(
+            step, RECENT_CHANGES, RecentChangesInput(service=inc.service, count=count),
+            RecentChangesResult, DIAGNOSTIC,
+        )  # fmt: skip
+    except StepFailed:
+        return None
+    inc.record(step, "ok", f"{res.repo}: " + " | ".join(res.commits))
+    return res
+
+
+async def deploy_check(inc: Incident, kind: DeployCommandKind) -> DeployCommandResult | None:
+    step = f"diagnosis: {kind.replace('_', ' ')}"
+    try:
+        res = await inc.act(
+            step, DEPLOY_COMMAND, DeployCommandInput(service=inc.service, kind=kind),
+            DeployCommandResult, DIAGNOSTIC,
+        )  # fmt: skip
+    except StepFailed:
+        return None
+    if not res.configured:
+        inc.record(step, "skipped", "not configured")
+    else:
+        tail = " | ".join(res.excerpt[-5:])
+        inc.record(step, "ok" if res.ok else "failed", f"exit {res.exit_status}: {tail}")
+    return res
+
+
+# ---------------------------------------------------------------- containment
+async def roll_back(inc: Incident, reason: str) -> bool:
+    """The inventory's rollback: the CI workflow dispatch where `ci_rollback` is set,
+    else the git Rollback child workflow. False: failed or none configured.
+    Raises safety.NotApproved when the safety policy does not clear it."""
+    assert inc.policy is not None
+    if inc.policy.release.has_ci_rollback:
+        return await _ci_rollback(inc, reason)
+    if inc.policy.has_rollback:
+        return (await rollback(inc, reason)).succeeded
+    inc.record("rollback", "failed", f"{reason}; no rollback configured for {inc.service}")
+    return False
+
+
+async def _ci_rollback(inc: Incident, reason: str) -> bool:
+    n = sum(1 for e in inc.timeline if e.step == "rollback (CI)") + 1
+    inc.record("rollback (CI)", "info", reason)
+    await safety.clear(inc, "rollback", f"dispatch the CI rollback of {inc.service}: {reason}")
+    step = "dispatch CI rollback workflow"
+    try:
+        res = await inc.act(
+            step,
+            CI_ROLLBACK_DISPATCH,
+            CiDispatchInput(
+                service=inc.service, reason=reason, idempotency_key=f"{inc.incident_id}:ci:{n}"
+            ),
+            CiDispatchResult,
+            CI_DISPATCH,
+        )
+    except StepFailed:
+        return False
+    outcome = "skipped" if res.dry_run else "ok" if res.accepted else "failed"
+    how = res.detail or f"HTTP {res.status_code}"
+    inc.record(step, outcome, f"{res.workflow} on {res.repo}@{res.ref}: {how}")
+    return res.accepted or res.dry_run
+
+
+async def maintenance(inc: Incident, mode: str) -> bool:
+    """Agent Lab maintenance mode on/off (the inventory's agent_lab.maintenance), keyed."""
+    step = f"maintenance mode {'on' if mode == 'enable' else 'off'}"
+    try:
+        res = await inc.act(
+            step,
+            AGENTLAB_MAINTENANCE,
+            MaintenanceInput(
+                service=inc.service, mode=mode,  # type: ignore[arg-type]
+                idempotency_key=f"{inc.incident_id}:maintenance:{mode}",
+            ),
+            MaintenanceResult,
+            SIDE_EFFECT,
+        )  # fmt: skip
+    except StepFailed:
+        return False
+    outcome = "skipped" if res.dry_run else "ok" if res.ok else "failed"
+    inc.record(step, outcome, res.detail or f"exit {res.exit_status}")
+    return res.ok or res.dry_run
+
+
+# ---------------------------------------------------------------- recovery
+async def error_rate_fell(inc: Incident, sli: Sli, until: timedelta) -> bool:
+    """Sustained windows (workflows/steps/verify.py) of the error-rate SLI until one
+    holds, or until `until` after detection (the Recovery budget): False = did not fall."""
+    assert inc.policy is not None
+    waits = inc.policy.waits
+    give_up = inc.detected_at + until
+    while True:
+        res = await verify.sustained(inc, sli, waits.verify_window, waits.verify_interval)
+        if res.held:
+            return True
+        if workflow.now() + waits.verify_window > give_up:
+            inc.record(f"{sli.name} fell", "failed", f"no window held within {until}")
+            return False
+        await workflow.sleep(waits.verify_interval)
