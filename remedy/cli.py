@@ -370,21 +370,28 @@ def status(
 def report(
     incident: Annotated[str, typer.Argument(help="incident (workflow) id")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="md or html")] = "md",
+    template: Annotated[
+        str, typer.Option("--template", "-t", help="postmortem, status or notice (user-facing)")
+    ] = "postmortem",
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="file (default: stdout)")
     ] = None,
 ) -> None:
-    """Post-incident report (the seeds' template, from the timeline) as markdown or HTML."""
+    """Post-incident report, status update or user-facing notice (the seeds' templates,
+    rendered from the timeline) as markdown or HTML."""
     from remedy import report as rep
     from remedy.temporal import connect
 
     if fmt not in ("md", "html"):
         fail(f"--format {fmt!r}: expected md or html", 2)
+    if template not in ("postmortem", "status", "notice"):
+        fail(f"--template {template!r}: expected postmortem, status or notice", 2)
 
     async def go() -> None:
         s = Settings()
         client = await connect(s.temporal_address, s.temporal_namespace)
-        text = rep.render(await rep.fetch(client, incident), fmt)  # type: ignore[arg-type]
+        md = await rep.fetch(client, incident, template)  # type: ignore[arg-type]
+        text = rep.render(md, fmt)  # type: ignore[arg-type]
         if output is None:
             sys.stdout.write(text)
         else:

@@ -19,9 +19,11 @@ from typing import Literal
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from workflows.models import Alert, IncidentStatus, PlaybookResult, Severity, TimelineEntry
-from workflows.steps import postincident
+from workflows.steps import communications, postincident
 
 Format = Literal["md", "html"]
+# The seeds' three communication templates: post-incident report, status update, notice.
+Template = Literal["postmortem", "status", "notice"]
 
 
 @dataclass
@@ -76,13 +78,30 @@ def markdown_of(result: PlaybookResult | None, status: IncidentStatus | None) ->
     return "\n".join(lines) + "\n"
 
 
-async def fetch(client: Client, incident: str) -> str:
+def communication(
+    result: PlaybookResult | None, status: IncidentStatus | None, template: Template
+) -> str:
+    """One of the seeds' communication templates, from a closed run or an open one."""
+    if template == "postmortem":
+        return markdown_of(result, status)
+    src = result if result is not None else status
+    assert src is not None
+    inc = _Incident(src.incident_id, src.playbook,
+                    Alert(alertname=src.alertname, service=src.service), src.severity,
+                    src.detected_at, src.timeline)  # fmt: skip
+    ended = result.ended_at if result is not None else None
+    if template == "status":
+        return communications.status_update(inc, src.outcome, ended or datetime.now(UTC))
+    return communications.user_notice(inc, src.outcome, ended)
+
+
+async def fetch(client: Client, incident: str, template: Template = "postmortem") -> str:
     handle = client.get_workflow_handle(incident, result_type=PlaybookResult)
     desc = await handle.describe()
     if desc.status == WorkflowExecutionStatus.COMPLETED:
-        return markdown_of(await handle.result(), None)
+        return communication(await handle.result(), None, template)
     status = await handle.query("status", result_type=IncidentStatus)
-    return markdown_of(None, status)
+    return communication(None, status, template)
 
 
 _CSS = (

@@ -50,6 +50,15 @@ async def test_report_of_a_closed_incident_md_and_html(time_env: WorkflowEnviron
         )
         await handle.result()
         md = await report.fetch(time_env.client, wid)
+        status = await report.fetch(time_env.client, wid, "status")
+        notice = await report.fetch(time_env.client, wid, "notice")
+    # The seeds' status update and user-facing notice, from the same real timeline.
+    assert status.startswith("🚨 INCIDENT UPDATE: GenesisServiceDown on genesis-orchestration")
+    assert "Status: Resolved" in status and f"Issue: {wid}" in status
+    assert "restart (ok)" in status and "health endpoint (ok)" in status
+    assert notice.startswith("Service Update: GenesisServiceDown on genesis-orchestration")
+    assert "Current Status: 🟢 Resolved" in notice and "Estimated Resolution: resolved at" in notice
+    assert "restart" not in notice and "genesis-1" not in notice  # no internals for users
     assert md.startswith("# Incident Summary: GenesisServiceDown on genesis-orchestration (P0)")
     assert "Outcome: **resolved** via restart." in md
     assert "## Post-Incident Checklist" in md and "- [x] Verify all SLOs restored" in md
@@ -129,3 +138,18 @@ def test_static_summary_and_details() -> None:
     assert "5xx above 1 %" in details
     summary, _ = ui_summary(alert.model_copy(update={"severity": None}), route, flapping=True)
     assert summary == "HighErrorRate on demo-api (service default) · flapping"
+
+
+def test_open_incident_status_update_lists_pending_approvals() -> None:
+    st = _status()
+    t = st.detected_at + timedelta(minutes=2)
+    step = "waiting for approval: rollback"
+    st.timeline.append(
+        TimelineEntry(at=t, phase=Phase.RESPONSE, outcome="info", step=step, detail="roll back")
+    )
+    text = report.communication(None, st, "status")
+    assert "Status: Investigating" in text and "waiting for approval: rollback" in text
+    notice = report.communication(None, st, "notice")
+    assert (
+        "Current Status: 🔴 Major Issue" in notice and "Estimated Resolution: Monitoring" in notice
+    )
