@@ -19,6 +19,11 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.agentlab_diagnostics import AgentLabDiagnosticsActivities
+from activities.agentlab_host import AgentLabHostActivities
+from activities.agentlab_probes import AgentLabProbeActivities
+from activities.ci import CiActivities
+from activities.datafiles import DataFileActivities
 from activities.diagnostics import DiagnosticsActivities
 from activities.governor import GovernorActivities
 from activities.http_probe import HttpProbeActivities
@@ -28,8 +33,8 @@ from activities.notify import NotifyActivities
 from activities.prometheus import PrometheusActivities
 from activities.records import RecordsActivities
 from activities.reports import ReportActivities
-from activities.service import ServiceActivities
 from activities.security import SecurityActivities
+from activities.service import ServiceActivities
 from activities.ssh import SshActivities
 from activities.testsuite import TestSuiteActivities
 from remedy.settings import Settings
@@ -54,7 +59,12 @@ def activities_for(inventory: Inventory, settings: Settings) -> list[Callable[..
         DiagnosticsActivities(inventory),
         ReportActivities(settings),
         GovernorActivities(),
+        AgentLabDiagnosticsActivities(inventory),
+        AgentLabHostActivities(inventory),
+        AgentLabProbeActivities(inventory),
+        CiActivities(inventory),
         SecurityActivities(inventory),
+        DataFileActivities(inventory),
     ]
     out: list[Callable[..., Any]] = []
     for obj in objs:

@@ -19,7 +19,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.errors import app_error
 from activities.inventory import CommandSpec, Inventory, ServiceSpec
@@ -77,6 +76,14 @@ def public_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+def without_userinfo(url: str) -> str:
+    """`user:pw@` in a URL would make httpx send Basic auth: never the probe's to send."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
 def upstream_url(svc: ServiceSpec) -> str | None:
     return svc.upstream_probe_url or (svc.agent_lab.upstream_url if svc.agent_lab else None)
 
@@ -106,10 +113,9 @@ class AgentLabDiagnosticsActivities:
         )  # fmt: skip
         if not res.ok:
             # Not retried: a missing or unreadable log stays so; the playbook goes on.
-            raise ApplicationError(
+            raise app_error(
+                "LogUnreadable",
                 f"{host}:{log}: exit {res.exit_status}: {res.stderr.strip()[:300]}",
-                type="LogUnreadable",
-                non_retryable=True,
             )
         total, groups = parse_groups(res.stdout)
         return ErrorGroupsResult(log_file=f"{host}:{log}", error_lines=total, groups=groups)
@@ -127,10 +133,9 @@ class AgentLabDiagnosticsActivities:
             host, self.inventory.host(host), argv, timeout_s=60, max_output_bytes=64 * 1024
         )
         if not res.ok:
-            raise ApplicationError(
+            raise app_error(
+                "CommandFailed",
                 f"{host}: git log in {repo}: exit {res.exit_status}: {res.stderr.strip()[:300]}",
-                type="CommandFailed",
-                non_retryable=True,
             )
         return RecentChangesResult(
             repo=f"{host}:{repo}", commits=[clip(c) for c in res.stdout.splitlines()]
@@ -144,6 +149,7 @@ class AgentLabDiagnosticsActivities:
             raise app_error(
                 "ProbeNotConfigured", f"service {inp.service!r} has no upstream_probe_url"
             )
+        target = without_userinfo(url)
         samples: list[UpstreamSample] = []
         # A fresh client per probe run, no auth, no redirects, no environment proxies or
         # netrc: nothing the worker's environment holds can add a credential.
@@ -152,7 +158,7 @@ class AgentLabDiagnosticsActivities:
                 activity.heartbeat()
                 started = time.monotonic()
                 try:
-                    resp = await http.get(url, timeout=inp.timeout_s)
+                    resp = await http.get(target, timeout=inp.timeout_s)
                     samples.append(
                         UpstreamSample(
                             status_code=resp.status_code, latency_s=time.monotonic() - started

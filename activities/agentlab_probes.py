@@ -51,6 +51,15 @@ def _url_origin(url: str) -> tuple[str, str, int | None]:
     return u.scheme, u.host.lower(), port
 
 
+def shown(url: str) -> str:
+    """The URL as it may enter history: without any user:password@ part."""
+    try:
+        u = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError):
+        return "<invalid url>"
+    return str(u.copy_with(userinfo=b"")) if u.userinfo else url
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -92,7 +101,7 @@ def check_load_target(inventory: Inventory, url: str) -> None:
 
 def _refused(msg: str) -> ApplicationError:
     # Non-retryable: the target will not become acceptable by trying again.
-    return ApplicationError(msg, type="ProbeTargetRefused", non_retryable=True)
+    return app_error("ProbeTargetRefused", msg)
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
@@ -138,7 +147,7 @@ class AgentLabProbeActivities:
         if s is None:
             raise app_error("ProbeNotConfigured", f"service {inp.service!r} has no streaming")
         started = time.monotonic()
-        out = StreamProbeResult(ok=False, url=s.url)
+        out = StreamProbeResult(ok=False, url=shown(s.url))
         tail = b""
         try:
             # One deadline for the whole exchange: a stream that trickles forever is cut.
@@ -234,7 +243,7 @@ class AgentLabProbeActivities:
         if ratio > spec.max_error_ratio:
             problems.append(f"errors {errors}/{done} > {spec.max_error_ratio:.1%}")
         return LoadProbeResult(
-            url=url, requested=spec.requests, completed=done, errors=errors,
+            url=shown(url), requested=spec.requests, completed=done, errors=errors,
             p50_s=_r(p50), p95_s=_r(p95), max_s=_r(lat[-1] if lat else None),
             duration_s=round(time.monotonic() - started, 3), capped=capped,
             status_counts=statuses, ok=not problems, detail="; ".join(problems),
@@ -248,12 +257,13 @@ async def _request(spec: HttpRequestSpec) -> SmokeResult:
             r = await client.request(spec.method, spec.url, json=spec.json_body)
     except httpx.HTTPError as e:
         return SmokeResult(
-            ok=False, url=spec.url, latency_s=_r(time.monotonic() - started),
+            ok=False, url=shown(spec.url), latency_s=_r(time.monotonic() - started),
             error=f"{type(e).__name__}: {e}"[:500],
         )  # fmt: skip
     ok = r.status_code in spec.expected_status
     return SmokeResult(
-        ok=ok, url=spec.url, status_code=r.status_code, latency_s=_r(r.elapsed.total_seconds()),
+        ok=ok, url=shown(spec.url), status_code=r.status_code,
+        latency_s=_r(r.elapsed.total_seconds()),
         error="" if ok else f"unexpected status {r.status_code} (expected {spec.expected_status})",
     )  # fmt: skip
 

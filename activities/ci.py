@@ -50,11 +50,11 @@ TIMEOUT_S = 30.0
 
 
 def _unavailable(msg: str) -> ApplicationError:
-    return ApplicationError(msg, type="CiUnavailable", non_retryable=False)
+    return app_error("CiUnavailable", msg)
 
 
 def _rejected(msg: str) -> ApplicationError:
-    return ApplicationError(msg, type="CiRejected", non_retryable=True)
+    return app_error("CiRejected", msg)
 
 
 def _check(resp: httpx.Response, what: str, token: str) -> None:

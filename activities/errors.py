@@ -30,6 +30,10 @@ ERROR_TYPES: dict[str, bool] = {
     "GovernorRefused": False,  # the governor's validator rejected a permit request
     "LogUnreadable": False,  # a configured log file cannot be read on the host
     "SnapshotFailed": False,  # the forensic tar failed: no containment without evidence
+    "CommandFailed": False,  # a read-only diagnostic command exited non-zero (e.g. git log)
+    "ProbeTargetRefused": False,  # load/probe target neither loopback nor an inventory URL
+    "CiUnavailable": True,  # CI API 429 / 5xx / network: retried
+    "CiRejected": False,  # CI API 4xx (bad token, unknown workflow): a person must fix it
 }
 
 

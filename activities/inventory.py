@@ -38,6 +38,7 @@ from workflows.contracts import (
     Thresholds,
     Waits,
 )
+from workflows.datafile_contracts import DataIntegrityPolicy, DataIntegritySpec
 from workflows.remediation_contracts import DiagnosticsPolicy, MitigationSpec, TestingPolicy
 from workflows.safety_contracts import SafetyOverrides, SafetyPolicy, merge_safety
 from workflows.security_contracts import (
@@ -232,6 +233,17 @@ class ServiceSpec(_Strict):
     # alertname -> playbook for this service only (over the top-level `routes`): one
     # alertname, e.g. HighErrorRate, runs each system's own runbook.
     routes: dict[str, str] = Field(default_factory=dict)
+    # DataCorruption (workflows/datafile_contracts.py): sessions, CSV, backup, quarantine,
+    # evidence and read-only flag paths; defaults derived from data_dir.
+    data_integrity: DataIntegritySpec | None = None
+
+    @model_validator(mode="after")
+    def _data_integrity_paths(self) -> ServiceSpec:
+        if self.data_integrity is not None:
+            if self.data_dir is None:
+                raise ValueError("data_integrity needs the service's data_dir")
+            self.data_integrity.paths(self.data_dir)  # ValueError names the problem
+        return self
 
 
 class Inventory(_Strict):
@@ -337,6 +349,9 @@ class Inventory(_Strict):
                 has_source_repo=svc.source_repo is not None or svc.rollback is not None,
                 has_smoke_test=svc.smoke_test is not None,
             ),
+            data_integrity=svc.data_integrity.policy(has_logs=bool(svc.log_files))
+            if svc.data_integrity
+            else DataIntegrityPolicy(),
             security=SecurityPolicy(
                 configured=True,
                 containment={k: c.description for k, c in svc.security.containment.items()},

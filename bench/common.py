@@ -82,7 +82,9 @@ def table(title: str, rows: Iterable[Sequence[Any]], head: Sequence[str] = ()) -
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
     line = "| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |"
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    body = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows]
+    body = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows
+    ]
     return "\n".join([f"\n### {title}", "", line, sep, *body, ""])
 
 
@@ -148,13 +150,17 @@ class Stack:
         self.procs[name] = proc
         return proc
 
-    async def start_worker(self, args: Sequence[str] = (), extra: dict[str, str] | None = None) -> int:
+    async def start_worker(
+        self, args: Sequence[str] = (), extra: dict[str, str] | None = None
+    ) -> int:
         """bench/worker.py (the real worker's workflows and activities, plus the bench's
         own, with tuning knobs); returns its pid once it polls."""
         proc = self._spawn("worker", ["-m", "bench.worker", *args], extra or {})
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 90)  # type: ignore[union-attr]
         if b"READY" not in line:
-            raise RuntimeError(f"worker did not start: {(self.dir / 'worker.log').read_text()[-3000:]}")
+            raise RuntimeError(
+                f"worker did not start: {(self.dir / 'worker.log').read_text()[-3000:]}"
+            )
         return proc.pid
 
     async def start_bridge(

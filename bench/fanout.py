@@ -2,8 +2,8 @@
 
     .venv/bin/python -m bench.fanout [--hosts 50] [--worker-args="--threads 64"]
 
-One real OpenSSH sshd (as tests/fixtures/sshd.py starts it) listens on 51 loopback
-ports with ListenAddress lines; each port is its own inventory host with its own
+Real OpenSSH sshd (as tests/fixtures/sshd.py starts it) listens on 51 loopback ports
+with ListenAddress lines (four sshd processes: one listens on at most 16 sockets); each port is its own inventory host with its own
 known_hosts line `[127.0.0.1]:PORT`, so the worker sees 51 distinct hosts (the 51st is
 the single-host baseline, so the fan-out does not start with a warm connection). Each
 host runs the same five read-only diagnostics in order, through the real ssh.run
@@ -41,30 +41,38 @@ def keygen(path: Path) -> str:
     return " ".join(path.with_suffix(".pub").read_text().split()[:2])
 
 
-def start_sshd(d: Path, ports: list[int]) -> subprocess.Popen[bytes]:
+def start_sshd(d: Path, ports: list[int]) -> list[subprocess.Popen[bytes]]:
+    """sshd listens on at most 16 sockets (MAX_LISTEN_SOCKS), so one sshd per 16 ports,
+    all with the same host key and config otherwise."""
     os.chmod(d, 0o755)
     host_pub = keygen(d / "host_ed25519")
     (d / "authorized_keys").write_text(Path(str(d / "client_ed25519") + ".pub").read_text())
     (d / "known_hosts").write_text("".join(f"[127.0.0.1]:{p} {host_pub}\n" for p in ports))
+    return [_sshd(d, n, ports[i : i + 16]) for n, i in enumerate(range(0, len(ports), 16))]
+
+
+def _sshd(d: Path, n: int, ports: list[int]) -> subprocess.Popen[bytes]:
     listen = "".join(f"ListenAddress 127.0.0.1:{p}\n" for p in ports)
-    (d / "sshd_config").write_text(
+    (d / f"sshd_config.{n}").write_text(
         listen
         + f"HostKey {d / 'host_ed25519'}\nAuthorizedKeysFile {d / 'authorized_keys'}\n"
-        + f"PidFile {d / 'sshd.pid'}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
+        + f"PidFile {d / f'sshd.{n}.pid'}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
         + "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
         + "PermitRootLogin prohibit-password\nLogLevel VERBOSE\n"
         # Every host connects at once: let all 51 handshakes in (the default is 10:30:100).
         + "MaxSessions 50\nMaxStartups 200\n"
     )
     Path("/run/sshd").mkdir(parents=True, exist_ok=True)
-    log = open(d / "sshd.log", "ab")  # noqa: SIM115 - owned by the child
-    return subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(d / "sshd_config")],
+    log = open(d / f"sshd.{n}.log", "ab")  # noqa: SIM115 - owned by the child
+    return subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(d / f"sshd_config.{n}")],
                             stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
 
 
-def connections(log: Path) -> Counter[int]:
-    return Counter(int(p) for p in re.findall(r"Connection from \S+ port \d+ on \S+ port (\d+)",
-                                              log.read_text()))  # fmt: skip
+def connections(d: Path) -> Counter[int]:
+    text = "".join(log.read_text() for log in d.glob("sshd.*.log"))
+    return Counter(
+        int(p) for p in re.findall(r"Connection from \S+ port \d+ on \S+ port (\d+)", text)
+    )
 
 
 async def main(a: argparse.Namespace) -> int:
@@ -75,7 +83,7 @@ async def main(a: argparse.Namespace) -> int:
     keygen(d / "client_ed25519")
     ports = [free_port() for _ in range(a.hosts + 1)]
     names = [f"h{i:02d}" for i in range(a.hosts)] + ["solo"]
-    sshd = start_sshd(d, ports)
+    sshds = start_sshd(d, ports)
     host = {"address": "127.0.0.1", "user": os.environ.get("USER") or "root",
             "private_key_file": str(d / "client_ed25519"), "known_hosts_file": str(d / "known_hosts"),
             "connect_timeout_s": 10.0, "state_dir": str(d / "state")}  # fmt: skip
@@ -92,6 +100,10 @@ async def main(a: argparse.Namespace) -> int:
             if len(ports) == sum(1 for p in ports if _listening(p)):
                 break
             await asyncio.sleep(0.1)
+        else:
+            raise RuntimeError(f"sshd not listening on every port; see {d}/sshd.*.log")
+        await asyncio.sleep(0.5)
+        probes = connections(d)  # the readiness probe above is one connection per port
 
         async def run(hosts: list[str], wid: str) -> tuple[float, list[HostTiming]]:
             t = time.perf_counter()
@@ -105,7 +117,7 @@ async def main(a: argparse.Namespace) -> int:
         single, single_res = await run(["solo"], "bench-fanout-single")
         load2 = loadavg()
         fan, fan_res = await run(names[:-1], "bench-fanout-50")
-        per_port = connections(d / "sshd.log")
+        per_port = connections(d) - probes
         fan_conns = [per_port[p] for p in ports[:-1]]
         ok = all(r.ok for r in single_res + fan_res)
         slowest = max(r.seconds for r in fan_res)
@@ -126,8 +138,9 @@ async def main(a: argparse.Namespace) -> int:
         return 0 if all(r[3] in ("yes", "-") for r in rows) else 1
     finally:
         stack.stop()
-        sshd.terminate()
-        sshd.wait(10)
+        for p in sshds:
+            p.terminate()
+            p.wait(10)
 
 
 def _listening(port: int) -> bool:

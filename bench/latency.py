@@ -116,7 +116,10 @@ async def main(a: argparse.Namespace) -> int:
 
         res = dict(await asyncio.gather(*(fetch(i) for i in range(n))))
         got = {i: r for i, r in res.items() if r is not None}
-        to = {k: [1e3 * (r[j] - sent[i]) for i, r in got.items()] for j, k in enumerate(("wf", "sch", "act"))}
+        to = {
+            k: [1e3 * (r[j] - sent[i]) for i, r in got.items()]
+            for j, k in enumerate(("wf", "sch", "act"))
+        }
         resp = [1e3 * v for v in answered.values()]
         act = to["act"]
 
@@ -135,7 +138,9 @@ async def main(a: argparse.Namespace) -> int:
              " / ".join(f"{cpu[k]:.0f}" for k in ("bridge", "worker", "server")), "-", "-"],
             ["load during", load, "-", "-"],
         ]  # fmt: skip
-        print(table("alert to action", rows, ["metric", "p50 / p99 / max (or value)", "target", "ok"]))
+        print(
+            table("alert to action", rows, ["metric", "p50 / p99 / max (or value)", "target", "ok"])
+        )
         print(f"load after: {loadavg()}")
         return 0 if all(r[3] in ("yes", "-") for r in rows) else 1
     finally:

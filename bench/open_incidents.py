@@ -13,7 +13,7 @@ so every window holds and runs its full length.
 
 Timer lateness = TimerFired event time - (TimerStarted event time + its timeout), from
 every history. Sample lateness = when the k-th sample was scheduled (its
-ActivityTaskScheduled) - (first sample's + k * interval): what a late timer *and* a
+ActivityTaskScheduled) - (verification start + k * interval): what a late timer *and* a
 slow worker do to the schedule. Worker RSS (peak) and server CPU are from /proc.
 `--window` shortens the window for quick iterations; recorded numbers use 600 s.
 """
@@ -31,9 +31,21 @@ import uvicorn
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from bench.common import TASK_QUEUE, CpuWatch, Stack, finish, free_port, header, loadavg, pct, table, verdict
+from bench.common import (
+    TASK_QUEUE,
+    CpuWatch,
+    Stack,
+    finish,
+    free_port,
+    header,
+    loadavg,
+    pct,
+    table,
+    verdict,
+)
 from bench.contracts import SamplerResult, VerifyInput
 from remedy.temporal import connect
+from workflows.models import VerifyResult
 
 HEALTHY = b'{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[0,"0.0001"]}]}}'
 
@@ -51,20 +63,26 @@ def ts(e) -> float:  # type: ignore[no-untyped-def]
     return e.event_time.ToDatetime(tzinfo=UTC).timestamp()
 
 
-async def lateness(client: Client, wid: str, interval: float) -> tuple[list[float], list[float], int]:
+async def lateness(
+    client: Client, wid: str, interval: float
+) -> tuple[list[float], list[float], int]:
     """(timer lateness ms, sample lateness ms, events) of one history."""
     hist = await client.get_workflow_handle(wid).fetch_history()
     due: dict[int, float] = {}
     timers, sched = [], []
+    start = wft = 0.0  # verify.sustained's `start` is workflow.now() of its first activation
     for e in hist.events:
-        if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+            wft = ts(e)
+        elif e.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
             a = e.timer_started_event_attributes
             due[e.event_id] = ts(e) + a.start_to_fire_timeout.ToTimedelta().total_seconds()
         elif e.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
             timers.append(1e3 * (ts(e) - due[e.timer_fired_event_attributes.started_event_id]))
         elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            start = start or wft
             sched.append(ts(e))
-    samples = [1e3 * (t - (sched[0] + k * interval)) for k, t in enumerate(sched)]
+    samples = [1e3 * (t - (start + k * interval)) for k, t in enumerate(sched)]
     return timers, samples, len(hist.events)
 
 
@@ -87,10 +105,12 @@ async def main(a: argparse.Namespace) -> int:
         load0 = loadavg()
         watch.start()
         sem = asyncio.Semaphore(100)
+        rtype = VerifyResult if a.design == "timers" else SamplerResult
 
         async def start(i: int):  # type: ignore[no-untyped-def]
             async with sem:
-                return await client.start_workflow(wf, inp, id=f"bench-verify-{i:04d}", task_queue=TASK_QUEUE)
+                return await client.start_workflow(wf, inp, id=f"bench-verify-{i:04d}", task_queue=TASK_QUEUE,
+                                                   result_type=rtype)  # fmt: skip
 
         t0 = time.monotonic()
         handles = await asyncio.gather(*(start(i) for i in range(a.incidents)))
@@ -98,7 +118,7 @@ async def main(a: argparse.Namespace) -> int:
         load_mid = ""
 
         async def result(h):  # type: ignore[no-untyped-def]
-            return await h.result(result_type=SamplerResult if a.design == "sampler" else None)
+            return await h.result()
 
         results_task = asyncio.ensure_future(asyncio.gather(*(result(h) for h in handles)))
         while not results_task.done():  # the load average half-way through the window
@@ -108,7 +128,7 @@ async def main(a: argparse.Namespace) -> int:
         results = results_task.result()
         t_all = time.monotonic() - t0
         cpu = watch.stop()
-        held = sum(bool(r.held if hasattr(r, "held") else r["held"]) for r in results)
+        held = sum(r.held for r in results)
         timers: list[float] = []
         samples: list[float] = []
         events = 0

@@ -54,11 +54,18 @@ def main() -> int:
             module = "bench." + name.split("-")[0]
             t = time.monotonic()
             proc = subprocess.run(
-                [sys.executable, "-m", module, *plan[name]], cwd=ROOT, capture_output=True, text=True
+                [sys.executable, "-m", module, *plan[name]],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
             )
-            text = proc.stdout + (f"\n(stderr tail)\n{proc.stderr[-2000:]}" if proc.returncode else "")
+            text = proc.stdout + (
+                f"\n(stderr tail)\n{proc.stderr[-2000:]}" if proc.returncode else ""
+            )
             print(text, flush=True)
-            out.write(f"\n<!-- {name}: exit {proc.returncode}, {time.monotonic() - t:.0f} s -->\n{text}")
+            out.write(
+                f"\n<!-- {name}: exit {proc.returncode}, {time.monotonic() - t:.0f} s -->\n{text}"
+            )
             out.flush()
             if proc.returncode:
                 failed.append(name)

@@ -29,9 +29,9 @@ from bench.contracts import SAMPLE_WINDOW, SamplerResult, VerifyInput
 from bench.workflows import BenchFanout, BenchSampler, BenchVerify
 from remedy.settings import Settings
 from remedy.temporal import connect
+from worker import activities_for
 from workflows import registry
 from workflows.contracts import PromQueryInput
-from worker import activities_for
 
 
 class SamplerActivities:
@@ -80,7 +80,9 @@ async def main(argv: list[str]) -> None:
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(args.threads))
     settings = Settings()
     inventory = load_inventory(settings.inventory)
-    client = await connect(settings.temporal_address, settings.temporal_namespace, settings=settings)
+    client = await connect(
+        settings.temporal_address, settings.temporal_namespace, settings=settings
+    )
     support = getattr(registry, "SUPPORT_WORKFLOWS", {})
     knobs: dict[str, Any] = {
         k: v

@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
         VerifyInput,
     )
     from workflows.contracts import SSH_RUN, CommandResult, Sli, SshRunInput
-    from workflows.incident import Steps, StepFailed
+    from workflows.incident import StepFailed, Steps
     from workflows.models import VerifyResult
     from workflows.policies import DIAGNOSTIC
     from workflows.steps import verify

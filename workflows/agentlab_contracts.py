@@ -133,6 +133,20 @@ class PhaseBudgets(_Strict):
         }
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_defaults(cls, data: Any) -> Any:
+        # `{application_down: {Detection: 60}}` changes one phase, keeping the others.
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for name, given in data.items():
+            f = cls.model_fields.get(name)
+            if f is not None and f.default_factory is not None and isinstance(given, dict):
+                base = {k.value: v for k, v in f.default_factory().items()}  # type: ignore[call-arg]
+                out[name] = base | given
+        return out
+
 
 class AgentLabSpec(_Strict):
     """The inventory's `services.X.agent_lab:` section. Every part is optional; a check

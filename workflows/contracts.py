@@ -20,6 +20,16 @@ from pydantic import BaseModel, Field
 
 from workflows.agentlab_contracts import AgentLabPolicy
 from workflows.agentlab_errors_contracts import ReleasePolicy
+from workflows.datafile_contracts import (  # noqa: F401  (re-exported activity names)
+    DATAFILES_QUARANTINE,
+    DATAFILES_READ_ONLY,
+    DATAFILES_REBUILD_CSV,
+    DATAFILES_RESTORE,
+    DATAFILES_SCAN,
+    DATAFILES_SNAPSHOT,
+    DATAFILES_VALIDATE,
+    DataIntegrityPolicy,
+)
 from workflows.remediation_contracts import (  # noqa: F401  (re-exported activity names)
     LOG_ERRORS,
     MITIGATION_APPLY,
@@ -117,6 +127,7 @@ class ServicePolicy(BaseModel):
     security: SecurityPolicy = Field(default_factory=SecurityPolicy)
     agent_lab: AgentLabPolicy = Field(default_factory=AgentLabPolicy)
     release: ReleasePolicy = Field(default_factory=ReleasePolicy)
+    data_integrity: DataIntegrityPolicy = Field(default_factory=DataIntegrityPolicy)
 
 
 class ServicePolicyInput(BaseModel):

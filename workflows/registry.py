@@ -10,10 +10,16 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.governor import Governor
+    from workflows.playbooks.agentlab_high_error_rate import AgentLabHighErrorRate
+    from workflows.playbooks.application_down import ApplicationDown
+    from workflows.playbooks.data_corruption import DataCorruption
+    from workflows.playbooks.deployment_failure import DeploymentFailure
     from workflows.playbooks.high_error_rate import HighErrorRate
     from workflows.playbooks.high_latency import HighLatencyP95
+    from workflows.playbooks.performance_degradation import PerformanceDegradation
     from workflows.playbooks.security_incident import SecurityIncident
     from workflows.playbooks.service_down import ServiceDown
+    from workflows.playbooks.streaming_failure import StreamingFailure
     from workflows.playbooks.test_pass_rate import TestPassRateLow
     from workflows.playbooks.triage import Triage
     from workflows.steps.rollback import Rollback
@@ -25,7 +31,13 @@ PLAYBOOKS: dict[str, type] = {
     "TestPassRateLow": TestPassRateLow,
     "HighErrorRate": HighErrorRate,
     "HighLatencyP95": HighLatencyP95,
+    "AgentLabHighErrorRate": AgentLabHighErrorRate,
+    "DeploymentFailure": DeploymentFailure,
     "SecurityIncident": SecurityIncident,
+    "ApplicationDown": ApplicationDown,
+    "StreamingFailure": StreamingFailure,
+    "PerformanceDegradation": PerformanceDegradation,
+    "DataCorruption": DataCorruption,
 }
 
 # Workflows the worker runs that no alert routes to (not playbooks, so not in PLAYBOOKS:
@@ -39,9 +51,13 @@ FALLBACK_PLAYBOOK = "Triage"
 # Default routes: alertname -> playbook name. The inventory may add or override routes.
 ROUTES: dict[str, str] = {
     "GenesisServiceDown": "ServiceDown",
-    "ApplicationDown": "ServiceDown",
+    "ApplicationDown": "ApplicationDown",
     "TestPassRateLow": "TestPassRateLow",
     "HighErrorRate": "HighErrorRate",
     "HighLatencyP95": "HighLatencyP95",
+    "DeploymentFailure": "DeploymentFailure",
     "SecurityIncident": "SecurityIncident",
+    "StreamingFailure": "StreamingFailure",
+    "PerformanceDegradation": "PerformanceDegradation",
+    "DataCorruption": "DataCorruption",
 }

@@ -26,6 +26,8 @@ class SafetyPolicy(BaseModel):
     dry_run: bool = False
     require_approval: list[ApprovalKind] = Field(default_factory=list)
     max_actions_per_hour: int = Field(default=3, ge=0)
+    # False: no per-service governor (no blast-radius limit) for this service.
+    governor: bool = True
     approval_timeout_s: float = Field(default=900.0, gt=0)
 
 
@@ -37,6 +39,7 @@ class SafetyOverrides(BaseModel):
     dry_run: bool | None = None
     require_approval: list[ApprovalKind] | None = None
     max_actions_per_hour: Annotated[int, Field(ge=0)] | None = None
+    governor: bool | None = None
     approval_timeout_s: Annotated[float, Field(gt=0)] | None = None
 
     def set_fields(self) -> dict[str, Any]:

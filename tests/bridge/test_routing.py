@@ -43,7 +43,7 @@ def test_default_routes_to_playbooks() -> None:
     )
     assert r.reason == "default route GenesisServiceDown -> ServiceDown"
     r = Router(make_inventory()).route({"alertname": "ApplicationDown", "service": "agent-lab-api"})
-    assert r.playbook == "ServiceDown"
+    assert r.playbook == "ApplicationDown"  # the Agent Lab runbook, no longer ServiceDown
 
 
 def test_inventory_routes_add_and_override() -> None:

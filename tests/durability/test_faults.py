@@ -26,12 +26,13 @@ import worker
 from activities.inventory import CommandSpec, Inventory, ServiceSpec, SliSpec
 from remedy.settings import Settings
 from tests.fixtures.httpsink import HttpSink, SinkResponse
-from tests.fixtures.prometheus import _wait_ready, free_port, prometheus_binary
+from tests.fixtures.prometheus import free_port, prometheus_binary, running_prometheus
 from tests.fixtures.sshd import SshServer, Supervisor
 from tests.workflows.verify_harness import VerifyHarness
 from workflows.contracts import CommandKind
 from workflows.models import Alert, IncidentInput, PlaybookResult, VerifyResult
 from workflows.registry import PLAYBOOKS, SUPPORT_WORKFLOWS
+from workflows.safety_contracts import SafetyOverrides
 
 
 def settings_for(tmp_path: Path, **kw: Any) -> Settings:
@@ -52,6 +53,12 @@ async def run(
     playbook: str = "ServiceDown",
     result_type: type = PlaybookResult,
 ) -> Any:
+    # No blast-radius governor here: these tests are about SSH, Prometheus and
+    # notification faults. (On the time-skipping server, the governor's permit -- an
+    # update sent from inside an activity -- can stall while the server skips time past
+    # Slack's retry timers; the governor is tested on a real dev server in
+    # tests/workflows/test_safety.py and under kill -9 in test_chaos.py.)
+    inv = inv.model_copy(update={"safety": SafetyOverrides(governor=False)})
     async with Worker(
         env.client,
         task_queue=settings.task_queue,
@@ -123,29 +130,8 @@ def own_prometheus(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes
         pytest.skip("prometheus binary not found: apt-get install -y prometheus")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    (tmp_path / "prom.yml").write_text(
-        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: prometheus\n"
-        f"    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
-    )
-    log = tmp_path / "prom.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={tmp_path / 'prom.yml'}",
-                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_ready(proc, url, log)
+    with running_prometheus(binary, tmp_path, port) as proc:
         yield url, proc
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def sli_inventory(sshd: SshServer, query: str) -> Inventory:

@@ -444,6 +444,171 @@ SCENARIOS: list[Scenario] = [
 ]
 
 
+def _release_world(sc: Scenario) -> World:
+    from tests.workflows.agentlab_errors_world import ReleaseWorld, agentlab_policy
+
+    return ReleaseWorld(agentlab_policy(**sc.policy), **sc.world)
+
+
+def rel(playbook: str, branch: str, expect: str = "resolved", policy: dict[str, Any] | None = None,
+        **world: Any) -> Scenario:  # fmt: skip
+    """Agent Lab HighErrorRate / DeploymentFailure on service agent-lab (their git
+    Rollback children are the Rollback workflow already recorded above: not exported)."""
+    alertname = "HighErrorRate" if playbook == "AgentLabHighErrorRate" else playbook
+    return Scenario(playbook, branch, world=world, policy=policy or {}, expect=expect,
+                    alert={"alertname": alertname, "service": "agent-lab"})  # fmt: skip
+
+
+def _release_scenarios() -> list[Scenario]:
+    from tests.workflows.agentlab_errors_world import DOWN
+    from workflows.agentlab_errors_contracts import ReleasePolicy
+
+    ci = {"release": ReleasePolicy(has_ci_rollback=True, has_upstream_probe=True,
+                                   has_source_repo=True, has_smoke_test=True)}  # fmt: skip
+    good, bad, tests_ok = 0.002, 0.03, [suite_run(40, [])]
+    her, dep = "AgentLabHighErrorRate", "DeploymentFailure"
+    return [
+        rel(her, "git-rollback-resolved", sli=[bad], sli_after_rollback=[good], suite=tests_ok),
+        rel(her, "ci-rollback-resolved", policy=ci, sli=[bad], sli_after_rollback=[good],
+            suite=tests_ok),
+        rel(her, "upstream-failing-asks-human", upstream=DOWN, sli=[bad, bad, good],
+            suite=tests_ok),
+        rel(her, "error-rate-not-falling-escalates", "escalated", sli=[bad],
+            sli_after_rollback=[bad]),
+        rel(her, "integration-tests-fail-escalates", "escalated", sli=[bad],
+            sli_after_rollback=[good], suite=[suite_run(38, ["tests/integration/test_a.py::t"])]),
+        rel(her, "ci-rejected-escalates", "escalated", policy=ci, sli=[bad], ci_error="CiRejected"),
+        rel(dep, "git-rollback-resolved"),
+        rel(dep, "ci-rollback-import-failed-resolved", policy=ci, import_ok=False),
+        rel(dep, "rollback-step-fails-escalates", "escalated",
+            rollback_fail_step=CommandKind.ROLLBACK_RESET),
+        rel(dep, "unhealthy-after-rollback-escalates", "escalated", healthy_after_calls=10_000),
+        rel(dep, "smoke-tests-fail-escalates", "escalated", smoke_exit=1),
+        rel(dep, "no-rollback-escalates", "escalated", policy={"has_rollback": False}),
+    ]  # fmt: skip
+
+
+WORLDS["AgentLabHighErrorRate"] = WORLDS["DeploymentFailure"] = _release_world
+SCENARIOS += _release_scenarios()
+
+
+def _lab_world(sc: Scenario) -> World:
+    from tests.workflows.agentlab_world import LabWorld, lab_policy
+
+    return LabWorld(lab_policy(**sc.policy), **sc.world)
+
+
+async def approve_containment_late(
+    env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any]
+) -> None:
+    """ApplicationDown: maintenance mode approved 35 minutes in (Containment overruns)."""
+    from workflows.safety_contracts import ApproveRequest
+
+    await _until(env, handle, lambda s: "containment" in s.pending_approvals)
+    await env.sleep(timedelta(minutes=35))
+    await handle.execute_update("approve", ApproveRequest(by="oncall", step="containment"))
+
+
+def _lab_scenarios() -> list[Scenario]:
+    """ApplicationDown, StreamingFailure, PerformanceDegradation on service agent-lab:
+    the worlds of tests/workflows/test_application_down.py, test_streaming_failure.py
+    and test_performance_degradation.py."""
+    from tests.workflows.agentlab_world import load_result
+    from workflows.safety_contracts import SafetyPolicy
+
+    def lab(playbook: str, branch: str, expect: str = "resolved", **kw: Any) -> Scenario:
+        alert = {"alertname": playbook, "service": "agent-lab"} | kw.pop("alert", {})
+        return Scenario(playbook, branch, expect=expect, alert=alert, **kw)
+
+    late = {"safety": SafetyPolicy(require_approval=["containment"], approval_timeout_s=3600)}
+    return [
+        lab("ApplicationDown", "restart-maintenance-verified"),
+        lab("ApplicationDown", "commander-paged-then-healthy", world={"healthy_after_calls": 13}),
+        lab("ApplicationDown", "not-up-rolls-back", world={"active_after_restart": False},
+            child=True),
+        lab("ApplicationDown", "no-rollback-escalates-maintenance-on", "escalated",
+            world={"restart_exit": 1}, policy={"has_rollback": False}, drive=ack_when_escalated),
+        lab("ApplicationDown", "smoke-fails-escalates", "escalated", world={"smoke_ok": False},
+            drive=ack_when_escalated),
+        lab("ApplicationDown", "flapping-escalates", "escalated", flapping=True,
+            route_reason="flapping: test"),
+        lab("ApplicationDown", "resolved-without-action", "resolved_without_action",
+            world={"up_from_start": True}, alert={"status": "resolved"}),
+        lab("ApplicationDown", "late-approval-overruns-containment", policy=late,
+            drive=approve_containment_late),
+        lab("StreamingFailure", "disabled-recovers-re-enabled",
+            world={"stream_ok": [False, False, False, True, True], "sli": [0.995]}),
+        lab("StreamingFailure", "never-recovers-escalates", "escalated",
+            world={"stream_ok": [False]}, drive=ack_when_escalated),
+        lab("StreamingFailure", "verify-fails-disables-again", "escalated",
+            world={"stream_ok": [False, True, True], "sli": [0.5]}),
+        lab("StreamingFailure", "recovered-without-action", "resolved_without_action",
+            world={"stream_ok": [True]}, alert={"status": "resolved"}),
+        lab("StreamingFailure", "no-endpoint-escalates", "escalated",
+            policy={"agent_lab": {"has_streaming_probe": False}}),
+        lab("PerformanceDegradation", "mitigated-verified", world={"sli": [0.9, 0.3]}),
+        lab("PerformanceDegradation", "load-probe-fails-escalates", "escalated",
+            world={"sli": [0.9], "load": load_result(ok=False, p95=1.2)}),
+        lab("PerformanceDegradation", "latency-not-sustained-escalates", "escalated",
+            world={"sli": [0.9, 0.3, 0.3, 0.7]}),
+        lab("PerformanceDegradation", "nothing-to-verify-escalates", "escalated",
+            policy={"slis": {}, "agent_lab": {"has_load_probe": False}}),
+    ]  # fmt: skip
+
+
+for _pb in ("ApplicationDown", "StreamingFailure", "PerformanceDegradation"):
+    WORLDS[_pb] = _lab_world
+SCENARIOS += _lab_scenarios()
+
+
+def _data_world(sc: Scenario) -> World:
+    from tests.workflows.datafiles_world import DataWorld, data_policy
+
+    return DataWorld(data_policy(**sc.policy), **sc.world)
+
+
+async def approve_containment_after_70min(
+    env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any]
+) -> None:
+    """DataCorruption: containment approved 70 minutes in (its 60-minute budget overruns)."""
+    from workflows.safety_contracts import ApproveRequest
+
+    await _until(env, handle, lambda s: "containment" in s.pending_approvals)
+    await env.sleep(timedelta(minutes=70))
+    await handle.execute_update("approve", ApproveRequest(by="oncall", step="containment"))
+
+
+def _data_scenarios() -> list[Scenario]:
+    """DataCorruption on agent-lab: the worlds of tests/workflows/test_data_corruption.py."""
+    from workflows.safety_contracts import SafetyPolicy
+
+    bad = {"sessions/a.json": True, "sessions/b.json": False, "sessions/c.json": False}
+    both = {"sessions/b.json", "sessions/c.json"}
+    late = {"safety": SafetyPolicy(require_approval=["containment"], approval_timeout_s=7200)}
+
+    def dc(branch: str, expect: str = "resolved", **kw: Any) -> Scenario:
+        alert = {"alertname": "DataCorruption", "service": "agent-lab"}
+        return Scenario("DataCorruption", branch, expect=expect, alert=alert, **kw)
+
+    return [
+        dc("nothing-corrupt-no-change", "resolved_without_action"),
+        dc("backup-restores-all-resolved", world={"sessions": dict(bad), "csv_ok": False,
+                                                  "backup": both}),
+        dc("no-backup-quarantined-escalates", "escalated",
+           world={"sessions": dict(bad), "backup": {"sessions/b.json"}}, drive=ack_when_escalated),
+        dc("validation-failing-escalates", "escalated",
+           world={"sessions": dict(bad), "backup": both, "stuck": {"sessions/c.json"}}),
+        dc("snapshot-fails-escalates", "escalated",
+           world={"sessions": dict(bad), "backup": both, "snapshot_fails": True}),
+        dc("late-approval-overruns-containment", policy=late,
+           world={"sessions": dict(bad), "backup": both}, drive=approve_containment_after_70min),
+    ]  # fmt: skip
+
+
+WORLDS["DataCorruption"] = _data_world
+SCENARIOS += _data_scenarios()
+
+
 async def run_scenario(env: WorkflowEnvironment, sc: Scenario, out_dir: Path) -> list[Path]:
     client = env.client
     world = sc.make_world()

@@ -45,7 +45,7 @@ async def test_dry_run_incident_touches_nothing_on_the_host(
     inv = sshd.inventory({"demo": spec})
     state = Path(inv.hosts[next(iter(inv.hosts))].state_dir)
     before = snapshot(repo, state)
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True)  # noqa: ASYNC221
 
     res = await run(time_env, inv, settings_for(tmp_path), "demo")
 
@@ -57,7 +57,7 @@ async def test_dry_run_incident_touches_nothing_on_the_host(
     # ...and nothing happened: same files, same bytes, no idempotency marker, no process.
     assert snapshot(repo, state) == before
     assert supervisor.pid() == 0
-    again = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True)
+    again = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True)  # noqa: ASYNC221
     assert again.stdout == head.stdout and (repo / "junk.tmp").exists()
 
     # A mitigation in dry-run writes no file and keeps no backup.

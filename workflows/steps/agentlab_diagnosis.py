@@ -71,6 +71,8 @@ async def _watch(inc: Incident, phase: Phase, ends: datetime, b: timedelta) -> N
             pass
     elif inc.phase != phase or inc.finished:
         return
+    if any(e.step == "escalated to a human" for e in inc.timeline):
+        return  # a person owns it now: the runbook's clock is no longer Remedy's to report
     detail = f"{LABELS[phase]} still running {b} after detection (runbook budget)"
     inc.record(f"phase overrun: {phase.value}", "failed", detail)
     await notify.status_update(

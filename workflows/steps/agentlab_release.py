@@ -38,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.contracts import Sli
     from workflows.incident import Incident, StepFailed
-    from workflows.models import Phase
+    from workflows.models import Outcome, Phase
     from workflows.policies import DIAGNOSTIC, SIDE_EFFECT, ActivityPolicy
     from workflows.steps import notify, safety, verify
     from workflows.steps.rollback import rollback
@@ -62,7 +62,7 @@ CI_DISPATCH = ActivityPolicy(
         maximum_attempts=8,
     ),
 )
-SUITE_NAMES = {
+PHASE_NAMES = {
     Phase.ASSESSMENT: "Investigation",
     Phase.RESPONSE: "Containment",
     Phase.VERIFICATION: "Recovery",
@@ -81,7 +81,7 @@ def enter(inc: Incident, phase: Phase, budgets: PhaseBudgets) -> None:
     }.get(phase)
     if ends is None:
         return
-    name = SUITE_NAMES[phase]
+    name = PHASE_NAMES[phase]
     inc.record(f"phase budget: {phase.value}", "info", f"{name} ends {ends} after detection")
     inc.background(_watch(inc, phase, name, ends))
 
@@ -197,7 +197,7 @@ async def _ci_rollback(inc: Incident, reason: str) -> bool:
         )
     except StepFailed:
         return False
-    outcome = "skipped" if res.dry_run else "ok" if res.accepted else "failed"
+    outcome: Outcome = "skipped" if res.dry_run else "ok" if res.accepted else "failed"
     how = res.detail or f"HTTP {res.status_code}"
     inc.record(step, outcome, f"{res.workflow} on {res.repo}@{res.ref}: {how}")
     return res.accepted or res.dry_run
@@ -219,7 +219,7 @@ async def maintenance(inc: Incident, mode: str) -> bool:
         )  # fmt: skip
     except StepFailed:
         return False
-    outcome = "skipped" if res.dry_run else "ok" if res.ok else "failed"
+    outcome: Outcome = "skipped" if res.dry_run else "ok" if res.ok else "failed"
     inc.record(step, outcome, res.detail or f"exit {res.exit_status}")
     return res.ok or res.dry_run
 

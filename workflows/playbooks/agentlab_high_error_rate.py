@@ -1,0 +1,78 @@
+"""AgentLabHighErrorRate (Agent Lab playbook "High Error Rate", P1)."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.agentlab_errors_contracts import ERRORS_BUDGETS, RECENT_COMMITS_ERRORS
+    from workflows.incident import Incident
+    from workflows.models import IncidentInput, Phase, PlaybookResult
+    from workflows.steps import agentlab_release as release
+    from workflows.steps import notify, safety, sli_response, testsuite
+    from workflows.steps.resolution import close, escalate
+
+
+@workflow.defn(name="AgentLabHighErrorRate")
+class AgentLabHighErrorRate(Incident):
+    """Agent Lab "Playbook: High Error Rate" (SLO: error rate < 1 %).
+
+    Investigation (5-15 min): error lines grouped and counted by type, five timed probes
+    of the upstream API, `git log --oneline -10`. Containment (15-45 min): the upstream
+    failing -> a rollback would not help: a human looks at rate limiting / the circuit
+    breaker; otherwise roll back the recent deployment (CI workflow dispatch or the git
+    Rollback child). Recovery (45-90 min): the error-rate SLI sustained below its
+    threshold, then the integration tests. Not fallen by the end of Recovery, or tests
+    failing -> escalate.
+    """
+
+    playbook = "AgentLabHighErrorRate"
+
+    @workflow.run
+    @safety.escalates_when_refused  # a rollback not approved in time
+    async def run(self, inp: IncidentInput) -> PlaybookResult:
+        policy = await self.detect(inp)
+        budgets = ERRORS_BUDGETS
+        sli = policy.slis.get("error_rate")
+        await notify.status_update(
+            self, "Active", "alert received", "group errors, probe upstream, review changes"
+        )
+
+        release.enter(self, Phase.ASSESSMENT, budgets)
+        await release.error_groups(self)
+        upstream = await release.upstream(self) if policy.release.has_upstream_probe else None
+        if policy.release.has_source_repo:
+            await release.recent_changes(self, RECENT_COMMITS_ERRORS)
+        if sli is None:
+            return await escalate(self, "no error_rate SLI to validate a fix (fail safe)")
+
+        release.enter(self, Phase.RESPONSE, budgets)
+        if upstream is not None and not upstream.healthy:
+            # The errors come from the upstream API: rolling our code back changes nothing.
+            action = "none (upstream API failing)"
+            await sli_response.ask_human(
+                self,
+                f"upstream API failing ({upstream.failing}/{len(upstream.samples)} probes): "
+                "check rate limiting and the circuit breaker on its calls",
+            )
+        else:
+            why = "error rate over its SLO, upstream answering: roll back the recent deployment"
+            if not await release.roll_back(self, why):
+                return await escalate(self, "rollback failed or none configured")
+            action = "rollback"
+        await notify.status_update(
+            self, "Investigating", actions_taken=action,
+            next_steps=f"validate the error rate < {sli.threshold:g}, run the integration tests",
+        )  # fmt: skip
+
+        release.enter(self, Phase.VERIFICATION, budgets)
+        if not await release.error_rate_fell(self, sli, budgets.recovery):
+            return await escalate(
+                self,
+                f"error rate not below {sli.threshold:g} by {budgets.recovery} after detection",
+            )
+        tests = await testsuite.run(self, "integration tests")
+        if not testsuite.all_passed(tests):
+            summary = tests.summary if tests else "suite did not run"
+            return await escalate(self, f"integration tests failing after recovery: {summary}")
+        return await close(self, "resolved", action)

@@ -1,0 +1,130 @@
+"""DataCorruption (Agent Lab playbook "Data Corruption", P1)."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.datafile_contracts import Counts, ScanReport
+    from workflows.incident import Incident
+    from workflows.models import IncidentInput, Phase, PlaybookResult
+    from workflows.steps import agentlab_diagnosis as phases
+    from workflows.steps import datafiles as files
+    from workflows.steps import notify, safety
+    from workflows.steps.resolution import close, escalate
+
+
+@workflow.defn(name="DataCorruption")
+class DataCorruption(Incident):
+    """Agent Lab "Playbook: Data Corruption" (P1), on the service's `data_integrity:` paths.
+
+    Investigation (5-20 min): the JSON check of every session file and the CSV's header
+    and row lengths, the newest session files, write errors in the log, and which
+    corrupt files the backup holds a valid copy of. Nothing corrupt -> closed, nothing
+    changed. Containment (20-60 min): read-only mode (the flag file), a forensic tar of
+    the data dir *before anything in it changes* (no tar, no change), then the corrupt
+    files -- sessions and the CSV -- moved into quarantined/<timestamp>/. Recovery
+    (60-180 min): each quarantined session restored from the backup directory, the CSV
+    rebuilt from the sessions if it was corrupt, and the runbook's validation, its
+    counts before and after in the timeline. Resolved only when validation passes and
+    every quarantined session was restored; read-only mode is then turned off if this
+    incident turned it on. Otherwise a person takes over, read-only mode left on.
+
+    Nothing is deleted (but the read-only flag this incident created): a file is moved
+    to quarantine, restored beside its place and linked in, and a CSV is copied to
+    quarantine before it is replaced. Every move is in the timeline. Every step on
+    the host is keyed, so a retried activity never moves or tars twice. Backups are a
+    directory on the host; the runbook's S3 bucket is out of scope.
+    """
+
+    playbook = "DataCorruption"
+
+    @workflow.run
+    @safety.escalates_when_refused  # containment requiring approval, not approved in time
+    async def run(self, inp: IncidentInput) -> PlaybookResult:
+        policy = await self.detect(inp)
+        cfg, budgets = policy.data_integrity, policy.data_integrity.budgets
+        phases.start(self, budgets)
+        await notify.status_update(self, "Active", "alert received", "scan the data files")
+        if not cfg.configured:
+            return await escalate(self, "no `data_integrity:` section for this service")
+
+        phases.enter(self, Phase.ASSESSMENT, budgets)  # Investigation
+        before = await files.scan(self)
+        if before is None:
+            return await escalate(self, "could not scan the data files: scope unknown")
+        if before.counts.ok:
+            return await close(self, "resolved_without_action", "none (no corrupt data found)")
+        for step in cfg.human_steps:  # the runbook's Post-Incident Actions
+            self.record(f"to do: {step}", "info", "post-incident: for people")
+        await notify.status_update(
+            self, "Investigating", before.counts.line(),
+            "read-only mode, forensic copy, quarantine, restore from backup",
+        )  # fmt: skip
+        corrupt = before.counts.sessions_invalid
+        if corrupt > cfg.max_files:
+            return await escalate(self, f"{corrupt} corrupt session files: over {cfg.max_files}, "
+                                  "beyond automation; nothing changed")  # fmt: skip
+
+        phases.enter(self, Phase.RESPONSE, budgets)  # Containment
+        targets = self.targets(before)
+        await safety.clear(self, "containment", f"read-only mode, forensic copy, quarantine of "
+                           f"{len(targets)} files")  # fmt: skip
+        flag = await files.read_only(self, on=True)
+        if flag is None:
+            return await escalate(self, "read-only mode could not be turned on; nothing changed")
+        stamp = workflow.now().strftime("%Y%m%d_%H%M%S")  # evidence and quarantine names
+        if not await files.snapshot(self, stamp):
+            return await escalate(self, "forensic copy failed: no change without evidence "
+                                  "(read-only mode on)")  # fmt: skip
+        q = await files.quarantine(self, stamp, targets) if targets else None
+        if targets and q is None:
+            return await escalate(self, "quarantine failed (read-only mode on)")
+        moved = [m.path for m in q.moved] if q else []
+
+        phases.enter(self, Phase.VERIFICATION, budgets)  # Recovery
+        lost = [p for p in moved if p != before.counts.csv.path]  # quarantined sessions
+        restored = 0
+        if lost and cfg.has_backup:
+            r = await files.restore(self, lost)
+            back = {x.path for x in r.restored} if r else set()
+            restored, lost = len(back), [p for p in lost if p not in back]
+        elif lost:
+            self.record("restore from backup", "skipped", "no backup_dir configured "
+                        "(S3 backups are out of scope)")  # fmt: skip
+        rebuilt = not before.counts.csv.ok and await files.rebuild_csv(self, stamp) is not None
+        after = await files.validate(self, "validate data integrity")
+        self.record_counts(before.counts, after)
+        problems = self.problems(after, lost)
+        if problems:
+            return await escalate(self, "; ".join(problems) + " (read-only mode left on)")
+        if flag.changed and await files.read_only(self, on=False) is None:
+            return await escalate(self, "recovered, but read-only mode could not be turned off")
+        if not flag.changed:
+            self.record("read-only mode", "info", "left on: it was on before this incident")
+        action = f"quarantined {len(moved)} files, restored {restored} sessions from backup" + (
+            ", rebuilt the CSV" if rebuilt else ""
+        )
+        return await close(self, "resolved", action)
+
+    def targets(self, before: ScanReport) -> list[str]:
+        """The corrupt files to quarantine: invalid sessions, and the CSV if it exists but
+        fails its check (a missing one is simply rebuilt)."""
+        csv = before.counts.csv
+        return [b.path for b in before.invalid] + ([csv.path] if csv.exists and not csv.ok else [])
+
+    def record_counts(self, before: Counts, after: Counts | None) -> None:
+        got = after.line() if after else "validation did not run"
+        ok = after is not None and after.ok
+        self.record("valid/invalid", "ok" if ok else "failed",
+                    f"before: {before.line()}\nafter: {got}")  # fmt: skip
+
+    def problems(self, after: Counts | None, lost: list[str]) -> list[str]:
+        out = []
+        if after is None or not after.ok:
+            out.append(f"validation still failing: {after.line() if after else 'did not run'}")
+        if lost:
+            shown = ", ".join(lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
+            out.append(f"{len(lost)} corrupt sessions quarantined with no backup copy restored "
+                       f"({shown}): data missing, a person decides")  # fmt: skip
+        return out

@@ -1,0 +1,69 @@
+"""DeploymentFailure (Agent Lab playbook "Deployment Failure", P1)."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.agentlab_errors_contracts import DEPLOY_BUDGETS, RECENT_COMMITS_DEPLOY
+    from workflows.incident import Incident
+    from workflows.models import IncidentInput, Phase, PlaybookResult
+    from workflows.steps import agentlab_release as release
+    from workflows.steps import notify, recovery, safety
+    from workflows.steps.resolution import close, escalate
+
+
+@workflow.defn(name="DeploymentFailure")
+class DeploymentFailure(Incident):
+    """Agent Lab "Playbook: Deployment Failure".
+
+    Investigation (5-20 min): startup logs (`journalctl -u agent-lab -n 50`), the import
+    check (`python -c 'import app'`), `git log --oneline -5`. Containment (20-40 min):
+    maintenance mode where configured, then roll back (CI workflow dispatch or the git
+    Rollback child). Recovery (40-90 min): the health endpoint, then the smoke tests;
+    maintenance mode off. A failed rollback, a service still unhealthy at the end of
+    Recovery or failing smoke tests -> escalate (maintenance mode stays on for people).
+    """
+
+    playbook = "DeploymentFailure"
+
+    @workflow.run
+    @safety.escalates_when_refused  # a rollback not approved in time
+    async def run(self, inp: IncidentInput) -> PlaybookResult:
+        policy = await self.detect(inp)
+        budgets = DEPLOY_BUDGETS
+        await notify.status_update(
+            self, "Active", "alert received", "startup logs, import check, roll back"
+        )
+
+        release.enter(self, Phase.ASSESSMENT, budgets)
+        await release.deploy_check(self, "startup_logs")
+        imports = await release.deploy_check(self, "import_check")
+        if policy.release.has_source_repo:
+            await release.recent_changes(self, RECENT_COMMITS_DEPLOY)
+
+        release.enter(self, Phase.RESPONSE, budgets)
+        if not (policy.release.has_ci_rollback or policy.has_rollback):
+            return await escalate(self, "deployment failed and no rollback is configured")
+        in_maintenance = policy.agent_lab.has_maintenance and await release.maintenance(
+            self, "enable"
+        )
+        note = " (maintenance mode left on)" if in_maintenance else ""
+        why = "deployment failure" + (
+            " (import check failed)" if imports and not imports.ok else ""
+        )
+        if not await release.roll_back(self, why):
+            return await escalate(self, f"rollback failed{note}")
+
+        release.enter(self, Phase.VERIFICATION, budgets)
+        interval = policy.waits.health_retry_interval
+        # Health URL and health-check script where configured, else the status command.
+        if not await recovery.wait_healthy(self, budgets.recovery, interval):
+            return await escalate(self, f"unhealthy after the rollback{note}")
+        if policy.release.has_smoke_test:
+            smoke = await release.deploy_check(self, "smoke_test")
+            if smoke is None or not smoke.ok:
+                return await escalate(self, f"smoke tests failing after the rollback{note}")
+        if in_maintenance:
+            await release.maintenance(self, "disable")
+        return await close(self, "resolved", "rollback")

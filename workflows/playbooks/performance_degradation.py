@@ -1,0 +1,70 @@
+"""PerformanceDegradation (Agent Lab playbook, P2)."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.incident import Incident
+    from workflows.models import IncidentInput, Phase, PlaybookResult
+    from workflows.steps import agentlab_diagnosis as diag
+    from workflows.steps import agentlab_recovery as lab
+    from workflows.steps import diagnostics, mitigation, notify, safety, verify
+    from workflows.steps.resolution import close, escalate
+
+LATENCY_SLI = "latency_p95"
+CPU_SLI = "cpu"
+
+
+@workflow.defn(name="PerformanceDegradation")
+class PerformanceDegradation(Incident):
+    """Agent Lab "Playbook: Performance Degradation" (P2).
+
+    Investigation: system resources (top, df, free) and the application's metrics (the
+    latency and CPU SLIs from Prometheus, where configured). Containment: request
+    throttling and cache optimization (named inventory mitigations; restart once if
+    one asks). Recovery: "Performance Validation" -- a bounded load probe (the runbook's
+    `ab -n 1000 -c 10 .../health`, capped in time, loopback or inventory targets only),
+    then the latency SLI sustained over the verification window. Anything short of
+    that goes to a person, with the mitigations left in place.
+    """
+
+    playbook = "PerformanceDegradation"
+
+    @workflow.run
+    @safety.escalates_when_refused  # a mitigation/restart not approved in time
+    async def run(self, inp: IncidentInput) -> PlaybookResult:
+        policy = await self.detect(inp)
+        cfg, budgets = policy.agent_lab, policy.agent_lab.budgets.performance_degradation
+        latency = policy.slis.get(LATENCY_SLI)
+        diag.start(self, budgets)
+        await notify.status_update(self, "Active", "alert received", "check resources, metrics")
+
+        diag.enter(self, Phase.ASSESSMENT, budgets)  # Investigation
+        await diag.resources(self)
+        if latency is not None:
+            await diagnostics.value(self, f"current {LATENCY_SLI}", latency.query, "s")
+        if (cpu := policy.slis.get(CPU_SLI)) is not None:
+            await diagnostics.value(self, "CPU usage", cpu.query)
+
+        diag.enter(self, Phase.RESPONSE, budgets)  # Containment
+        applied = await mitigation.apply(self, cfg.performance_mitigations)
+        action = f"{' + '.join(applied)} mitigation" if applied else "no mitigation"
+        kept = f"; mitigations left in place: {', '.join(applied)}" if applied else ""
+        await notify.status_update(
+            self, "Investigating", f"mitigations: {', '.join(applied) or 'none'}",
+            "load probe, then verify latency",
+        )  # fmt: skip
+
+        diag.enter(self, Phase.VERIFICATION, budgets)  # Recovery
+        load = await lab.load_probe(self)
+        if load is None and latency is None:
+            return await escalate(self, "no load probe and no latency SLI to verify with" + kept)
+        if load is not None and not load.ok:
+            return await escalate(self, f"load probe failed: {load.detail}{kept}")
+        if latency is not None:
+            w = policy.waits
+            held = await verify.sustained(self, latency, w.verify_window, w.verify_interval)
+            if not held.held:
+                return await escalate(self, f"{LATENCY_SLI} not sustained{kept}")
+        return await close(self, "resolved", action)

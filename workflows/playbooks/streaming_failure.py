@@ -1,0 +1,107 @@
+"""StreamingFailure (Agent Lab playbook, P2)."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.incident import Incident, StepFailed
+    from workflows.models import IncidentInput, Phase, PlaybookResult
+    from workflows.policies import SIDE_EFFECT
+    from workflows.remediation_contracts import MITIGATION_APPLY, MitigationInput, MitigationResult
+    from workflows.steps import agentlab_diagnosis as diag
+    from workflows.steps import agentlab_recovery as lab
+    from workflows.steps import mitigation, notify, recovery, safety, verify
+    from workflows.steps.resolution import close, escalate
+
+# The service's SLI for "Streaming continuity SLO" (inventory `slis:`), if it has one.
+STREAMING_SLI = "streaming_continuity"
+
+
+@workflow.defn(name="StreamingFailure")
+class StreamingFailure(Incident):
+    """Agent Lab "Playbook: Streaming Failure" (P2).
+
+    Investigation: stream errors in the logs (`grep -i "stream|chunk|disconnect"`), the
+    streaming endpoint probed as a stream. Containment: disable streaming (the named
+    inventory mitigation; restart if it asks for one). Recovery: retry the streaming
+    probe until it passes or the Recovery budget ends; then re-enable streaming and
+    verify -- the probe, and the streaming SLI sustained where configured. Verification
+    follows the re-enable on purpose: with streaming off, a continuity SLI measures
+    nothing. If it fails, streaming is disabled again and a person takes over.
+    """
+
+    playbook = "StreamingFailure"
+
+    @workflow.run
+    @safety.escalates_when_refused  # a mitigation/restart not approved in time
+    async def run(self, inp: IncidentInput) -> PlaybookResult:
+        policy = await self.detect(inp)
+        cfg, budgets = policy.agent_lab, policy.agent_lab.budgets.streaming_failure
+        diag.start(self, budgets)
+        await notify.status_update(self, "Active", "alert received", "check streaming")
+
+        diag.enter(self, Phase.ASSESSMENT, budgets)  # Investigation
+        await diag.grep(self, "stream_errors")
+        if not cfg.has_streaming_probe:
+            return await escalate(self, "no streaming endpoint configured to verify with")
+        first = await lab.stream_probe(self, "streaming probe")
+        if first is not None and first.ok and not self.alert_firing:
+            return await close(self, "resolved_without_action", "none (streaming recovered)")
+
+        diag.enter(self, Phase.RESPONSE, budgets)  # Containment
+        applied = await mitigation.apply(self, [cfg.streaming_mitigation])
+        await notify.status_update(
+            self, "Investigating", f"streaming disabled: {', '.join(applied) or 'not possible'}",
+            "retry the streaming probe until it recovers",
+        )  # fmt: skip
+
+        diag.enter(self, Phase.VERIFICATION, budgets)  # Recovery
+        give_up = self.detected_at + budgets[Phase.VERIFICATION]
+        if not await lab.retry_stream_probe(self, give_up, cfg.stream_retry_interval):
+            kept = "; streaming stays disabled" if applied else ""
+            return await escalate(self, f"streaming endpoint still failing{kept}")
+        if applied:
+            await self.re_enable(applied)
+        if await self.verified():
+            action = "streaming disabled, recovered, re-enabled" if applied else "recovered"
+            return await close(self, "resolved", action)
+        if applied:
+            await self.disable_again()
+        return await escalate(self, "streaming failed verification after re-enabling it")
+
+    async def re_enable(self, applied: list[str]) -> None:
+        """Restore the config; restart once more if disabling it needed a restart (the
+        app reads the flag at start), then give it the runbook's 30 s."""
+        await mitigation.undo(self, applied)
+        if any(e.step == "restart after mitigation" for e in self.timeline):
+            if await recovery.restart(self, "restart after re-enabling streaming"):
+                await workflow.sleep(self.policy.waits.after_restart)  # type: ignore[union-attr]
+
+    async def verified(self) -> bool:
+        res = await lab.stream_probe(self, "verify streaming probe")
+        if res is None or not res.ok:
+            return False
+        sli = self.policy.slis.get(STREAMING_SLI)  # type: ignore[union-attr]
+        if sli is None:
+            self.record(f"verify {STREAMING_SLI}", "skipped", "no such SLI in the inventory")
+            return True
+        w = self.policy.waits  # type: ignore[union-attr]
+        return (await verify.sustained(self, sli, w.verify_window, w.verify_interval)).held
+
+    async def disable_again(self) -> None:
+        # A fresh key: the first apply's key would replay (and skip) the write.
+        name = self.policy.agent_lab.streaming_mitigation  # type: ignore[union-attr]
+        step = f"mitigation: {name} (again)"
+        try:
+            res = await self.act(
+                step, MITIGATION_APPLY,
+                MitigationInput(service=self.service, name=name,
+                                incident_id=f"{self.incident_id}:again"),
+                MitigationResult, SIDE_EFFECT,
+            )  # fmt: skip
+        except StepFailed:
+            return
+        self.record(step, "skipped" if res.dry_run else "ok", res.detail)
+        if res.restart and await recovery.restart(self, "restart after disabling again"):
+            await workflow.sleep(self.policy.waits.after_restart)  # type: ignore[union-attr]
