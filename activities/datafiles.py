@@ -88,10 +88,9 @@ printf '%s %s %s %s\n' "$out" "$(wc -c < "$out")" "$(sha256sum "$out" | cut -d' 
 
 
 def failed(what: str, res: CommandResult) -> ApplicationError:
-    return ApplicationError(
+    return app_error(
+        "DataFileOpFailed",
         f"{res.host}: {what}: exit {res.exit_status}: {(res.stderr or res.stdout)[-400:]}",
-        type="DataFileOpFailed",
-        non_retryable=True,
     )
 
 

@@ -30,6 +30,7 @@ ERROR_TYPES: dict[str, bool] = {
     "GovernorRefused": False,  # the governor's validator rejected a permit request
     "LogUnreadable": False,  # a configured log file cannot be read on the host
     "SnapshotFailed": False,  # the forensic tar failed: no containment without evidence
+    "DataFileOpFailed": False,  # a DataCorruption host step failed: same files, same result
     "CommandFailed": False,  # a read-only diagnostic command exited non-zero (e.g. git log)
     "ProbeTargetRefused": False,  # load/probe target neither loopback nor an inventory URL
     "CiUnavailable": True,  # CI API 429 / 5xx / network: retried

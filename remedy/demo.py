@@ -6,7 +6,7 @@
     Temporal dev server + worker + bridge (the `remedy dev` stack, in this process)
 
 Then: inject a high error rate (HighErrorRate: diagnose, LLM-fallback mitigation,
-restart, verify sustained), then crash the service (ApplicationDown -> ServiceDown:
+restart, verify sustained), then crash the service (ApplicationDown playbook:
 restart, verify healthy). Every timeline step is printed as it happens; at the end the
 post-incident reports and the Temporal UI link of each incident. The runbooks' waits are
 shortened by examples/demo/inventory.yaml, not by code.
