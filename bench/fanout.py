@@ -68,6 +68,16 @@ def _sshd(d: Path, n: int, ports: list[int]) -> subprocess.Popen[bytes]:
                             stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
 
 
+def children_cpu(procs: list[subprocess.Popen[bytes]]) -> float:
+    """CPU seconds of the sshd session processes the masters have reaped (cutime+cstime):
+    on loopback the "remote hosts'" work is billed to this machine's cores too."""
+    total = 0.0
+    for p in procs:
+        f = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(f[13]) + int(f[14])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def connections(d: Path) -> Counter[int]:
     text = "".join(log.read_text() for log in d.glob("sshd.*.log"))
     return Counter(
@@ -116,7 +126,9 @@ async def main(a: argparse.Namespace) -> int:
         load1 = loadavg()
         single, single_res = await run(["solo"], "bench-fanout-single")
         load2 = loadavg()
+        cpu0 = children_cpu(sshds)
         fan, fan_res = await run(names[:-1], "bench-fanout-50")
+        sshd_cpu = children_cpu(sshds) - cpu0
         per_port = connections(d) - probes
         fan_conns = [per_port[p] for p in ports[:-1]]
         ok = all(r.ok for r in single_res + fan_res)
@@ -129,6 +141,7 @@ async def main(a: argparse.Namespace) -> int:
              "yes" if fan <= 2 * single else "NO"],
             ["ratio fan-out / single", f"{fan / single:.2f}", "<= 2", "yes" if fan <= 2 * single else "NO"],
             ["slowest host (in-workflow), s", f"{slowest:.2f}", "-", "-"],
+            ["sshd session CPU during fan-out, s", f"{sshd_cpu:.1f}", "-", "-"],
             ["SSH connections per host (fan-out)", dict(Counter(fan_conns)), "{1: n}",
              "yes" if set(fan_conns) == {1} else "NO"],
             ["SSH connections, single host", per_port[ports[-1]], 1, "yes" if per_port[ports[-1]] == 1 else "NO"],

@@ -22,8 +22,8 @@ describe on a cache miss (call counts of 2); see docs/benchmarks.md.
 
 from __future__ import annotations
 
-from temporalio.client import WorkflowAlreadyStartedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from bridge import dispatch, server
 from bridge.models import WebhookAlert

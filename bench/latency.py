@@ -5,7 +5,7 @@ moment the playbook's first activity starts, at a steady 20 new incidents/s.
 
 Open loop: request i is sent at t0 + i/rate whether or not earlier ones answered (as
 independent alert groups reach the bridge), one incident per request, each a new
-ServiceDown incident for its own inventory service. The time is read from each
+ServiceDown incident (GenesisServiceDown) for its own inventory service. The time is read from each
 workflow's history: WorkflowExecutionStarted, ActivityTaskScheduled and
 ActivityTaskStarted of the first activity (`inventory.service_policy`, Detection's
 policy load), all against the send time (same host, same clock).
@@ -46,7 +46,7 @@ def inventory(n: int, stack: Stack) -> dict[str, object]:
 def body(i: int) -> bytes:
     alert = {
         "status": "firing",
-        "labels": {"alertname": "ApplicationDown", "service": f"lat-{i:04d}"},
+        "labels": {"alertname": "GenesisServiceDown", "service": f"lat-{i:04d}"},
         "annotations": {"summary": "bench"},
         "startsAt": datetime.now(UTC).isoformat(),
         "fingerprint": f"{i:016x}",
@@ -112,7 +112,7 @@ async def main(a: argparse.Namespace) -> int:
 
         async def fetch(i: int) -> tuple[int, tuple[float, float, float] | None]:
             async with sem:
-                return i, await first_activity(client, f"incident:ApplicationDown:lat-{i:04d}")
+                return i, await first_activity(client, f"incident:GenesisServiceDown:lat-{i:04d}")
 
         res = dict(await asyncio.gather(*(fetch(i) for i in range(n))))
         got = {i: r for i, r in res.items() if r is not None}

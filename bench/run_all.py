@@ -25,7 +25,6 @@ FULL: dict[str, list[str]] = {
     "fanout-threads": ["--worker-args=--threads 64"],
     "latency": [],
     "storm": [],
-    "storm-fast": ["--bridge", "fast"],
     "open_incidents": [],
 }
 QUICK: dict[str, list[str]] = {
@@ -34,7 +33,6 @@ QUICK: dict[str, list[str]] = {
     "fanout-threads": ["--hosts", "10", "--worker-args=--threads 64"],
     "latency": ["--seconds", "5"],
     "storm": ["--incidents", "100", "--alerts", "10000", "--raw", "100"],
-    "storm-fast": ["--incidents", "100", "--alerts", "10000", "--raw", "100", "--bridge", "fast"],
     "open_incidents": ["--incidents", "100", "--window", "60"],
 }
 

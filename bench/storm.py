@@ -284,7 +284,7 @@ async def main(a: argparse.Namespace) -> int:
             ["CPU % of a core during firing: bridge / worker / server",
              " / ".join(f"{cpu[k]:.0f}" for k in ("bridge", "worker", "server")), "-", "-"],
             ["bridge CPU ms per 1,000 alerts (firing)",
-             f"{10 * cpu['bridge'] * (t_firing - t0) / (n_alerts - len(resolved_ids) * 2) * 1000 / 1000:.0f}", "-", "-"],
+             f"{cpu['bridge'] * (t_firing - t0) * 1e4 / (n_alerts - len(resolved_ids) * 2):.0f}", "-", "-"],
             ["peak RSS MB: bridge / worker",
              f"{watch.peak_rss['bridge']:.0f} / {watch.peak_rss['worker']:.0f}", "-", "-"],
         ]  # fmt: skip

@@ -65,9 +65,11 @@ class Settings(BaseSettings):
     # Per alert; under Alertmanager's webhook timeout (>= 10 s) so it gets a 503 to retry.
     bridge_temporal_timeout_s: float = 5.0
     # Per client IP, in-memory token bucket (per bridge process; bridge/ratelimit.py).
-    # Alertmanager batches alerts, so a legitimate source sends few requests.
-    bridge_rate_limit_rps: float = 10.0
-    bridge_rate_limit_burst: int = 50
+    # Alertmanager batches alerts, but sends one request per alert group: 20 new
+    # incidents/s from one Alertmanager is 20 requests/s (docs/benchmarks.md), so the
+    # limit sits well above that and still stops a runaway or hostile client.
+    bridge_rate_limit_rps: float = 100.0
+    bridge_rate_limit_burst: int = 500
 
     # Where the incident log goes when the service names no incident_log file.
     incident_log_fallback: Path | None = None

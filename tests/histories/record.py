@@ -664,7 +664,10 @@ async def record(out_dir: Path = HERE, match: str = "") -> list[Path]:
     )
     async with env:
         await ensure_search_attributes(env.client)
-        chosen = [s for s in SCENARIOS if match in s.name]
+        # "ServiceDown" matches names containing it; "^HighErrorRate-" only names
+        # starting so (not AgentLabHighErrorRate-...).
+        chosen = [s for s in SCENARIOS if (s.name.startswith(match[1:]) if match.startswith("^")
+                                           else match in s.name)]  # fmt: skip
         # Sequential: the time-skipping server skips time for everything at once, and
         # one scenario's drive (waiting for a status) must not be raced by another's timers.
         out: list[Path] = []
@@ -676,7 +679,7 @@ async def record(out_dir: Path = HERE, match: str = "") -> list[Path]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-o", "--out", type=Path, default=HERE)
-    ap.add_argument("-k", "--match", default="", help="only scenarios whose name contains this")
+    ap.add_argument("-k", "--match", default="", help="names containing this; ^X: starting X")
     args = ap.parse_args()
     for p in asyncio.run(record(args.out, args.match)):
         print(p)
