@@ -316,7 +316,8 @@ class PrometheusProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        from tests.fixtures.prometheus import _wait_ready, prometheus_binary
+        from tests.fixtures.process import tail
+        from tests.fixtures.prometheus import READY_TIMEOUT_S, prometheus_binary, prometheus_ready
 
         binary = prometheus_binary()
         if binary is None:
@@ -344,13 +345,17 @@ class PrometheusProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        _wait_ready(self.proc, self.url, log)
+        # Waited for here, not with fixtures.process.running: this Prometheus outlives
+        # the function that starts it (the chaos test stops it at the end).
+        ready, deadline = prometheus_ready(self.url), time.monotonic() + READY_TIMEOUT_S
+        while not ready():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"prometheus did not start:\n{tail(log)}")
+            time.sleep(0.1)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            from tests.fixtures.process import stop
+
+            stop(self.proc)
