@@ -7,7 +7,7 @@ a P0 restart.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
 
@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.models import Phase
     from workflows.policies import DIAGNOSTIC
     from workflows.policies import HTTP_PROBE as HTTP_PROBE_POLICY
-    from workflows.steps import notify, recovery
+    from workflows.steps import phases, recovery
 
 # The Agent Lab runbook's names for Remedy's phases.
 LABELS = {
@@ -50,35 +50,8 @@ def enter(inc: Incident, phase: Phase, budgets: dict[Phase, timedelta]) -> None:
 
 
 def _arm(inc: Incident, phase: Phase, budgets: dict[Phase, timedelta]) -> None:
-    b = budgets.get(phase)
-    if b is None:
-        return
-    inc.record(f"phase budget: {phase.value}", "info", f"{LABELS[phase]}: ends {b} after detection")
-    inc.background(_watch(inc, phase, inc.detected_at + b, b))
-
-
-async def _watch(inc: Incident, phase: Phase, ends: datetime, b: timedelta) -> None:
-    # Counted from detection, like the runbook's "(10-30 minutes)": a phase entered late
-    # has less of its budget left, and one entered after its end overruns at once.
-    remaining = ends - workflow.now()
-    if remaining > timedelta(0):
-        try:
-            await workflow.wait_condition(
-                lambda: inc.phase != phase or inc.finished, timeout=remaining
-            )
-            return
-        except TimeoutError:
-            pass
-    elif inc.phase != phase or inc.finished:
-        return
-    if any(e.step == "escalated to a human" for e in inc.timeline):
-        return  # a person owns it now: the runbook's clock is no longer Remedy's to report
-    detail = f"{LABELS[phase]} still running {b} after detection (runbook budget)"
-    inc.record(f"phase overrun: {phase.value}", "failed", detail)
-    await notify.status_update(
-        inc, "Investigating", actions_taken=f"{LABELS[phase]} over its budget",
-        next_steps=f"{detail}; Remedy continues the runbook",
-    )  # fmt: skip
+    phases.arm(inc, phase, budgets.get(phase), label=LABELS[phase], once=False,
+               quiet_when_escalated=True)  # fmt: skip
 
 
 # ---------------------------------------------------------------- checks

@@ -79,42 +79,47 @@ async def maintenance(inc: Incident, mode: Literal["enable", "disable"]) -> bool
     return res.ok
 
 
-async def detailed_health(inc: Incident) -> bool | None:
-    """`curl .../health/detailed`; None when the inventory has no detailed URL."""
-    assert inc.policy is not None
-    step = "recovery: /health/detailed"
-    if not inc.policy.agent_lab.has_health_detailed:
-        inc.record(step, "skipped", "no health_detailed_url in the inventory")
+async def _http_check(
+    inc: Incident,
+    step: str,
+    configured: bool,
+    missing: str,
+    activity: str,
+    arg: object,
+    result_type: type[HttpProbeResult] | type[SmokeResult],
+) -> bool | None:
+    """One configured HTTP check: skipped (None) when the inventory lacks it, else its
+    URL and status in the timeline and whether it passed."""
+    if not configured:
+        inc.record(step, "skipped", missing)
         return None
     try:
-        res = await inc.act(
-            step, HTTP_PROBE,
-            HttpProbeInput(service=inc.service, target="health_detailed"),
-            HttpProbeResult, HTTP_PROBE_POLICY,
-        )  # fmt: skip
+        res = await inc.act(step, activity, arg, result_type, HTTP_PROBE_POLICY)
     except StepFailed:
         return False
     inc.record(step, "ok" if res.ok else "failed", f"{res.url} -> {res.status_code or res.error}")
     return res.ok
+
+
+async def detailed_health(inc: Incident) -> bool | None:
+    """`curl .../health/detailed`; None when the inventory has no detailed URL."""
+    assert inc.policy is not None
+    return await _http_check(
+        inc, "recovery: /health/detailed", inc.policy.agent_lab.has_health_detailed,
+        "no health_detailed_url in the inventory", HTTP_PROBE,
+        HttpProbeInput(service=inc.service, target="health_detailed"), HttpProbeResult,
+    )  # fmt: skip
 
 
 async def smoke(inc: Incident) -> bool | None:
     """Test core functionality (`curl -X POST .../api/agents -d '{...}'`); None when the
     inventory configures no smoke request."""
     assert inc.policy is not None
-    step = "recovery: core functionality"
-    if not inc.policy.agent_lab.has_smoke:
-        inc.record(step, "skipped", "no agent_lab.smoke request in the inventory")
-        return None
-    try:
-        res = await inc.act(
-            step, AGENTLAB_SMOKE, AgentLabProbeInput(service=inc.service),
-            SmokeResult, HTTP_PROBE_POLICY,
-        )  # fmt: skip
-    except StepFailed:
-        return False
-    inc.record(step, "ok" if res.ok else "failed", f"{res.url} -> {res.status_code or res.error}")
-    return res.ok
+    return await _http_check(
+        inc, "recovery: core functionality", inc.policy.agent_lab.has_smoke,
+        "no agent_lab.smoke request in the inventory", AGENTLAB_SMOKE,
+        AgentLabProbeInput(service=inc.service), SmokeResult,
+    )  # fmt: skip
 
 
 async def verified(inc: Incident) -> bool:

@@ -44,17 +44,37 @@ def overran(inc: Incident) -> list[str]:
 
 def _arm(inc: Incident, phase: Phase) -> None:
     assert inc.policy is not None
-    b = budget(inc.policy.waits, phase)
+    arm(inc, phase, budget(inc.policy.waits, phase))
+
+
+def arm(
+    inc: Incident,
+    phase: Phase,
+    b: timedelta | None,
+    *,
+    label: str | None = None,
+    once: bool = True,
+    quiet_when_escalated: bool = False,
+) -> None:
+    """Record `phase`'s budget `b` (counted from detection) and watch it. `label` is the
+    runbook's own name for the phase (Agent Lab: "Containment"); `once`: a re-entered
+    phase is marked and told about once; `quiet_when_escalated`: no overrun notice once a
+    person owns the incident."""
     if b is None:
         return
     ends = inc.detected_at + b
-    inc.record(f"phase budget: {phase.value}", "info", f"ends {b} after detection")
-    if any(e.step == f"phase overrun: {phase.value}" for e in inc.timeline):
+    inc.record(f"phase budget: {phase.value}", "info",
+               (f"{label}: " if label else "") + f"ends {b} after detection")  # fmt: skip
+    if once and any(e.step == f"phase overrun: {phase.value}" for e in inc.timeline):
         return  # re-entered (e.g. Response again for a rollback): marked and told once
-    inc.background(_watch(inc, phase, ends, b))
+    inc.background(_watch(inc, phase, ends, b, label, quiet_when_escalated))
 
 
-async def _watch(inc: Incident, phase: Phase, ends: object, b: timedelta) -> None:
+async def _watch(
+    inc: Incident, phase: Phase, ends: object, b: timedelta, label: str | None, quiet: bool
+) -> None:
+    # Counted from detection, like the runbooks' "(10-30 minutes)": a phase entered late
+    # has less of its budget left, and one entered after its end overruns at once.
     remaining = ends - workflow.now()  # type: ignore[operator]
     if remaining > timedelta(0):
         try:
@@ -66,11 +86,15 @@ async def _watch(inc: Incident, phase: Phase, ends: object, b: timedelta) -> Non
             pass
     elif inc.phase != phase or inc.finished:
         return
-    detail = f"{phase.value} still running {b} after detection (runbook budget)"
+    if quiet and any(e.step == "escalated to a human" for e in inc.timeline):
+        return  # a person owns it now: the runbook's clock is no longer Remedy's to report
+    detail = f"{label or phase.value} still running {b} after detection (runbook budget)"
     inc.record(f"phase overrun: {phase.value}", "failed", detail)
     await notify.status_update(
         inc,
         "Investigating",
-        actions_taken=f"{phase.value} phase over its budget",
+        actions_taken=f"{label} over its budget"
+        if label
+        else f"{phase.value} phase over its budget",
         next_steps=f"{detail}; Remedy continues the runbook",
     )
