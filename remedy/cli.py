@@ -11,6 +11,7 @@ import os
 import secrets
 import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,8 +77,7 @@ def run_client(coro: Callable[[], Awaitable[T]]) -> None:
     os._exit(code)
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+STOP_GRACE_S = 10.0  # remedy dev: worker shutdown time before the dev server is stopped
 
 
 def _token_file(data_dir: Path) -> Path:
@@ -168,8 +168,15 @@ def dev(
                 raise t.exception()  # type: ignore[misc]
 
     # SIGTERM (e.g. from `timeout` or a process manager) stops the stack like Ctrl-C, so
-    # the dev server we started never outlives us.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    # the dev server we started never outlives us. The worker's graceful shutdown waits
+    # for its long polls; if that takes more than STOP_GRACE_S, the dev server is stopped
+    # under it (its SQLite data is flushed on SIGTERM), which ends the polls at once.
+    def interrupt(signum: int, frame: object) -> None:
+        threading.Timer(STOP_GRACE_S, server.stop).start()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
     code = 0
     try:
         asyncio.run(stack())
