@@ -11,7 +11,6 @@ import os
 import secrets
 import signal
 import sys
-import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,7 +76,7 @@ def run_client(coro: Callable[[], Awaitable[T]]) -> None:
     os._exit(code)
 
 
-STOP_GRACE_S = 10.0  # remedy dev: worker shutdown time before the dev server is stopped
+STOP_GRACE_S = 10.0  # remedy dev: the most a graceful worker shutdown may take on Ctrl-C
 
 
 def _token_file(data_dir: Path) -> Path:
@@ -131,10 +130,20 @@ def dev(
     out.print(
         f"starting Temporal dev server on {server.address} (data: {data_dir}/temporal.db) ..."
     )
+
+    # Until the stack's loop takes the signals over, SIGTERM ends us like Ctrl-C, so the
+    # dev server we start is stopped in `finally` below and never outlives us.
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         server.start()
     except RuntimeError as e:
         fail(str(e))
+    except KeyboardInterrupt:
+        server.stop()
+        os._exit(130)
 
     async def stack() -> None:
         from worker import run_worker
@@ -162,25 +171,37 @@ def dev(
             "  Try         : remedy fire GenesisServiceDown --label service=genesis-orchestration"
         )
         out.print("Ctrl-C stops everything.")
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        # SIGINT/SIGTERM (Ctrl-C, `timeout`, a process manager) stop the stack the same way.
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        stop_wait = asyncio.create_task(stopping.wait())
+        done, _ = await asyncio.wait([*tasks, stop_wait], return_when=asyncio.FIRST_COMPLETED)
         for t in done:
-            if t.exception():
+            if t is not stop_wait and t.exception():
                 raise t.exception()  # type: ignore[misc]
+        out.print("stopping ...")
+        # Cancel = graceful worker shutdown. It can wait on long polls or on core retrying a
+        # server call, so it gets STOP_GRACE_S and no more: we never wait on it unbounded
+        # (that is what once kept Ctrl-C from ending `remedy dev`). Nothing is lost by
+        # leaving early: in-flight activities are retried by the server on the next start.
+        for t in tasks:
+            t.cancel()
+        _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_S)
+        if pending:
+            err.print(
+                f"worker shutdown still waiting after {STOP_GRACE_S:.0f}s; stopping anyway "
+                "(unfinished activities are retried on the next start)"
+            )
 
-    # SIGTERM (e.g. from `timeout` or a process manager) stops the stack like Ctrl-C, so
-    # the dev server we started never outlives us. The worker's graceful shutdown waits
-    # for its long polls; if that takes more than STOP_GRACE_S, the dev server is stopped
-    # under it (its SQLite data is flushed on SIGTERM), which ends the polls at once.
-    def interrupt(signum: int, frame: object) -> None:
-        threading.Timer(STOP_GRACE_S, server.stop).start()
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGINT, interrupt)
     code = 0
+    # Our own loop, not asyncio.run(): asyncio.run would wait, unbounded, for every task
+    # still pending to finish cancelling. We exit with os._exit after stopping the server.
+    loop = asyncio.new_event_loop()
     try:
-        asyncio.run(stack())
-    except KeyboardInterrupt:
+        loop.run_until_complete(stack())
+    except KeyboardInterrupt:  # a signal before the handlers were installed
         out.print("stopping ...")
     except Exception as e:  # one line, then stop the server we started
         err.print(f"[bold red]remedy:[/] {e}")

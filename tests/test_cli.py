@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,13 +65,17 @@ class Dev:
             seen += line
             if time.monotonic() > deadline:
                 pytest.fail(f"remedy dev not ready:\n{seen}")
+        # Keep reading, as a terminal would: an unread pipe would block its logging.
+        self.rest: list[str] = []
+        threading.Thread(target=self.rest.extend, args=(self.proc.stdout,), daemon=True).start()
         return seen
 
     def stop(self) -> int:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGINT)
         try:
-            return self.proc.wait(timeout=60)
+            # Bounded by design: at most STOP_GRACE_S for the worker, then the server's stop.
+            return self.proc.wait(timeout=45)
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
