@@ -96,6 +96,7 @@ class DevServer:
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
+            os.killpg(self.proc.pid, signal.SIGCONT)  # a stopped (frozen) server gets it too
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:

@@ -137,6 +137,42 @@ def test_dev_stack_fire_list_status_survives_restart(dev: Dev) -> None:
     assert dev.stop() == 0
 
 
+def test_dev_stops_within_bounds_when_the_server_hangs(dev: Dev) -> None:
+    """Ctrl-C must end `remedy dev` even when the worker's graceful shutdown cannot finish:
+    here the dev server is frozen (SIGSTOP), so every poll hangs. The worker gets its
+    grace period, then the server is stopped and we exit; no process is left behind."""
+    dev.start()
+    found = subprocess.run(
+        ["pgrep", "-f", "--", f"--db-filename {dev.data / 'temporal.db'}"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    server_pid = int(found.stdout.split()[0])
+    os.kill(server_pid, signal.SIGSTOP)
+    t0 = time.monotonic()
+    assert dev.stop() == 0
+    took = time.monotonic() - t0
+    assert took < 40, took  # 10 s grace + the server's 15 s stop, with slack for load
+    time.sleep(0.5)
+    with pytest.raises(ProcessLookupError):
+        os.kill(server_pid, 0)
+
+
+def test_dev_impatient_ctrl_c_still_stops_cleanly(dev: Dev) -> None:
+    """Ctrl-C, Ctrl-C: a second signal during the shutdown must not wedge it. (It did when
+    the signal raised KeyboardInterrupt inside the event loop: a callback the worker's
+    shutdown waited on was lost, and the process hung with the dev server stopped.)"""
+    dev.start()
+    dev.cli("fire", "GenesisServiceDown", "--label", "service=genesis-orchestration")
+    assert dev.proc is not None
+    t0 = time.monotonic()
+    for pause in (0.1, 0.2, 0.4):
+        dev.proc.send_signal(signal.SIGINT)
+        time.sleep(pause)
+    assert dev.proc.wait(timeout=45) == 0
+    assert time.monotonic() - t0 < 30
+    assert "stopping ..." in "".join(dev.rest)
+
+
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     d = Dev(tmp_path)
     bad = tmp_path / "inv.yaml"
