@@ -2,6 +2,8 @@
 Temporal UI (or `temporal workflow show --codec-endpoint ... --codec-auth ...`).
 
     POST /encode, POST /decode   {"payloads": [{"metadata": {k: b64}, "data": b64}]}
+    GET  /login, POST /login     sign a browser in (session cookie) with the token
+    POST /logout
     GET  /healthz
 
 This is the Temporal UI's remote-codec protocol: protobuf JSON of Payloads. Point the UI
@@ -13,18 +15,29 @@ Why the rules below:
 - CORS for the configured UI origins only: the browser, not the UI server, calls the
   codec endpoint. Preflight (OPTIONS) carries no Authorization header, so CORS answers
   it before authentication.
+- A session cookie for browsers: the UI cannot send a static bearer token (it only
+  passes an OIDC access token). With the UI's "Include cross-origin credentials" on
+  (TEMPORAL_CODEC_INCLUDE_CREDENTIALS=true), a person who signed in at /login with the
+  token has the browser send the cookie instead. The cookie holds an expiry and an HMAC
+  keyed by the token -- not the token -- so it is stateless, expires, and dies when the
+  token is rotated. HttpOnly; SameSite=Lax over http (the UI and codec on one host with
+  different ports are same-site), SameSite=None; Secure over https.
 - A body size limit, so an unauthenticated caller cannot make it buffer arbitrary data.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import html
 import json
+import time
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
 
@@ -32,6 +45,48 @@ from remedy.codec import AesGcmCodec, CodecKeyError, parse_keys
 from remedy.settings import Settings
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_LOGIN_BYTES = 4096
+SESSION_COOKIE = "remedy_codec_session"
+
+
+class Sessions:
+    """Stateless signed sessions: "v1.<expiry>.<hmac(token, expiry)>"."""
+
+    def __init__(self, token: str, ttl_s: float) -> None:
+        self._key = hashlib.sha256(b"remedy-codec-session\0" + token.encode()).digest()
+        self.ttl_s = ttl_s
+
+    def _sign(self, expiry: int) -> str:
+        return hmac.new(self._key, f"v1.{expiry}".encode(), hashlib.sha256).hexdigest()
+
+    def issue(self, now: float | None = None) -> str:
+        expiry = int((now or time.time()) + self.ttl_s)
+        return f"v1.{expiry}.{self._sign(expiry)}"
+
+    def valid(self, cookie: str | None, now: float | None = None) -> bool:
+        try:
+            version, expiry_s, mac = (cookie or "").split(".")
+            expiry = int(expiry_s)
+        except ValueError:
+            return False
+        return (
+            version == "v1"
+            and expiry > (now or time.time())
+            and hmac.compare_digest(mac, self._sign(expiry))
+        )
+
+
+LOGIN_PAGE = """<!doctype html><meta charset="utf-8"><title>Remedy codec server</title>
+<body style="font-family:sans-serif;max-width:34em;margin:3em auto">
+<h1>Remedy codec server</h1>
+<p>Sign this browser in to decode Remedy's encrypted payloads in the Temporal UI
+(codec settings: this endpoint, with <em>Include cross-origin credentials</em> on).</p>
+{message}
+<form method="post" action="/login">
+<input type="hidden" name="next" value="{next}">
+<label>Codec server token <input type="password" name="token" autofocus required></label>
+<button type="submit">Sign in</button></form>
+<p><small>Signed in for {hours:g} h; rotating the token signs everyone out.</small></p>"""
 
 
 def create_codec_app(settings: Settings) -> FastAPI:
@@ -43,7 +98,9 @@ def create_codec_app(settings: Settings) -> FastAPI:
             "without authentication"
         )
     codec = AesGcmCodec(parse_keys(settings.codec_keys.get_secret_value()))
-    expected = f"Bearer {settings.codec_server_token.get_secret_value()}".encode()
+    token = settings.codec_server_token.get_secret_value()
+    expected = f"Bearer {token}".encode()
+    sessions = Sessions(token, settings.codec_server_session_hours * 3600)
     origins = [o.strip() for o in settings.codec_server_cors_origins.split(",") if o.strip()]
 
     app = FastAPI(title="Remedy codec server", docs_url=None, redoc_url=None, openapi_url=None)
@@ -59,10 +116,15 @@ def create_codec_app(settings: Settings) -> FastAPI:
         headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
         return JSONResponse({"error": message}, status_code=code, headers=headers)
 
-    async def convert(request: Request, decode: bool) -> JSONResponse:
+    def authorized(request: Request) -> bool:
         given = request.headers.get("authorization", "").encode()
-        if not hmac.compare_digest(given, expected):
-            return error(401, "missing or invalid bearer token")
+        if given:  # a wrong header is refused even when a good cookie rides along
+            return hmac.compare_digest(given, expected)
+        return sessions.valid(request.cookies.get(SESSION_COOKIE))
+
+    async def convert(request: Request, decode: bool) -> JSONResponse:
+        if not authorized(request):
+            return error(401, "missing or invalid bearer token or session (sign in at /login)")
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
@@ -88,6 +150,59 @@ def create_codec_app(settings: Settings) -> FastAPI:
     @app.post("/encode")
     async def encode(request: Request) -> JSONResponse:
         return await convert(request, decode=False)
+
+    def safe_next(value: str) -> str | None:
+        """Only back to a configured UI origin: /login must not be an open redirect."""
+        parts = urlsplit(value)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        return value if parts.scheme in ("http", "https") and origin in origins else None
+
+    def login_page(message: str = "", next_url: str = "", code: int = 200) -> HTMLResponse:
+        page = LOGIN_PAGE.format(
+            message=f'<p style="color:#b00">{html.escape(message)}</p>' if message else "",
+            next=html.escape(next_url, quote=True),
+            hours=settings.codec_server_session_hours,
+        )
+        return HTMLResponse(page, status_code=code, headers={"Cache-Control": "no-store"})
+
+    @app.get("/login")
+    async def login_form(next: str = "") -> HTMLResponse:  # noqa: A002 -- the query name
+        return login_page(next_url=next)
+
+    @app.post("/login")
+    async def login(request: Request) -> Response:
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_LOGIN_BYTES:
+                return login_page("request too large", code=413)
+        form = parse_qs(body.decode("utf-8", "replace"))
+        given = (form.get("token") or [""])[0]
+        next_url = (form.get("next") or [""])[0]
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return login_page("wrong token", next_url, code=401)
+        target = safe_next(next_url)
+        resp: Response = (
+            RedirectResponse(target, status_code=303)
+            if target
+            else login_page("Signed in. You can close this tab and reload the Temporal UI.")
+        )
+        https = request.url.scheme == "https"
+        resp.set_cookie(
+            SESSION_COOKIE,
+            sessions.issue(),
+            max_age=int(sessions.ttl_s),
+            httponly=True,
+            secure=https,
+            samesite="none" if https else "lax",
+        )
+        return resp
+
+    @app.post("/logout")
+    async def logout() -> Response:
+        resp = Response(status_code=204)
+        resp.delete_cookie(SESSION_COOKIE)
+        return resp
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     codec_server_cors_origins: str = "http://localhost:8233,http://localhost:8080"
     codec_server_host: str = "127.0.0.1"
     codec_server_port: int = 8788
+    # How long a browser signed in at the codec server's /login stays signed in.
+    codec_server_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     task_queue: str = "remedy"
     inventory: Path = Path("examples/inventory.yaml")
     data_dir: Path = Path("data")
