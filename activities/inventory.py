@@ -61,6 +61,9 @@ class HostSpec(_Strict):
     connect_timeout_s: float = Field(default=10.0, gt=0)
     # Where idempotency markers live on the target (see activities/service.py).
     state_dir: str = ".remedy/state"
+    # Finished markers older than this are pruned when a new keyed command runs. Must
+    # outlast any retry of an activity (hours at most), so days are plenty.
+    state_retention_days: int = Field(default=14, ge=1)
     # Another inventory host to tunnel through (direct-tcpip); its host key is checked
     # against its own known_hosts, this host's against this one's.
     jump_host: str | None = None

@@ -11,11 +11,14 @@ by the fixed script `KEYED_SCRIPT`. Protocol:
 - positional parameters only: `$1` state dir (relative => under $HOME), `$2` sha256 hex
   of the key (computed here, so the key never reaches a path unescaped), `$3` the key
   (stored for humans), `$4` how many seconds a replay waits for a running first
-  attempt, `$5` cwd ("" = home), then the argv. Stdin is forwarded to the command.
+  attempt, `$5` retention in days, `$6` cwd ("" = home), then the argv. Stdin is
+  forwarded to the command.
 - `mkdir "$state/$keyhash"` is the atomic claim. The claimer records key, argv and a
   UTC timestamp, then runs the argv *detached* (SIGHUP ignored, every fd on files in
   the marker dir), so the command completes even if the SSH session drops, and finally
   writes `rc` atomically (rc.tmp + mv) plus `finished_at`.
+- After a fresh run, markers whose `rc` is older than the retention are removed
+  (unfinished claims are never pruned: a human must look at those).
 - If the claim fails, the key ran (or is running): wait up to `$4` s for `rc`, then
   return the recorded output.
 - Output: the first stderr line is the marker `remedy-idempotency: <state> <keyhash>`
@@ -58,8 +61,8 @@ _KEYED_MARGIN_S = 15.0
 LOG_TAIL_LINES = 100
 
 KEYED_SCRIPT = r"""set -u
-state=$1 keyhash=$2 key=$3 wait_s=$4 cwd=$5
-shift 5
+state=$1 keyhash=$2 key=$3 wait_s=$4 keep_days=$5 cwd=$6
+shift 6
 case $state in /*) ;; *) state=$HOME/$state ;; esac
 dir=$state/$keyhash
 mark() { printf '%s %s %s\n' 'remedy-idempotency:' "$1" "$keyhash" >&2; }
@@ -83,6 +86,11 @@ if mkdir "$dir" 2>/dev/null; then
     echo "$rc" > "$dir/rc.tmp" && mv "$dir/rc.tmp" "$dir/rc"
   ) < /dev/null > /dev/null 2>&1 &
   wait $!
+  # Markers of runs finished more than keep_days ago can no longer be asked for again
+  # (a retry comes within the incident's activity timeouts): prune them, so the state
+  # dir does not grow forever. Best effort: a failed prune never fails the command.
+  find "$state" -mindepth 2 -maxdepth 2 -name rc -mtime +"$keep_days" 2>/dev/null |
+    while IFS= read -r old; do rm -rf -- "${old%/rc}"; done
   if [ -f "$dir/rc" ]; then emit ran; fi
   mark unknown; exit 125
 fi
@@ -112,7 +120,10 @@ async def run_keyed(
     argv = ["sh", "-c", spec.argv[0]] if spec.shell else spec.argv
     wait_s = math.ceil(spec.timeout_s)
     h = key_hash(key)
-    wrapped = ["sh", "-c", KEYED_SCRIPT, "remedy-keyed", host.state_dir, h, key, str(wait_s)]
+    wrapped = [
+        "sh", "-c", KEYED_SCRIPT, "remedy-keyed",
+        host.state_dir, h, key, str(wait_s), str(host.state_retention_days),
+    ]  # fmt: skip
     res = await run_on_host(
         host_name,
         host,

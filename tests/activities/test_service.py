@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import time
 import uuid
 from collections.abc import Awaitable
 from pathlib import Path
@@ -137,6 +139,27 @@ async def test_keyed_run_that_never_finished_is_unknown(sshd: SshServer) -> None
     spec = CommandSpec(argv=["true"], timeout_s=1)
     err = await app_error(run_keyed(HOST_NAME, host, spec, key=k), "IdempotencyUnknown")
     assert err.non_retryable
+
+
+async def test_old_finished_markers_are_pruned(sshd: SshServer) -> None:
+    """The state dir does not grow forever: finished markers past the retention go when
+    the next keyed command runs; recent ones and unfinished claims stay."""
+    host = sshd.host_spec()
+    state = Path(host.state_dir)
+    month_ago = time.time() - 30 * 86400
+    old, recent, unfinished = key(), key(), key()
+    for k in (old, recent):
+        await run_keyed(HOST_NAME, host, CommandSpec(argv=["true"]), key=k)
+    (state / key_hash(unfinished)).mkdir(parents=True)
+    for path in [state / key_hash(old) / "rc", state / key_hash(unfinished)]:
+        os.utime(path, (month_ago, month_ago))
+    _, replayed = await run_keyed(HOST_NAME, host, CommandSpec(argv=["true"]), key=key())
+    assert not replayed
+    assert not (state / key_hash(old)).exists()
+    assert (state / key_hash(recent) / "rc").exists()
+    assert (state / key_hash(unfinished)).exists()  # no exit status: kept for a human
+    # A replay of a kept key still answers from its marker.
+    assert (await run_keyed(HOST_NAME, host, CommandSpec(argv=["true"]), key=recent))[1]
 
 
 async def test_relative_state_dir_is_under_home(sshd: SshServer) -> None:
