@@ -103,6 +103,22 @@ emit replayed
 """
 
 
+RESTORE_CONFIG_SCRIPT = r"""set -eu
+backup=$1 config=$2 glob=$3 n=0
+for f in "$backup"/*; do
+  case ${f##*/} in $glob) ;; *) continue ;; esac
+  [ -f "$f" ] || continue
+  cp -p -- "$f" "$config"/
+  echo "restored ${f##*/}"
+  n=$((n + 1))
+done
+if [ "$n" -eq 0 ]; then
+  echo "no files matching '$glob' in $backup: configuration not restored" >&2
+  exit 1
+fi
+"""
+
+
 def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -179,23 +195,18 @@ def resolve_command(svc_name: str, svc: ServiceSpec, kind: CommandKind) -> Comma
                 argv=[*git, "reset", "--hard", f"{rb.remote}/{rb.stable_ref}"]
             ),
             CommandKind.ROLLBACK_CLEAN: CommandSpec(argv=[*git, "clean", "-fd"]),
-            # `cp backup/*.yaml config/` without a shell: find does the globbing.
+            # `cp backup/*.yaml config/` under the seed's `set -e`: no matching file is a
+            # failure (the procedure stops, a human looks), not a silent no-op. The paths
+            # and glob are positional parameters -- data, never script text.
             CommandKind.ROLLBACK_RESTORE_CONFIG: CommandSpec(
                 argv=[
-                    "find",
+                    "sh",
+                    "-c",
+                    RESTORE_CONFIG_SCRIPT,
+                    "remedy-restore-config",
                     _join(repo, rb.config_backup_dir),
-                    "-maxdepth",
-                    "1",
-                    "-type",
-                    "f",
-                    "-name",
-                    rb.config_glob,
-                    "-exec",
-                    "cp",
-                    "-t",
                     _join(repo, rb.config_dir),
-                    "{}",
-                    "+",
+                    rb.config_glob,
                 ]
             ),
         }

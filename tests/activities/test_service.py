@@ -236,6 +236,7 @@ async def test_rollback_steps_restore_stable_code_and_config(
             ServiceCommandInput(service="g", command=step, idempotency_key=f"{incident}/{step}")
         )
         assert r.result.ok, r.result
+    assert r.result.stdout.splitlines() == ["restored app.yaml", "restored db.yaml"]
 
     assert git("rev-parse", "HEAD", cwd=work) == stable
     assert (work / "app.py").read_text() == "v1.1 stable\n"
@@ -245,6 +246,36 @@ async def test_rollback_steps_restore_stable_code_and_config(
     assert (work / "config" / "db.yaml").read_text() == "db: ok\n"
     assert not (work / "config" / "notes.txt").exists()
     assert git("status", "--porcelain", cwd=work) == ""
+
+
+async def test_restore_config_without_a_backup_fails_clearly(
+    sshd: SshServer, tmp_path: Path
+) -> None:
+    """The seed's `cp config/backup/*.yaml config/` under `set -e` fails when there is
+    nothing to copy; a rollback must not report a config restore that did not happen.
+    A hostile-looking file name is copied as data, never run."""
+    work = tmp_path / "work"
+    (work / "config" / "backup").mkdir(parents=True)
+    (work / "config" / "backup" / "notes.txt").write_text("not config\n")
+    svc = ServiceSpec(hosts=[HOST_NAME], rollback=RollbackSpec(repo_path=str(work)))
+    acts = ServiceActivities(Inventory(hosts={HOST_NAME: sshd.host_spec()}, services={"g": svc}))
+
+    def restore() -> ServiceCommandInput:
+        return ServiceCommandInput(
+            service="g", command=CommandKind.ROLLBACK_RESTORE_CONFIG, idempotency_key=key()
+        )
+
+    r = await acts.run(restore())
+    assert r.result.exit_status == 1
+    assert "no files matching '*.yaml'" in r.result.stderr and "not restored" in r.result.stderr
+    assert sorted(p.name for p in (work / "config").iterdir()) == ["backup"]
+
+    odd = "$(touch pwned); x.yaml"
+    (work / "config" / "backup" / odd).write_text("a: 1\n")
+    r = await acts.run(restore())
+    assert r.result.ok and r.result.stdout == f"restored {odd}\n"
+    assert (work / "config" / odd).read_text() == "a: 1\n"
+    assert not any((d / "pwned").exists() for d in (Path.home(), work, tmp_path))
 
 
 async def test_keyed_run_with_unusable_state_dir_runs_nothing(
