@@ -47,13 +47,11 @@ class HighErrorRate(Incident):
         goal = sli_response.goal(self, "error_rate", t.error_rate_slo, t.error_rate_rollback)
         await notify.status_update(self, "Active", "alert received", "diagnose error categories")
 
-        phases.enter(self, Phase.ASSESSMENT)
-        if goal is not None:
-            now = await sli_response.current(self, goal)
-            if goal.beyond_rollback(now):
-                return await sli_response.roll_back_then_verify(
-                    self, goal, f"error rate {now:g} > {t.error_rate_rollback:g}"
-                )
+        rolled_back = await sli_response.rolled_back_at_assessment(
+            self, goal, lambda now: f"error rate {now:g} > {t.error_rate_rollback:g}"
+        )
+        if rolled_back is not None:
+            return rolled_back
         by_metric = await diagnostics.error_categories(self)
         logs = await diagnostics.log_errors(self)
         kind = diagnostics.dominant(by_metric, logs.categories if logs else None)

@@ -41,13 +41,11 @@ class HighLatencyP95(Incident):
         goal = sli_response.goal(self, "latency_p95", t.latency_p95_slo_s, t.latency_p95_rollback_s)
         await notify.status_update(self, "Active", "alert received", "component breakdown")
 
-        phases.enter(self, Phase.ASSESSMENT)
-        if goal is not None:
-            now = await sli_response.current(self, goal)
-            if goal.beyond_rollback(now):
-                return await sli_response.roll_back_then_verify(
-                    self, goal, f"P95 {now:g}s > {t.latency_p95_rollback_s:g}s"
-                )
+        rolled_back = await sli_response.rolled_back_at_assessment(
+            self, goal, lambda now: f"P95 {now:g}s > {t.latency_p95_rollback_s:g}s"
+        )
+        if rolled_back is not None:
+            return rolled_back
         slow = await self.slowest_component()
         cpu = await diagnostics.value(self, "CPU usage", d.cpu_query)
         disk = await diagnostics.value(self, "disk I/O utilization", d.disk_io_query)

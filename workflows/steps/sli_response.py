@@ -12,6 +12,7 @@ the rollback, the mitigations applied are undone (their backups restored).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from temporalio import workflow
@@ -129,6 +130,21 @@ async def verify_or_roll_back(
                 return await escalate(inc, f"rollback failed or unavailable ({why})")
             return await verify_or_roll_back(inc, g, "rollback", [], rolled_back=True)
         await workflow.sleep(waits.verify_interval)
+
+
+async def rolled_back_at_assessment(
+    inc: Incident, g: Goal | None, describe: Callable[[float], str]
+) -> PlaybookResult | None:
+    """The runbooks' Assessment: the SLI already past its rollback threshold -> roll back
+    now (the result); otherwise None and the playbook goes on to diagnose.
+    `describe(value)` says why, in the runbook's words."""
+    phases.enter(inc, Phase.ASSESSMENT)
+    if g is None:
+        return None
+    now = await current(inc, g)
+    if now is None or not g.beyond_rollback(now):
+        return None
+    return await roll_back_then_verify(inc, g, describe(now))
 
 
 async def roll_back_then_verify(inc: Incident, g: Goal | None, why: str) -> PlaybookResult:
