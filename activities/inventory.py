@@ -109,6 +109,13 @@ class ServiceSpec(_Strict):
             if self.data_dir is None:
                 raise ValueError("data_integrity needs the service's data_dir")
             self.data_integrity.paths(self.data_dir)  # ValueError names the problem
+        # The off-host copies only mean something to DataCorruption, and a sync needs the
+        # directory it fills: refuse a command that would silently never run.
+        di = self.data_integrity
+        if CommandKind.BACKUP_SYNC in self.commands and (di is None or di.backup_dir is None):
+            raise ValueError("commands.backup_sync fills data_integrity.backup_dir: set it")
+        if CommandKind.EVIDENCE_UPLOAD in self.commands and di is None:
+            raise ValueError("commands.evidence_upload needs a data_integrity section")
         return self
 
 
@@ -215,7 +222,11 @@ class Inventory(_Strict):
                 has_source_repo=svc.source_repo is not None or svc.rollback is not None,
                 has_smoke_test=svc.smoke_test is not None,
             ),
-            data_integrity=svc.data_integrity.policy(has_logs=bool(svc.log_files))
+            data_integrity=svc.data_integrity.policy(
+                has_logs=bool(svc.log_files),
+                has_backup_sync=CommandKind.BACKUP_SYNC in svc.commands,
+                has_evidence_upload=CommandKind.EVIDENCE_UPLOAD in svc.commands,
+            )
             if svc.data_integrity
             else DataIntegrityPolicy(),
             security=SecurityPolicy(

@@ -175,6 +175,10 @@ class CommandKind(StrEnum):
     ROLLBACK_RESET = "rollback_reset"
     ROLLBACK_CLEAN = "rollback_clean"
     ROLLBACK_RESTORE_CONFIG = "rollback_restore_config"
+    # DataCorruption's off-host copies (the runbook's `aws s3 ...`): bring the backups into
+    # data_integrity.backup_dir; send the evidence dir to safe keeping.
+    BACKUP_SYNC = "backup_sync"
+    EVIDENCE_UPLOAD = "evidence_upload"
 
 
 class ServiceCommandInput(BaseModel):

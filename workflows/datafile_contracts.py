@@ -11,9 +11,12 @@ move must be -- and go back to the host only as separate argv words that the hos
 script checks against the data dir before touching anything.
 
 Backups are a directory on the host holding known-good copies of the session files.
-The runbook's S3 bucket (`aws s3 ls/cp s3://agent-lab-backups/...`) is out of scope:
-sync it to that directory if that is where the copies live. The forensic tar likewise
-stays on the host, in the evidence dir (not uploaded to S3).
+Where the copies live elsewhere -- the runbook's `s3://agent-lab-backups/sessions/` --
+the service's `backup_sync` command (e.g. `aws s3 sync s3://... <backup_dir>`) brings
+them into that directory at the start of the Investigation, and its `evidence_upload`
+command (e.g. `aws s3 cp --recursive <evidence_dir> s3://.../forensics/`) sends the
+forensic tar off the host right after it is written. Both are inventory argv, run over
+SSH like every service command, keyed so a retry does not copy twice.
 """
 
 from __future__ import annotations
@@ -144,11 +147,15 @@ class DataIntegritySpec(_Strict):
             raise ValueError("quarantine_dir must not be data_dir itself")
         return out
 
-    def policy(self, *, has_logs: bool) -> DataIntegrityPolicy:
+    def policy(
+        self, *, has_logs: bool, has_backup_sync: bool = False, has_evidence_upload: bool = False
+    ) -> DataIntegrityPolicy:
         budgets = DEFAULT_BUDGETS | {p: timedelta(seconds=s) for p, s in self.budgets.items()}
         return DataIntegrityPolicy(
             configured=True,
             has_backup=self.backup_dir is not None,
+            has_backup_sync=has_backup_sync,
+            has_evidence_upload=has_evidence_upload,
             has_write_log=has_logs,
             max_files=self.max_files,
             budgets=budgets,
@@ -162,6 +169,8 @@ class DataIntegrityPolicy(BaseModel):
 
     configured: bool = False
     has_backup: bool = False
+    has_backup_sync: bool = False  # the service's `backup_sync` command (off-host backups)
+    has_evidence_upload: bool = False  # its `evidence_upload` command
     has_write_log: bool = False
     max_files: int = 500
     budgets: dict[Phase, timedelta] = Field(default_factory=lambda: dict(DEFAULT_BUDGETS))

@@ -18,8 +18,10 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.datafiles import DataFileActivities
-from activities.inventory import ServiceSpec
+from activities.inventory import CommandSpec, ServiceSpec
+from activities.service import ServiceActivities
 from tests.fixtures.sshd import HOST_NAME, SshServer
+from workflows.contracts import CommandKind, ServiceCommandInput
 from workflows.datafile_contracts import (
     SEED_CSV_HEADER,
     DataIntegritySpec,
@@ -77,7 +79,11 @@ def runs_csv() -> bytes:
 
 
 def world(
-    sshd: SshServer, tmp: Path, dry_run: bool = False, **spec: object
+    sshd: SshServer,
+    tmp: Path,
+    dry_run: bool = False,
+    commands: dict[CommandKind, CommandSpec] | None = None,
+    **spec: object,
 ) -> tuple[DataFileActivities, Path]:
     data = tmp / "app" / "data"
     write(data, {**GOOD, **BROKEN, "runs.csv": runs_csv()})
@@ -86,7 +92,7 @@ def world(
     svc = ServiceSpec(
         hosts=[HOST_NAME], data_dir=str(data), log_files=[str(tmp / "logs" / "app.log")],
         data_integrity=DataIntegritySpec.model_validate({"backup_dir": str(tmp / "backup")} | spec),
-        safety=SafetyOverrides(dry_run=dry_run),
+        safety=SafetyOverrides(dry_run=dry_run), commands=commands or {},
     )  # fmt: skip
     return DataFileActivities(sshd.inventory({SVC: svc})), data
 
@@ -266,6 +272,63 @@ async def test_dry_run_touches_nothing(sshd: SshServer, tmp_path: Path) -> None:
     ]  # fmt: skip
     assert all(r.dry_run and r.detail.startswith("DRY RUN") for r in results)
     assert digests(tmp_path) == originals  # nothing written, moved or created
+
+
+async def test_off_host_backups_and_evidence_through_the_inventory_commands(
+    sshd: SshServer, tmp_path: Path
+) -> None:
+    """The runbook's S3 bucket, played by a directory the inventory's own commands copy
+    from and to (as `aws s3 sync` / `aws s3 cp` would): the sync fills backup_dir so the
+    scan finds a good copy it did not have; keyed, a retry copies nothing again; the
+    evidence tar arrives off-host byte for byte; in dry-run nothing is copied."""
+    bucket = tmp_path / "s3"
+    write(bucket / "sessions", {"nobackup.json": json.dumps({"ts": "t", "agent_name": "eps"})})
+    sync = CommandSpec(argv=["cp", "-R", "--", f"{bucket}/sessions/.", f"{tmp_path}/backup/"])
+    upload = CommandSpec(argv=["cp", "-R", "--", f"{tmp_path}/app/evidence/.",
+                               f"{bucket}/forensics/"])  # fmt: skip
+    commands = {CommandKind.BACKUP_SYNC: sync, CommandKind.EVIDENCE_UPLOAD: upload}
+
+    dry, _ = world(sshd, tmp_path / "dry", dry_run=True, commands=commands)
+    dry_svc = ServiceActivities(dry.inventory)
+    before = digests(tmp_path)
+    inc = incident()
+    for kind in commands:
+        key = f"{inc}:{kind.value}"
+        r = await dry_svc.run(ServiceCommandInput(service=SVC, command=kind, idempotency_key=key))
+        assert r.dry_run and "DRY RUN: would run `cp -R" in r.result.stdout
+    assert digests(tmp_path) == before
+
+    acts, _ = world(sshd, tmp_path, commands=commands)
+    svc = ServiceActivities(acts.inventory)
+    assert "sessions/nobackup.json" not in (await acts.scan(ScanInput(service=SVC))).backup_covers
+    key = ServiceCommandInput(service=SVC, command=CommandKind.BACKUP_SYNC,
+                              idempotency_key=f"{inc}:backup_sync")  # fmt: skip
+    first = await svc.run(key)
+    assert first.result.ok and not first.replayed
+    scan = await acts.scan(ScanInput(service=SVC))
+    assert sorted(scan.backup_covers) == [
+        "sessions/broken1.json", "sessions/broken2.json", "sessions/nobackup.json"
+    ]  # fmt: skip
+    (bucket / "sessions" / "nobackup.json").write_text("changed in the bucket")
+    again = await svc.run(key)  # an activity retry after a crash: recorded, not re-run
+    assert again.replayed and json.loads((tmp_path / "backup" / "nobackup.json").read_text())
+
+    await acts.snapshot(SnapshotInput(service=SVC, incident_id=inc, stamp=STAMP))
+    up = await svc.run(ServiceCommandInput(service=SVC, command=CommandKind.EVIDENCE_UPLOAD,
+                                           idempotency_key=f"{inc}:evidence_upload"))  # fmt: skip
+    assert up.result.ok
+    name = f"evidence-{STAMP}.tar.gz"
+    local, remote = tmp_path / "app" / "evidence" / name, bucket / "forensics" / name
+    assert remote.read_bytes() == local.read_bytes()
+
+
+def test_off_host_commands_need_their_data_integrity_settings() -> None:
+    sync = CommandSpec(argv=["aws", "s3", "sync", "s3://b/s/", "/b/"])
+    with pytest.raises(ValueError, match="backup_sync fills data_integrity.backup_dir"):
+        ServiceSpec(hosts=["h"], data_dir="/app/data", data_integrity=DataIntegritySpec(),
+                    commands={CommandKind.BACKUP_SYNC: sync})  # fmt: skip
+    with pytest.raises(ValueError, match="evidence_upload needs a data_integrity section"):
+        ServiceSpec(hosts=["h"], commands={CommandKind.EVIDENCE_UPLOAD: sync})
 
 
 async def test_scan_of_a_missing_data_dir_fails_non_retryably(

@@ -602,6 +602,9 @@ def _data_scenarios() -> list[Scenario]:
            world={"sessions": dict(bad), "backup": both, "snapshot_fails": True}),
         dc("late-approval-overruns-containment", policy=late,
            world={"sessions": dict(bad), "backup": both}, drive=approve_containment_after_70min),
+        dc("offsite-backup-synced-evidence-upload-fails",
+           policy={"data_integrity": {"has_backup_sync": True, "has_evidence_upload": True}},
+           world={"sessions": dict(bad), "remote": both, "upload_exit": 1}),
     ]  # fmt: skip
 
 

@@ -16,7 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from tests.workflows.fakes import World
-from workflows.contracts import ServicePolicy
+from workflows.contracts import CommandKind, ServiceCommandInput, ServicePolicy
 from workflows.datafile_contracts import (
     DATAFILES_QUARANTINE,
     DATAFILES_READ_ONLY,
@@ -71,6 +71,18 @@ class DataWorld(World):
     flag_exists: bool = False  # read-only mode was on before the incident
     snapshot_fails: bool = False
     quarantined: list[str] = field(default_factory=list)
+    # The off-host copies (the runbook's S3 bucket): backup_sync copies `remote` into
+    # `backup`; evidence_upload fails with upload_exit != 0.
+    remote: set[str] = field(default_factory=set)
+    upload_exit: int = 0
+
+    def command_hook(self, inp: ServiceCommandInput) -> tuple[int, str] | None:
+        if inp.command == CommandKind.BACKUP_SYNC:
+            self.backup |= self.remote
+            return 0, "\n".join(f"download: s3://b/{p}" for p in sorted(self.remote))
+        if inp.command == CommandKind.EVIDENCE_UPLOAD:
+            return self.upload_exit, "upload: evidence.tar.gz" if self.upload_exit == 0 else ""
+        return None
 
     def counts(self) -> Counts:
         bad = sum(1 for ok in self.sessions.values() if not ok)

@@ -75,6 +75,10 @@ class World:
     def log(self, name: str, detail: str = "") -> None:
         self.calls.append(Call(activity.info().current_attempt_scheduled_time, name, detail))
 
+    def command_hook(self, inp: ServiceCommandInput) -> tuple[int, str] | None:
+        """A World for one playbook answers its own service commands here: (exit, stdout)."""
+        return None
+
     def times(self, name: str) -> list[datetime]:
         return [c.at for c in self.calls if c.name == name]
 
@@ -125,6 +129,8 @@ class World:
             if (d := dry(inp)) is not None:
                 return d
             world.log(inp.command.value, inp.idempotency_key or "")
+            if (answer := world.command_hook(inp)) is not None:
+                return result(inp, *answer)
             if inp.command == CommandKind.STATUS:
                 if world.started_after_rollback:
                     up = world.active_after_rollback

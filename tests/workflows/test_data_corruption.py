@@ -103,6 +103,41 @@ async def test_corrupt_with_backup_restores_all_and_resolves(
     assert "- [ ] Root cause analysis: determine the corruption cause" in pm
 
 
+async def test_off_host_backups_fetched_before_the_scan_evidence_sent_off(
+    time_env: WorkflowEnvironment,
+) -> None:
+    """The runbook's S3 bucket through the service's backup_sync / evidence_upload
+    commands: the good copies exist only off the host until the sync, so the restore
+    (and the incident's resolution) depends on the sync running before the scan."""
+    pol = data_policy(data_integrity={"has_backup_sync": True, "has_evidence_upload": True})
+    world = DataWorld(pol, sessions=dict(BAD), remote={"sessions/b.json", "sessions/c.json"})
+    res = await run(time_env, world)
+    assert res.outcome == "resolved", res.action
+    n = world.names()
+    assert n.index("backup_sync") < n.index("scan")
+    assert n.index("snapshot") < n.index("evidence_upload") < n.index("quarantine")
+    keys = {c.name: c.detail for c in world.calls}
+    assert keys["backup_sync"] == f"{res.incident_id}:backup_sync"  # keyed: never twice
+    assert keys["evidence_upload"] == f"{res.incident_id}:evidence_upload"
+    assert "download: s3://b/sessions/b.json" in entry(res, "fetch backups (backup_sync)")
+    assert "valid copies of 2 of 2 corrupt sessions" in entry(res, "diagnosis: backup")
+    assert "restored: sessions/b.json" in steps(res)
+
+
+async def test_failed_evidence_upload_goes_on_with_a_to_do(time_env: WorkflowEnvironment) -> None:
+    pol = data_policy(data_integrity={"has_evidence_upload": True})
+    world = DataWorld(pol, sessions=dict(BAD), backup={"sessions/b.json", "sessions/c.json"},
+                      upload_exit=1)  # fmt: skip
+    res = await run(time_env, world)
+    assert res.outcome == "resolved"  # the tar is on the host; the data are restored
+    assert "backup_sync" not in world.names()  # not configured: not run
+    up = next(e for e in res.timeline if e.step == "upload evidence (evidence_upload)")
+    assert up.outcome == "failed" and up.detail.startswith("exit 1")
+    assert "to do: copy the forensic tar off the host" in steps(res)
+    pm = next(c.detail for c in world.calls if c.name == "postmortem")
+    assert "copy the forensic tar off the host" in pm
+
+
 async def test_no_backup_for_some_quarantines_and_escalates(
     time_env: WorkflowEnvironment,
 ) -> None:
@@ -123,7 +158,7 @@ async def test_no_backup_configured_escalates(time_env: WorkflowEnvironment) -> 
     world = DataWorld(data_policy(data_integrity={"has_backup": False}), sessions=dict(BAD))
     res = await run(time_env, world)
     assert res.outcome == "escalated" and "restore" not in world.names()
-    assert "S3 backups are out of scope" in entry(res, "restore from backup")
+    assert "no backup_dir configured" in entry(res, "restore from backup")
     assert "2 corrupt sessions quarantined" in res.action
 
 

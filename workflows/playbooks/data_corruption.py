@@ -5,6 +5,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.contracts import CommandKind
     from workflows.datafile_contracts import Counts, ScanReport
     from workflows.incident import Incident
     from workflows.models import IncidentInput, Phase, PlaybookResult
@@ -34,7 +35,9 @@ class DataCorruption(Incident):
     to quarantine, restored beside its place and linked in, and a CSV is copied to
     quarantine before it is replaced. Every move is in the timeline. Every step on
     the host is keyed, so a retried activity never moves or tars twice. Backups are a
-    directory on the host; the runbook's S3 bucket is out of scope.
+    directory on the host, filled first by the service's `backup_sync` command where the
+    copies live elsewhere (the runbook's S3 bucket); its `evidence_upload` command sends
+    the forensic tar off the host (workflows/datafile_contracts.py).
     """
 
     playbook = "DataCorruption"
@@ -50,6 +53,8 @@ class DataCorruption(Incident):
             return await escalate(self, "no `data_integrity:` section for this service")
 
         phases.enter(self, Phase.ASSESSMENT, budgets)  # Investigation
+        if cfg.has_backup_sync:  # Verify Backup Integrity: the latest copies, then the scan
+            await files.offsite(self, CommandKind.BACKUP_SYNC, "fetch backups (backup_sync)")
         before = await files.scan(self)
         if before is None:
             return await escalate(self, "could not scan the data files: scope unknown")
@@ -77,6 +82,10 @@ class DataCorruption(Incident):
         if not await files.snapshot(self, stamp):
             return await escalate(self, "forensic copy failed: no change without evidence "
                                   "(read-only mode on)")  # fmt: skip
+        if cfg.has_evidence_upload and not await files.offsite(
+            self, CommandKind.EVIDENCE_UPLOAD, "upload evidence (evidence_upload)"
+        ):  # the tar is still on the host: go on, but a person must copy it off
+            self.record("to do: copy the forensic tar off the host", "info", "upload failed")
         q = await files.quarantine(self, stamp, targets) if targets else None
         if targets and q is None:
             return await escalate(self, "quarantine failed (read-only mode on)")
@@ -90,8 +99,7 @@ class DataCorruption(Incident):
             back = {x.path for x in r.restored} if r else set()
             restored, lost = len(back), [p for p in lost if p not in back]
         elif lost:
-            self.record("restore from backup", "skipped", "no backup_dir configured "
-                        "(S3 backups are out of scope)")  # fmt: skip
+            self.record("restore from backup", "skipped", "no backup_dir configured")
         rebuilt = not before.counts.csv.ok and await files.rebuild_csv(self, stamp) is not None
         after = await files.validate(self, "validate data integrity")
         self.record_counts(before.counts, after)

@@ -10,6 +10,12 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.contracts import (
+        SERVICE_RUN,
+        CommandKind,
+        ServiceCommandInput,
+        ServiceCommandResult,
+    )
     from workflows.datafile_contracts import (
         DATAFILES_QUARANTINE,
         DATAFILES_READ_ONLY,
@@ -69,7 +75,7 @@ async def scan(inc: Incident) -> ScanReport | None:
         absent = f"{r.missing_from_data} backup files absent from the data dir"
         inc.record("diagnosis: backup", "ok", f"{covers}; {absent}")
     else:
-        inc.record("diagnosis: backup", "ok", "no backup_dir configured (S3 is out of scope)")
+        inc.record("diagnosis: backup", "ok", "no backup_dir configured")
     return r
 
 
@@ -100,6 +106,29 @@ async def read_only(inc: Incident, on: bool) -> ReadOnlyResult | None:
         return None
     inc.record(step, _outcome(res), res.detail + _replayed(res))
     return res
+
+
+async def offsite(inc: Incident, kind: CommandKind, step: str) -> bool:
+    """The runbook's S3 copies (`aws s3 ls/cp`) as the service's own `backup_sync` /
+    `evidence_upload` command on the data host. Keyed (incident + command): a retry
+    after a crash does not copy twice; in dry-run it only says what it would run."""
+    key = f"{inc.incident_id}:{kind.value}"
+    try:
+        res = await inc.act(step, SERVICE_RUN,
+                            ServiceCommandInput(service=inc.service, command=kind,
+                                                idempotency_key=key),
+                            ServiceCommandResult, SIDE_EFFECT)  # fmt: skip
+    except StepFailed:
+        return False
+    r = res.result
+    if res.dry_run:
+        inc.record(step, "skipped", r.stdout)
+        return True
+    said = (r.stdout.strip() if r.ok else (r.stderr.strip() or r.stdout.strip()))[-300:]
+    again = " (replayed: it had already run)" if res.replayed else ""
+    inc.record(step, "ok" if r.ok else "failed", f"exit {r.exit_status}{again}"
+               + (f": {said}" if said else ""))  # fmt: skip
+    return r.ok
 
 
 async def snapshot(inc: Incident, stamp: str) -> bool:
