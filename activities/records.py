@@ -71,12 +71,20 @@ class RecordsActivities:
         or an earlier one did; False (with a warning) when the remote append failed."""
         line = incident_line(inp.alertname, inp.action)
         svc = self.inventory.service(inp.service)
+        host_name = svc.hosts[0]
+        where = (
+            str(self.settings.local_incident_log)
+            if svc.incident_log is None
+            else f"{host_name}:{svc.incident_log}"
+        )
+        if self.inventory.safety_for(inp.service).dry_run:
+            # Other tools grep this log: a dry run's "Resolved via restart" would be a lie.
+            return IncidentLogResult(written=False, dry_run=True, where=where, line=line)
         if svc.incident_log is None:
             path = self.settings.local_incident_log
             await asyncio.to_thread(append_local, path, line, inp.incident_id)
-            return IncidentLogResult(written=True, where=str(path), line=line)
+            return IncidentLogResult(written=True, where=where, line=line)
 
-        host_name = svc.hosts[0]
         cwd = svc.rollback.repo_path if svc.rollback else None
         # `tee -a` with the line on stdin: the line is data, never part of a command.
         spec = CommandSpec(argv=["tee", "-a", svc.incident_log], cwd=cwd, timeout_s=30)
@@ -88,7 +96,6 @@ class RecordsActivities:
             max_output_bytes=4096,
             stdin=(line + "\n").encode(),
         )
-        where = f"{host_name}:{svc.incident_log}"
         if not result.ok:
             if activity.in_activity():
                 activity.logger.warning(

@@ -299,3 +299,4 @@ class IncidentLogResult(BaseModel):
     written: bool
     where: str
     line: str
+    dry_run: bool = Field(default=False, description="dry-run: nothing appended")

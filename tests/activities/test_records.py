@@ -81,3 +81,23 @@ async def test_over_ssh_absolute_path_and_failure(sshd: SshServer, tmp_path: Pat
     assert ok.read_text() == SEED_LINE
     r = await a.incident_log(entry("broken", uuid.uuid4().hex))
     assert not r.written and r.line + "\n" == SEED_LINE
+
+
+async def test_dry_run_appends_nothing_anywhere(sshd: SshServer, tmp_path: Path) -> None:
+    """A dry run's "Resolved via restart" would be a false record for whoever greps the
+    log: nothing is appended, on the host or locally, and the result says so."""
+    from workflows.safety_contracts import SafetyOverrides
+
+    remote = tmp_path / "remote.log"
+    dry = SafetyOverrides(dry_run=True)
+    services = {
+        "remote": ServiceSpec(hosts=[HOST_NAME], incident_log=str(remote), safety=dry),
+        "local": ServiceSpec(hosts=[HOST_NAME], safety=dry),
+    }
+    local = tmp_path / "local.log"
+    a = acts(sshd.inventory(services), local)
+    r = await a.incident_log(entry("remote", uuid.uuid4().hex))
+    assert r.dry_run and not r.written and r.where == f"{HOST_NAME}:{remote}"
+    loc = await a.incident_log(entry("local", uuid.uuid4().hex))
+    assert loc.dry_run and not loc.written and loc.where == str(local)
+    assert not remote.exists() and not local.exists()

@@ -178,6 +178,9 @@ class World:
         @activity.defn(name=INCIDENT_LOG)
         async def incident_log(inp: IncidentLogInput) -> IncidentLogResult:
             line = f"Incident: {inp.alertname} - Resolved via {inp.action}"
+            if world.policy.safety.dry_run:  # as activities/records.py: nothing appended
+                world.log("dry-run:incident_log", line)
+                return IncidentLogResult(written=False, dry_run=True, where="memory", line=line)
             world.log("incident_log", line)
             return IncidentLogResult(written=True, where="memory", line=line)
 

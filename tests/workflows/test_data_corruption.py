@@ -72,6 +72,16 @@ async def test_nothing_corrupt_closes_without_change(time_env: WorkflowEnvironme
     assert "Investigation: ends 0:20:00 after detection" in entry(res, "phase budget: Assessment")
 
 
+async def test_dry_run_writes_no_incident_log_line(time_env: WorkflowEnvironment) -> None:
+    world = DataWorld(data_policy(safety=SafetyPolicy(dry_run=True)),
+                      sessions={"sessions/a.json": True})  # fmt: skip
+    res = await run(time_env, world)
+    assert res.outcome == "resolved_without_action"
+    assert "incident_log" not in world.names() and "dry-run:incident_log" in world.names()
+    log = next(e for e in res.timeline if e.step == "incident log")
+    assert log.outcome == "skipped" and log.detail.startswith("DRY RUN: would append to memory")
+
+
 async def test_corrupt_with_backup_restores_all_and_resolves(
     time_env: WorkflowEnvironment,
 ) -> None:

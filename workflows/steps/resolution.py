@@ -62,7 +62,12 @@ async def close(inc: Incident, outcome: Resolution, action: str) -> PlaybookResu
                 IncidentLogResult,
                 LOCAL_CONFIG,
             )
-            inc.record("incident log", "ok", f"{log.where}: {log.line}")
+            if log.dry_run:
+                inc.record("incident log", "skipped", f"DRY RUN: would append to {log.where}: "
+                           f"{log.line}")  # fmt: skip
+            else:  # not written: the append failed on the host (the activity logged why)
+                inc.record("incident log", "ok" if log.written else "failed",
+                           f"{log.where}: {log.line}")  # fmt: skip
         except StepFailed:
             pass
         await notify.status_update(inc, "Resolved", action, "post-incident review")
