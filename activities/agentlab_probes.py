@@ -191,6 +191,15 @@ class AgentLabProbeActivities:
         if not url:
             raise app_error("ProbeNotConfigured", f"service {inp.service!r} has no load target")
         check_load_target(self.inventory, url)  # before a single request is sent
+        if self.inventory.safety_for(inp.service).dry_run:
+            # 1,000 requests are load on a service that is already degraded: a dry run
+            # says what it would send; the playbook walks on as if it had passed.
+            return LoadProbeResult(
+                url=shown(url), requested=spec.requests, completed=0, errors=0, duration_s=0,
+                capped=False, ok=True, dry_run=True,
+                detail=f"DRY RUN: would send {spec.requests} GETs at concurrency "
+                f"{spec.concurrency} to {shown(url)} (at most {spec.max_duration_s:g}s)",
+            )  # fmt: skip
         latencies: list[float] = []
         statuses: dict[str, int] = {}
         errors = 0

@@ -307,3 +307,4 @@ class LoadProbeResult(BaseModel):
     status_counts: dict[str, int] = Field(default_factory=dict)
     ok: bool = Field(description="p95 and error ratio within the inventory's bounds")
     detail: str = ""
+    dry_run: bool = Field(default=False, description="dry-run: no request was sent")

@@ -33,6 +33,7 @@ from workflows.agentlab_contracts import (
     LoadProbeSpec,
     StreamingSpec,
 )
+from workflows.safety_contracts import SafetyOverrides
 
 SVC = "agent-lab"
 
@@ -207,6 +208,17 @@ async def test_load_probe_hard_time_cap(httpsink: HttpSink) -> None:
     res = await a.load(LoadProbeInput(service=SVC))
     assert time.monotonic() - started < 2.5
     assert res.capped and not res.ok and res.completed < 20 and "time cap 1s" in res.detail
+
+
+async def test_load_probe_sends_nothing_in_dry_run(httpsink: HttpSink) -> None:
+    inv = inventory(f"{httpsink.url}/health", load_probe=LoadProbeSpec(requests=300))
+    inv.services[SVC].safety = SafetyOverrides(dry_run=True)
+    res = await AgentLabProbeActivities(inv).load(LoadProbeInput(service=SVC))
+    assert res.dry_run and res.ok and res.completed == 0
+    assert res.detail.startswith("DRY RUN: would send 300 GETs at concurrency 10 to")
+    assert httpsink.requests == []  # not one request
+    with pytest.raises(ApplicationError, match="neither loopback"):  # still checked first
+        await AgentLabProbeActivities(inv).load(LoadProbeInput(service=SVC, url="http://x.io/"))
 
 
 async def test_load_probe_refuses_foreign_targets(httpsink: HttpSink) -> None:

@@ -160,6 +160,15 @@ class LabWorld(SliWorld):
 
         @activity.defn(name=AGENTLAB_LOAD_PROBE)
         async def load(inp: LoadProbeInput) -> LoadProbeResult:
+            if world.policy.safety.dry_run:  # as activities/agentlab_probes.py
+                world.log("dry-run:load")
+                return world.load.model_copy(
+                    update={
+                        "dry_run": True,
+                        "completed": 0,
+                        "detail": "DRY RUN: would send 1000 GETs",
+                    }
+                )
             world.log("load")
             return world.load
 

@@ -57,3 +57,16 @@ async def test_nothing_to_verify_with_escalates(time_env: WorkflowEnvironment) -
     res = await run_lab(time_env, w, PB)
     assert res.outcome == "escalated" and "load" not in w.names()
     assert "recovery: load probe" in steps(res, "skipped")
+
+
+async def test_dry_run_sends_no_load(time_env: WorkflowEnvironment) -> None:
+    """A dry run must not put 1,000 requests on a degraded service: the probe says what
+    it would send and the plan walks on to the latency window."""
+    from workflows.safety_contracts import SafetyPolicy
+
+    w = LabWorld(lab_policy(safety=SafetyPolicy(dry_run=True)), sli=[0.9, 0.3])
+    res = await run_lab(time_env, w, PB)
+    assert "load" not in w.names() and "dry-run:load" in w.names() and w.restarts == 0
+    probe = next(e for e in res.timeline if e.step == "recovery: load probe")
+    assert probe.outcome == "skipped" and probe.detail.startswith("DRY RUN: would send")
+    assert any(e.step.startswith("verify latency_p95") for e in res.timeline)

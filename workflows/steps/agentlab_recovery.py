@@ -175,6 +175,9 @@ async def load_probe(inc: Incident) -> LoadProbeResult | None:
         )  # fmt: skip
     except StepFailed:
         return None
+    if res.dry_run:
+        inc.record(step, "skipped", res.detail)
+        return res
     inc.record(
         step,
         "ok" if res.ok else "failed",
