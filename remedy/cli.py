@@ -361,9 +361,9 @@ def replay(
     run_client(go)
 
 
-# Commands a person uses on a running incident live in their own module; importing it
-# registers them on `app`.
-from remedy import cli_incident  # noqa: E402,F401
+# Commands a person uses on a running incident, and `remedy rehearse`, live in their own
+# modules; importing them registers them on `app`.
+from remedy import cli_incident, rehearse  # noqa: E402,F401
 
 
 def main() -> None:
