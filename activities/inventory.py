@@ -149,6 +149,35 @@ class Inventory(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _routes_name_playbooks(self) -> Inventory:
+        # A typo here would send every such alert to Triage at 3 a.m.: say so at load.
+        from workflows.registry import PLAYBOOKS
+
+        known = set(PLAYBOOKS) | {"Triage"}
+        tables = [("routes", self.routes)] + [
+            (f"services.{n}.routes", s.routes) for n, s in self.services.items()
+        ]
+        for where, table in tables:
+            for alertname, playbook in table.items():
+                if playbook not in known:
+                    raise ValueError(
+                        f"{where}.{alertname}: no playbook {playbook!r} "
+                        f"(registered: {', '.join(sorted(known))})"
+                    )
+        return self
+
+    def warnings(self) -> list[str]:
+        """What is valid but will not work from *this* machine: key and known_hosts
+        files that are not here (fine if the worker runs elsewhere, fatal if it runs here)."""
+        out = []
+        for name, h in self.hosts.items():
+            for what, path in (("private_key_file", h.private_key_file),
+                               ("known_hosts_file", h.known_hosts_file)):  # fmt: skip
+                if path is not None and not Path(path).expanduser().exists():
+                    out.append(f"hosts.{name}.{what}: {path} does not exist on this machine")
+        return out
+
+    @model_validator(mode="after")
     def _hosts_exist(self) -> Inventory:
         for name, svc in self.services.items():
             for i, h in enumerate(svc.hosts):
@@ -258,6 +287,15 @@ def _yaml_path(loc: tuple[int | str, ...]) -> str:
     return out or "<top level>"
 
 
+def _problem(path: Path, loc: tuple[int | str, ...], msg: str) -> str:
+    # Our own validators raise ValueError with the YAML path in the text; pydantic wraps
+    # them as "Value error, ...", which only gets in the way of the reader.
+    msg = msg.removeprefix("Value error, ")
+    if not loc:
+        return f"{path}: {msg}"
+    return f"{path}: {_yaml_path(loc)}: {msg}"
+
+
 def load_inventory(path: str | Path) -> Inventory:
     path = Path(path)
     try:
@@ -277,7 +315,7 @@ def load_inventory(path: str | Path) -> Inventory:
     try:
         inv = Inventory.model_validate(data)
     except ValidationError as e:
-        problems = [f"{path}: {_yaml_path(err['loc'])}: {err['msg']}" for err in e.errors()]
+        problems = [_problem(path, err["loc"], err["msg"]) for err in e.errors()]
         raise InventoryError("invalid inventory:\n  " + "\n  ".join(problems)) from None
     inv.source = str(path)
     return inv

@@ -104,6 +104,8 @@ def check(
         inv = load_inventory(inventory)
     except InventoryError as e:
         fail(str(e), 2)
+    for w in inv.warnings():  # valid, but not usable from here: say so, don't fail
+        err.print(f"[yellow]warning:[/] {inventory}: {w}", highlight=False)
     out.print(f"{inventory}: OK — {len(inv.hosts)} hosts, {len(inv.services)} services")
 
 

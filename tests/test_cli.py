@@ -180,6 +180,15 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     res = d.cli("check", str(bad), check=False)
     assert res.returncode == 2
     assert "host 'nope' is not defined" in res.stderr and "Traceback" not in res.stderr
+    # Valid but not usable from this machine: a warning, not a failure.
+    missing = tmp_path / "inv2.yaml"
+    missing.write_text("hosts:\n  h: {address: 10.0.0.1, user: u, private_key_file: /no/key, "
+                       "known_hosts_file: /no/kh}\nservices:\n  x: {hosts: [h]}\n")  # fmt: skip
+    res = d.cli("check", str(missing), check=False)
+    assert res.returncode == 0 and "OK — 1 hosts, 1 services" in res.stdout
+    assert "warning:" in res.stderr and "hosts.h.private_key_file: /no/key does not exist" in (
+        res.stderr.replace("\n", "")
+    )
     res = d.cli("status", "whatever", check=False)  # nothing listens on that port
     assert res.returncode == 1 and "cannot reach Temporal" in res.stderr
     assert "Traceback" not in res.stderr

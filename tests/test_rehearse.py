@@ -44,9 +44,7 @@ def write_inventory(sshd: SshServer, tmp: Path) -> tuple[Path, Path]:
     return path, box
 
 
-def rehearse(
-    inv: Path, tmp: Path, sink: HttpSink, *args: str
-) -> subprocess.CompletedProcess[str]:
+def rehearse(inv: Path, tmp: Path, sink: HttpSink, *args: str) -> subprocess.CompletedProcess[str]:
     env = os.environ | {
         # Configured, and must stay silent: a rehearsal tells nobody.
         "REMEDY_SLACK_WEBHOOK_URL": f"{sink.url}/slack",

@@ -57,10 +57,17 @@ def test_inventory_routes_add_and_override() -> None:
 
 
 def test_route_to_a_playbook_the_worker_does_not_run_goes_to_triage() -> None:
-    r = Router(make_inventory(Foo="NoSuchPlaybook")).route(
+    # An inventory naming an unknown playbook does not load (below); a worker running
+    # fewer playbooks than the inventory routes to is still caught here.
+    r = Router(make_inventory(Foo="Rollback"), playbooks={"ServiceDown"}).route(
         {"alertname": "Foo", "service": "agent-lab-api"}
     )
     assert r.playbook == TRIAGE and "no such playbook" in r.reason
+
+
+def test_inventory_route_to_an_unknown_playbook_does_not_load() -> None:
+    with pytest.raises(ValueError, match="routes.Foo: no playbook 'NoSuchPlaybok'"):
+        make_inventory(Foo="NoSuchPlaybok")
 
 
 @pytest.mark.parametrize(
