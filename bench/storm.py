@@ -49,9 +49,8 @@ from bench.common import (
     table,
     verdict,
 )
-from bridge.dispatch import ui_summary
 from bridge.models import WebhookAlert
-from bridge.routing import Router, to_alert
+from bridge.routing import Router, to_alert, ui_summary
 from remedy.temporal import connect
 from workflows.models import IncidentInput
 

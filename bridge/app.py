@@ -33,11 +33,12 @@ from temporalio.client import Client
 
 from activities.inventory import Inventory
 from bridge.cache import IncidentCache
-from bridge.dispatch import Dispatcher, TemporalLink
+from bridge.dispatch import Dispatcher
 from bridge.metrics import CONTENT_TYPE, BridgeMetrics
 from bridge.models import WebhookPayload
 from bridge.ratelimit import RateLimiter
 from bridge.routing import Router
+from bridge.temporal_link import TemporalLink
 from remedy.settings import Settings
 from remedy.temporal import connect
 

@@ -32,7 +32,6 @@ import asyncio
 import logging
 import weakref
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
@@ -44,7 +43,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from bridge.cache import IncidentCache
 from bridge.metrics import BridgeMetrics
 from bridge.models import WebhookAlert
-from bridge.routing import Route, Router, to_alert
+from bridge.routing import Route, Router, to_alert, ui_summary
+from bridge.temporal_link import TemporalLink, describe_error, is_transient
 from workflows.models import Alert, IncidentInput
 
 log = logging.getLogger("remedy.bridge")
@@ -52,58 +52,8 @@ log = logging.getLogger("remedy.bridge")
 Action = Literal[
     "started", "signalled", "deduplicated", "resolved", "resolved_no_incident", "failed"
 ]
-_TRANSIENT = {
-    RPCStatusCode.UNAVAILABLE,
-    RPCStatusCode.DEADLINE_EXCEEDED,
-    RPCStatusCode.RESOURCE_EXHAUSTED,
-    RPCStatusCode.ABORTED,
-    RPCStatusCode.CANCELLED,
-    RPCStatusCode.UNKNOWN,
-    RPCStatusCode.INTERNAL,
-}
-
 # The reason a new run gets if the run believed open closed just before the alert.
 _JUST_CLOSED = "; flapping: the previous incident closed moments before this alert"
-
-
-def is_transient(err: BaseException) -> bool:
-    """Would a retry by Alertmanager plausibly succeed? (-> 503 rather than 500)"""
-    if isinstance(err, RPCError):
-        return err.status in _TRANSIENT
-    # The SDK reports a refused or dropped connection as a RuntimeError.
-    return isinstance(err, TimeoutError | ConnectionError | OSError | RuntimeError)
-
-
-def _describe_error(err: BaseException, timeout_s: float) -> str:
-    if isinstance(err, TimeoutError):
-        return (
-            f"TimeoutError: no answer from Temporal within {timeout_s:g} s "
-            "(it may or may not have landed; a retry is harmless)"
-        )
-    return f"{type(err).__name__}: {getattr(err, 'message', None) or err}"
-
-
-def ui_summary(alert: Alert, route: Route, flapping: bool = False) -> tuple[str, str]:
-    """The incident's static summary (one line) and details (markdown) for the Temporal
-    UI. They go through the data converter like any payload (encrypted when
-    REMEDY_CODEC_KEYS is set; the UI then reads them through the codec server):
-    names and the alert's own summary only."""
-    severity = alert.severity.value if alert.severity else "service default"
-    summary = f"{alert.alertname} on {alert.service or '?'} ({severity})"
-    what = alert.annotations.get("summary", "")
-    lines = [
-        f"**{route.playbook}** incident `{route.workflow_id}`",
-        "",
-        f"- service: `{alert.service or '-'}`",
-        f"- alert: `{alert.alertname}`",
-        f"- severity: {severity}",
-        *([f"- summary: {what[:300]}"] if what else []),
-        *(["- **flapping**: diagnose and page, no repeated action"] if flapping else []),
-        f"- route: {route.reason}",
-        "",
-        "Live phase and outcome: *current details* and the `RemedyPhase` search attribute.",
-    ]
-    return summary + (" · flapping" if flapping else ""), "\n".join(lines)
 
 
 @dataclass
@@ -127,29 +77,6 @@ class Outcome:
         # vars(), not dataclasses.asdict: every field is a scalar, and asdict's recursive
         # copy was ~12 % of the bridge's CPU in an alert storm (docs/benchmarks.md).
         return {k: v for k, v in vars(self).items() if v is not None and k != "transient"}
-
-
-class TemporalLink:
-    """The Temporal client, connected on first use and again after a failed connect, so
-    the bridge starts (and answers /healthz with 503) while Temporal is still down."""
-
-    def __init__(
-        self,
-        client: Client | None,
-        factory: Callable[[], Awaitable[Client]],
-        timeout_s: float,
-    ) -> None:
-        self._client = client
-        self._factory = factory
-        self.timeout_s = timeout_s
-        self._lock = asyncio.Lock()
-
-    async def get(self) -> Client:
-        if self._client is None:
-            async with self._lock:
-                if self._client is None:
-                    self._client = await asyncio.wait_for(self._factory(), self.timeout_s)
-        return self._client
 
 
 class Dispatcher:
@@ -245,7 +172,7 @@ class Dispatcher:
                 except Exception as err:  # noqa: BLE001 -- reported per alert, never lost
                     # Unknown whether it landed: forget the incident so the retry re-asks.
                     self.cache.drop(route.workflow_id)
-                    base.error = _describe_error(err, self.link.timeout_s)
+                    base.error = describe_error(err, self.link.timeout_s)
                     base.transient = is_transient(err)
                     log.warning("alert %s for %s not applied: %s", i, route.workflow_id, base.error)
                     out.append(base)

@@ -113,3 +113,26 @@ def to_alert(alert: WebhookAlert, route: Route) -> Alert:
         starts_at=alert.starts_at,
         fingerprint=alert.identity,
     )
+
+
+def ui_summary(alert: Alert, route: Route, flapping: bool = False) -> tuple[str, str]:
+    """The incident's static summary (one line) and details (markdown) for the Temporal
+    UI. They go through the data converter like any payload (encrypted when
+    REMEDY_CODEC_KEYS is set; the UI then reads them through the codec server):
+    names and the alert's own summary only."""
+    severity = alert.severity.value if alert.severity else "service default"
+    summary = f"{alert.alertname} on {alert.service or '?'} ({severity})"
+    what = alert.annotations.get("summary", "")
+    lines = [
+        f"**{route.playbook}** incident `{route.workflow_id}`",
+        "",
+        f"- service: `{alert.service or '-'}`",
+        f"- alert: `{alert.alertname}`",
+        f"- severity: {severity}",
+        *([f"- summary: {what[:300]}"] if what else []),
+        *(["- **flapping**: diagnose and page, no repeated action"] if flapping else []),
+        f"- route: {route.reason}",
+        "",
+        "Live phase and outcome: *current details* and the `RemedyPhase` search attribute.",
+    ]
+    return summary + (" · flapping" if flapping else ""), "\n".join(lines)

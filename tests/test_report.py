@@ -10,8 +10,7 @@ from datetime import UTC, datetime, timedelta
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from bridge.dispatch import ui_summary
-from bridge.routing import Route
+from bridge.routing import Route, ui_summary
 from remedy import report
 from tests.workflows.fakes import World
 from workflows.contracts import ServicePolicy
