@@ -13,7 +13,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities import ssh
+from activities import ssh, ssh_connect
 from activities.inventory import ServiceSpec
 from activities.ssh import SshActivities, run_on_host
 from tests.fixtures.sshd import HOST_NAME, SshServer, free_port
@@ -156,16 +156,16 @@ async def test_refused_key_is_authentication_failed(sshd: SshServer) -> None:
 async def test_connection_is_reused_and_reconnected_when_dead(sshd: SshServer) -> None:
     host = sshd.host_spec()
     await run(sshd, ["true"])
-    client = ssh._cache.get(HOST_NAME, host)
+    client = ssh_connect.cache.get(HOST_NAME, host)
     await run(sshd, ["true"])
-    assert ssh._cache.get(HOST_NAME, host) is client
+    assert ssh_connect.cache.get(HOST_NAME, host) is client
     # Kill the transport under the cache: the next command reconnects transparently.
     transport = client.get_transport()
     assert transport is not None
     transport.close()
     r = await run(sshd, ["echo", "again"])
     assert r.stdout == "again\n"
-    assert ssh._cache.get(HOST_NAME, host) is not client
+    assert ssh_connect.cache.get(HOST_NAME, host) is not client
 
 
 async def test_activity_resolves_host_and_heartbeats(

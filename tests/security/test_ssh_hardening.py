@@ -10,7 +10,7 @@ import paramiko
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from activities import ssh
+from activities import ssh_connect
 from activities.inventory import CommandSpec, Inventory, InventoryError, ServiceSpec, load_inventory
 from activities.service import ServiceActivities
 from activities.ssh import SshActivities
@@ -39,7 +39,7 @@ async def test_jump_host_tunnels_through_direct_tcpip(sshd: SshServer, tmp_path:
     inv = jump_inventory(sshd, tmp_path, bastion_kh=good, target_kh=good)
     r = await SshActivities(inv).run(SshRunInput(host="target", argv=["echo", "via-jump"]))
     assert r.stdout == "via-jump\n" and r.host == "target"
-    transport = ssh._cache.get("target", inv.hosts["target"]).get_transport()
+    transport = ssh_connect.cache.get("target", inv.hosts["target"]).get_transport()
     assert transport is not None
     # The target's SSH session rides on a channel of the bastion's connection.
     assert isinstance(transport.sock, paramiko.Channel)
