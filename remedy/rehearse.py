@@ -13,9 +13,9 @@ A rehearsal is how a runbook is tested before the 3 a.m. that needs it: in CI,
 `--expect resolved` (or escalated, ...) makes the exit status say whether the playbook
 still ends where the team expects on that inventory.
 
-What it cannot show: a person's answer. A step that needs one (SecurityIncident's
-containment approvals) waits its real timeout, in skipped time, and the rehearsal shows
-the no-answer path.
+Approvals are not waited for: in dry-run nothing would run, so a step that needs one is
+recorded as the approval it would ask for (SecurityIncident's containment steps too,
+each with the command it would run).
 """
 
 from __future__ import annotations

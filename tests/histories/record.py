@@ -55,6 +55,7 @@ from workflows.models import (
 )
 from workflows.registry import PLAYBOOKS
 from workflows.remediation_contracts import CheckResult, LogErrorsResult, TestRunResult
+from workflows.safety_contracts import SafetyPolicy
 
 HERE = Path(__file__).parent
 SERVICE = "genesis-orchestration"
@@ -136,7 +137,12 @@ class Scenario:
 def _security_world(sc: Scenario) -> World:
     from tests.workflows.security_world import SecurityWorld, security_policy
 
-    return SecurityWorld(security_policy(**sc.policy), **sc.world)
+    kw = dict(sc.policy)
+    safety = kw.pop("safety", None)  # the rest are `security:` fields
+    pol = security_policy(**kw)
+    if safety is not None:
+        pol = pol.model_copy(update={"safety": safety})
+    return SecurityWorld(pol, **sc.world)
 
 
 # playbook -> its World factory, for playbooks whose fakes live in their own module.
@@ -288,6 +294,14 @@ SCENARIOS: list[Scenario] = [
         "no-approval-times-out",
         alert={"alertname": "SecurityIncident"},
         expect="escalated",
+    ),
+    Scenario(
+        "SecurityIncident",
+        "dry-run-describes-containment",
+        policy={"safety": SafetyPolicy(dry_run=True, approval_timeout_s=900)},
+        alert={"alertname": "SecurityIncident"},
+        expect="escalated",
+        drive=ack_when_escalated,
     ),
     Scenario(
         "SecurityIncident",

@@ -60,6 +60,10 @@ class SecurityWorld(World):
 
         @activity.defn(name=SECURITY_SNAPSHOT)
         async def snapshot(inp: SnapshotInput) -> SnapshotResult:
+            if world.policy.safety.dry_run:  # as activities/security.py
+                world.log("dry-run:snapshot")
+                return SnapshotResult(path="h:/evidence/e.tar.gz", dry_run=True,
+                                      detail="DRY RUN: would tar /app/data")  # fmt: skip
             world.log("snapshot")
             if world.snapshot_fails:
                 raise ApplicationError("tar: disk full", type="SnapshotFailed", non_retryable=True)
@@ -67,6 +71,10 @@ class SecurityWorld(World):
 
         @activity.defn(name=SECURITY_CONTAIN)
         async def contain(inp: ContainInput) -> ContainResult:
+            if world.policy.safety.dry_run:  # as activities/security.py
+                world.log("dry-run:contain", inp.name)
+                return ContainResult(name=inp.name, ok=True, dry_run=True,
+                                     detail=f"DRY RUN: would run {inp.name}")  # fmt: skip
             world.log("contain", inp.name)
             world.contained.append(inp.name)
             ok = inp.name != world.failing_step

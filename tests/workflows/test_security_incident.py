@@ -153,3 +153,26 @@ async def test_failed_containment_step_escalates(time_env: WorkflowEnvironment) 
     res, _ = await run(time_env, world, drive)
     assert world.contained == ["rotate-credentials"] and res.outcome == "escalated"
     assert "containment step failed" in res.action
+
+
+async def test_dry_run_asks_nobody_and_describes_every_step(time_env: WorkflowEnvironment) -> None:
+    """Nothing would run, so nobody is asked (as safety.clear does for restarts): each
+    step is recorded as the approval it would need and the command it would run."""
+    from workflows.safety_contracts import SafetyPolicy
+
+    pol = security_policy()
+    pol = pol.model_copy(update={"safety": SafetyPolicy(dry_run=True, approval_timeout_s=900)})
+    world = SecurityWorld(pol)
+    res, _ = await run(time_env, world)
+    assert world.contained == [] and "snapshot" not in world.names()
+    assert [c.detail for c in world.calls if c.name == "dry-run:contain"] == list(CONTAINMENT)
+    tl = steps(res)
+    assert not any(s.startswith("waiting for approval") for s in tl)
+    for step in (ROTATE, BLOCK, ISOLATE):
+        ask = next(e for e in res.timeline if e.step == f"approval: {step}")
+        assert ask.outcome == "skipped" and ask.detail.startswith("DRY RUN: would ask")
+        assert next(e for e in res.timeline if e.step == step).outcome == "skipped"
+    # No 15-minute wait: the steps were described as soon as the evidence was in.
+    asked = [e.at for e in res.timeline if e.step.startswith("approval: ")]
+    assert asked[-1] - asked[0] < timedelta(seconds=1)
+    assert res.outcome == "escalated" and res.action.startswith("escalation (dry run: containment")

@@ -11,7 +11,9 @@ Evidence first, then containment only with a person's approval:
    are put up for approval together; each runs as soon as a person approves it by name
    (`remedy approve ID "containment: block-ip"`), in the order approvals arrive. A
    rejection, or any step unanswered within the approval timeout, escalates: nothing
-   else runs, and a late approval is refused.
+   else runs, and a late approval is refused. In dry-run nothing runs, so nobody is
+   asked: each step is recorded as the approval it would need and the command it
+   would run.
 4. Hand-over: recovery (clean restore, hardening, penetration testing), forensics, legal
    and user notification are people's work. They are listed as "to do" in the timeline,
    so the post-incident checklist carries them, and the incident stays open until
@@ -41,6 +43,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.steps.resolution import escalate
 
 CONTAINMENT = "containment: "  # approval step names: "containment: <inventory name>"
+# workflow.patched id: dry-run incidents started before it waited for real approvals.
+DRY_RUN_CONTAINMENT = "dry-run-containment"
 
 
 @workflow.defn(name="SecurityIncident")
@@ -73,9 +77,10 @@ class SecurityIncident(Incident):
         failed = await self.contain(list(sec.containment))
         if failed:
             return await escalate(self, f"containment step failed: {failed}")
+        done = "dry run: containment described" if policy.safety.dry_run else "contained"
         return await escalate(
             self,
-            f"contained ({', '.join(sec.containment)}); recovery and the to-do list are for people",
+            f"{done} ({', '.join(sec.containment)}); recovery and the to-do list are for people",
         )
 
     async def analyse_access_log(self) -> None:
@@ -113,6 +118,15 @@ class SecurityIncident(Incident):
         of a step that failed, or None. Raises NotApproved on a rejection or timeout."""
         assert self.policy is not None
         steps = {f"{CONTAINMENT}{n}": self.policy.security.containment[n] for n in names}
+        if self.policy.safety.dry_run and workflow.patched(DRY_RUN_CONTAINMENT):
+            # As safety.clear: a dry run says what it would ask and asks nobody (nothing
+            # would run anyway), then shows each step as the activity describes it.
+            for step, what in steps.items():
+                self.record(f"approval: {step}", "skipped",
+                            f"DRY RUN: would ask for approval: {what}")  # fmt: skip
+                if not await self.run_step(step.removeprefix(CONTAINMENT)):
+                    return step
+            return None
         deadline = await safety.ask(self, steps)
         waiting = list(steps)
         while waiting:
