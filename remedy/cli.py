@@ -42,6 +42,17 @@ def fail(message: str, code: int = 1) -> None:
     os._exit(code)
 
 
+def parse_kv(items: list[str], what: str) -> dict[str, str]:
+    """`--label k=v` options as a dict; anything else exits 2 naming the option."""
+    d: dict[str, str] = {}
+    for it in items:
+        k, sep, v = it.partition("=")
+        if not sep or not k:
+            fail(f"--{what} {it!r}: expected key=value", 2)
+        d[k] = v
+    return d
+
+
 def run_client(coro: Callable[[], Awaitable[T]]) -> None:
     """Run a client coroutine, turn known failures into one line, exit hard (see module doc)."""
     from temporalio.client import RPCError, WorkflowUpdateFailedError
@@ -262,24 +273,15 @@ def fire(
 
     import httpx
 
-    def kv(items: list[str], what: str) -> dict[str, str]:
-        d: dict[str, str] = {}
-        for it in items:
-            k, sep, v = it.partition("=")
-            if not sep or not k:
-                fail(f"--{what} {it!r}: expected key=value", 2)
-            d[k] = v
-        return d
-
     s = Settings()
-    labels = {"alertname": alertname} | kv(label, "label")
+    labels = {"alertname": alertname} | parse_kv(label, "label")
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     status_ = "resolved" if resolve else "firing"
     fp = hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()[:16]
     alert = {
         "status": status_,
         "labels": labels,
-        "annotations": kv(annotation, "annotation"),
+        "annotations": parse_kv(annotation, "annotation"),
         "startsAt": now,
         "endsAt": now if resolve else "0001-01-01T00:00:00Z",
         "generatorURL": "",

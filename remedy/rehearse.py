@@ -35,7 +35,7 @@ import typer
 from rich.markup import escape
 
 from activities.inventory import Inventory, InventoryError, load_inventory
-from remedy.cli import InventoryOpt, app, err, fail, out
+from remedy.cli import InventoryOpt, app, err, fail, out, parse_kv
 from remedy.settings import Settings
 from workflows.models import Alert, IncidentInput, PlaybookResult, TimelineEntry
 from workflows.safety_contracts import SafetyOverrides
@@ -176,16 +176,6 @@ async def _follow(handle: WorkflowHandle[object, PlaybookResult], shown: list[in
         await asyncio.sleep(POLL_S)
 
 
-def _kv(items: list[str], what: str) -> dict[str, str]:
-    d: dict[str, str] = {}
-    for it in items:
-        k, sep, v = it.partition("=")
-        if not sep or not k:
-            fail(f"--{what} {it!r}: expected key=value", 2)
-        d[k] = v
-    return d
-
-
 @app.command(name="rehearse")
 def rehearse_cmd(
     alertname: Annotated[str, typer.Argument(help="e.g. GenesisServiceDown")],
@@ -204,8 +194,8 @@ def rehearse_cmd(
     real reads, no changes, no notifications; the runbooks' waits take seconds."""
     if expect is not None and expect not in OUTCOMES:
         fail(f"--expect {expect!r}: one of {', '.join(OUTCOMES)}", 2)
-    labels = {"alertname": alertname} | _kv(label, "label")
-    notes = _kv(annotation, "annotation")
+    labels = {"alertname": alertname} | parse_kv(label, "label")
+    notes = parse_kv(annotation, "annotation")
     try:
         inv = load_inventory(inventory)
     except InventoryError as e:
