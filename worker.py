@@ -38,7 +38,7 @@ from activities.service import ServiceActivities
 from activities.ssh import SshActivities
 from activities.testsuite import TestSuiteActivities
 from remedy.settings import Settings
-from remedy.temporal import connect, ensure_search_attributes
+from remedy.temporal import connect, ensure_search_attributes, metrics_runtime
 from workflows.registry import PLAYBOOKS, SUPPORT_WORKFLOWS
 
 log = logging.getLogger("remedy.worker")
@@ -86,8 +86,12 @@ def build_worker(client: Client, inventory: Inventory, settings: Settings) -> Wo
 
 async def run_worker(settings: Settings, inventory: Inventory | None = None) -> None:
     inventory = inventory or load_inventory(settings.inventory)
+    runtime = None
+    if settings.worker_metrics_address:
+        runtime = metrics_runtime(settings.worker_metrics_address)
+        log.info("SDK metrics on http://%s/metrics", settings.worker_metrics_address)
     client = await connect(
-        settings.temporal_address, settings.temporal_namespace, settings=settings
+        settings.temporal_address, settings.temporal_namespace, settings=settings, runtime=runtime
     )
     added = await ensure_search_attributes(client)
     if added:
@@ -111,6 +115,9 @@ def main() -> None:
     except InventoryError as err:
         print(f"remedy worker: {err}", file=sys.stderr)
         sys.exit(2)
+    except RuntimeError as err:  # Temporal unreachable, metrics port taken, TLS config
+        print(f"remedy worker: {err}", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         pass
 

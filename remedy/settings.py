@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     bridge_rate_limit_rps: float = 100.0
     bridge_rate_limit_burst: int = 500
 
+    # host:port where the worker serves the Temporal SDK's metrics for Prometheus (task
+    # latencies, schedule-to-start -- the signal to add workers -- slots, failures).
+    # Unset: no metrics endpoint. Compose sets 0.0.0.0:9464.
+    worker_metrics_address: str | None = None
+
     # Where the incident log goes when the service names no incident_log file.
     incident_log_fallback: Path | None = None
 

@@ -23,7 +23,8 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfigProfile
-from temporalio.service import RPCError, TLSConfig
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from remedy.codec import data_converter
 from remedy.settings import Settings
@@ -62,6 +63,7 @@ async def connect(
     namespace: str | None = None,
     *,
     settings: Settings | None = None,
+    runtime: Runtime | None = None,
 ) -> Client:
     """A client with Remedy's converter (and codec, if keys are set) and the TLS / API
     key configuration. Settings come from the environment unless given."""
@@ -70,8 +72,23 @@ async def connect(
         address or s.temporal_address,
         namespace=namespace or s.temporal_namespace,
         data_converter=data_converter(s),
+        runtime=runtime,
         **connect_options(s),
     )
+
+
+def metrics_runtime(bind_address: str) -> Runtime:
+    """A Temporal runtime whose SDK metrics are served at http://<bind_address>/metrics.
+    A worker built on a client of this runtime reports its task latencies, poller and
+    slot counts and failures there. Raises RuntimeError naming the address if the
+    port cannot be bound (taken, or not an address of this host)."""
+    host, sep, port = bind_address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise RuntimeError(f"worker metrics address {bind_address!r}: expected host:port")
+    try:
+        return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address)))
+    except Exception as err:  # the core's bind error is a bare exception
+        raise RuntimeError(f"worker metrics on {bind_address}: {err}") from err
 
 
 async def ensure_search_attributes(client: Client) -> list[str]:
@@ -87,8 +104,12 @@ async def ensure_search_attributes(client: Client) -> list[str]:
         )
         missing = wanted - set(have.custom_attributes) - set(have.system_attributes)
     except RPCError:
-        # The time-skipping test server cannot list; adding is idempotent there.
+        # The time-skipping test server cannot list: add, and accept "already exists"
+        # (a second worker, or the rehearsal's, on the same server).
         missing = wanted
+        listed = False
+    else:
+        listed = True
     if not missing:
         return []
     try:
@@ -101,6 +122,8 @@ async def ensure_search_attributes(client: Client) -> list[str]:
             )
         )
     except RPCError as err:
+        if not listed and err.status == RPCStatusCode.ALREADY_EXISTS:
+            return []
         raise RuntimeError(
             f"cannot register search attributes {sorted(missing)} in namespace {ns!r}: "
             f"{err.message}. Register them as Keyword (e.g. `temporal operator "

@@ -99,6 +99,12 @@ def test_prometheus_and_alertmanager_reach_the_bridge_with_the_token(tmp_path: P
     prom = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
     job = next(j for j in prom["scrape_configs"] if j["job_name"] == "remedy-bridge")
     assert job["static_configs"][0]["targets"] == ["bridge:8787"]
+    # Every worker replica's SDK metrics, on the port the worker is told to serve them.
+    workers = next(j for j in prom["scrape_configs"] if j["job_name"] == "remedy-worker")
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    port = compose["services"]["worker"]["environment"]["REMEDY_WORKER_METRICS_ADDRESS"]
+    assert workers["dns_sd_configs"][0] == {"names": ["worker"], "type": "A",
+                                           "port": int(port.rpartition(":")[2])}  # fmt: skip
     assert job["authorization"]["credentials_file"] == "/run/secrets/bridge_token"
     am = yaml.safe_load((ROOT / "deploy/alertmanager/alertmanager.yml").read_text())
     hook = am["receivers"][0]["webhook_configs"][0]

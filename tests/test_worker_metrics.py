@@ -1,0 +1,89 @@
+"""The worker's Prometheus endpoint (REMEDY_WORKER_METRICS_ADDRESS): the real worker
+(worker.run_worker) on a real Temporal server serves the SDK's metrics for the
+activities it ran, labelled with its task queue -- what an SRE scales workers on."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from remedy.settings import Settings
+from remedy.temporal import metrics_runtime
+from tests.fixtures.sshd import free_port
+from worker import run_worker
+from workflows.models import Alert, IncidentInput
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def scrape_until(url: str, pattern: str, timeout_s: float = 20) -> str:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    text = ""
+    async with httpx.AsyncClient() as http:
+        while loop.time() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                text = (await http.get(url, timeout=2)).text
+                if re.search(pattern, text):
+                    return text
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"{pattern!r} not in {url} after {timeout_s}s:\n{text[-2000:]}")
+
+
+async def test_worker_serves_sdk_metrics_for_what_it_ran(
+    time_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    addr = f"127.0.0.1:{free_port()}"
+    tq = f"metrics-{uuid.uuid4().hex[:8]}"
+    settings = Settings(
+        temporal_address=time_env.client.service_client.config.target_host,
+        task_queue=tq,
+        worker_metrics_address=addr,
+        inventory=ROOT / "examples" / "inventory.yaml",
+        data_dir=tmp_path,
+    )
+    worker = asyncio.create_task(run_worker(settings))
+    handle = None
+    try:
+        url = f"http://{addr}/metrics"
+        # Polling before any incident: the pollers are there, with our task queue.
+        await scrape_until(url, rf'temporal_num_pollers\{{[^}}]*task_queue="{tq}"')
+        handle = await time_env.client.start_workflow(
+            "ServiceDown",
+            IncidentInput(alert=Alert(alertname="GenesisServiceDown",
+                                      service="genesis-orchestration")),
+            id=f"incident:metrics:{uuid.uuid4().hex[:8]}",
+            task_queue=tq,
+        )  # fmt: skip
+        text = await scrape_until(
+            url,
+            r'temporal_activity_execution_latency\w*\{[^}]*activity_type="inventory\.service_policy"',
+        )
+        assert f'task_queue="{tq}"' in text
+        assert re.search(r'temporal_workflow_task_execution_latency\w*\{[^}]*"ServiceDown"', text)
+    finally:
+        if handle is not None:
+            await handle.terminate("test over")
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+
+
+def test_a_taken_or_malformed_address_is_a_clear_error() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        taken = f"127.0.0.1:{s.getsockname()[1]}"
+        with pytest.raises(RuntimeError, match=f"worker metrics on {taken}: .*in use"):
+            metrics_runtime(taken)
+    with pytest.raises(RuntimeError, match="expected host:port"):
+        metrics_runtime("9464")
