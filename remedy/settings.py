@@ -13,7 +13,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="REMEDY_", env_file=".env", extra="ignore")
+    # An empty variable (`REMEDY_PAGERDUTY_ROUTING_KEY=` in an env file) means unset, not
+    # "configured with an empty secret".
+    model_config = SettingsConfigDict(
+        env_prefix="REMEDY_", env_file=".env", extra="ignore", env_ignore_empty=True
+    )
 
     temporal_address: str = Field(
         default="localhost:7233",

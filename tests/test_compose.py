@@ -6,6 +6,7 @@ bridge with the bearer token (checked by promtool / amtool where installed)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -107,6 +108,16 @@ def test_prometheus_and_alertmanager_reach_the_bridge_with_the_token(tmp_path: P
                                            "port": int(port.rpartition(":")[2])}  # fmt: skip
     assert job["authorization"]["credentials_file"] == "/run/secrets/bridge_token"
     am = yaml.safe_load((ROOT / "deploy/alertmanager/alertmanager.yml").read_text())
+    # Remedy's own alerts (every rule in rules.yml) page people, never the bridge: a
+    # broken Remedy cannot handle the alert about itself.
+    rules = yaml.safe_load((ROOT / "deploy/prometheus/rules.yml").read_text())
+    own = [r["alert"] for g in rules["groups"] for r in g["rules"]]
+    assert {"RemedyBridgeDown", "RemedyNoWorker", "RemedyWorkerDown"} <= set(own)
+    people = am["route"]["routes"][0]
+    assert people["receiver"] == "people" and people["matchers"] == ['alertname=~"Remedy.+"']
+    assert all(re.fullmatch("Remedy.+", a) for a in own)
+    pd = next(r for r in am["receivers"] if r["name"] == "people")["pagerduty_configs"][0]
+    assert pd["routing_key_file"] == "/run/secrets/pagerduty_routing_key"
     hook = am["receivers"][0]["webhook_configs"][0]
     assert hook["url"] == "http://bridge:8787/alertmanager"
     assert hook["http_config"]["authorization"]["credentials_file"] == "/run/secrets/bridge_token"
@@ -116,10 +127,12 @@ def test_prometheus_and_alertmanager_reach_the_bridge_with_the_token(tmp_path: P
     for sub in ("prometheus", "alertmanager"):
         shutil.copytree(ROOT / "deploy" / sub, tmp_path / sub)
         for f in (tmp_path / sub).glob("*.yml"):
-            f.write_text(f.read_text().replace("/run/secrets/bridge_token", str(token)))
+            f.write_text(f.read_text().replace("/run/secrets/bridge_token", str(token))
+                         .replace("/run/secrets/pagerduty_routing_key", str(token)))  # fmt: skip
     for tool, args in (
         ("promtool", ["check", "config", "prometheus/prometheus.yml"]),
         ("amtool", ["check-config", "alertmanager/alertmanager.yml"]),
+        ("promtool", ["check", "rules", "prometheus/rules.yml"]),
     ):
         exe = shutil.which(tool)
         if exe:

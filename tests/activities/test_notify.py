@@ -99,6 +99,19 @@ async def test_not_configured_is_skipped() -> None:
     await acts.close()
 
 
+async def test_empty_env_values_mean_not_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`REMEDY_PAGERDUTY_ROUTING_KEY=` in an env file is unset, not an empty secret that
+    PagerDuty would reject on every page."""
+    monkeypatch.setenv("REMEDY_PAGERDUTY_ROUTING_KEY", "")
+    monkeypatch.setenv("REMEDY_SLACK_WEBHOOK_URL", "")
+    s = Settings()
+    assert s.pagerduty_routing_key is None and s.slack_webhook_url is None
+    acts = NotifyActivities(s)
+    r = await acts.pagerduty(PagerDutyInput(dedup_key="wf-1", action="trigger", summary="s"))
+    assert (r.channel, r.delivered, r.skipped) == ("pagerduty", False, True)
+    await acts.close()
+
+
 async def test_429_is_unavailable_with_retry_after(
     notify: NotifyActivities, httpsink: HttpSink
 ) -> None:
