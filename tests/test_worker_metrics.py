@@ -8,14 +8,18 @@ import asyncio
 import contextlib
 import re
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+import pytest_asyncio
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from remedy.settings import Settings
 from remedy.temporal import metrics_runtime
+from tests.conftest import venv_binary
 from tests.fixtures.sshd import free_port
 from worker import run_worker
 from workflows.models import Alert, IncidentInput
@@ -37,9 +41,23 @@ async def scrape_until(url: str, pattern: str, timeout_s: float = 20) -> str:
     raise AssertionError(f"{pattern!r} not in {url} after {timeout_s}s:\n{text[-2000:]}")
 
 
+@pytest_asyncio.fixture
+async def own_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of this test's own. Not the shared session one: a worker
+    stopped while it holds an activity task leaves that server's clock locked until the
+    task times out -- in virtual time, i.e. never -- and every later test would hang."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=venv_binary("temporal-test-server"),
+    )
+    async with env:
+        yield env
+
+
 async def test_worker_serves_sdk_metrics_for_what_it_ran(
-    time_env: WorkflowEnvironment, tmp_path: Path
+    own_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
+    time_env = own_env
     addr = f"127.0.0.1:{free_port()}"
     tq = f"metrics-{uuid.uuid4().hex[:8]}"
     settings = Settings(
