@@ -1,14 +1,20 @@
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import shutil
 import sys
+import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from temporalio import workflow
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from remedy.temporal import ensure_search_attributes
 
@@ -30,9 +36,9 @@ def venv_binary(name: str) -> str:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+async def time_server() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server: the runbooks' real 30 s / 5 min / 10 min waits
-    pass in milliseconds of wall time."""
+    pass in milliseconds of wall time. Tests use it through `time_env`."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=venv_binary("temporal-test-server"),
@@ -40,3 +46,45 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     await ensure_search_attributes(env.client)
     async with env:
         yield env
+
+
+@workflow.defn(name="ClockProbe", sandboxed=False)
+class ClockProbe:
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.sleep(timedelta(hours=1))
+
+
+async def clock_moves(env: WorkflowEnvironment, timeout_s: float = 15) -> bool:
+    """Does the time-skipping server still skip time while a test waits on a result? It
+    does not while anything holds a time-skipping lock -- e.g. an activity task a stopped
+    worker never finished, whose timeout is itself in virtual time: then it never will
+    again. Probed with an hour-long workflow timer, as the tests' own waits are."""
+    tq = f"clock-probe-{uuid.uuid4().hex[:8]}"
+    async with Worker(env.client, task_queue=tq, workflows=[ClockProbe]):
+        handle = await env.client.start_workflow(ClockProbe.run, id=tq, task_queue=tq)
+        try:
+            await asyncio.wait_for(handle.result(), timeout_s)
+        except TimeoutError:
+            with contextlib.suppress(Exception):
+                await handle.terminate("clock probe: the clock did not move")
+            return False
+    return True
+
+
+_STUCK: list[str] = []  # the test before which the shared server's clock stopped
+
+
+@pytest_asyncio.fixture
+async def time_env(
+    time_server: WorkflowEnvironment, request: pytest.FixtureRequest
+) -> AsyncIterator[WorkflowEnvironment]:
+    """The shared time-skipping server, checked before each test. A stuck clock would make
+    every later test wait out pytest-timeout (180 s each: hours, past CI's 90 minutes);
+    instead they fail at once, naming where it stopped."""
+    if _STUCK:
+        pytest.fail(f"the shared time-skipping server's clock is stuck (since {_STUCK[0]})")
+    if not await clock_moves(time_server):
+        _STUCK.append(f"before {request.node.nodeid}: see the test that ran before it")
+        pytest.fail(f"the shared time-skipping server's clock is stuck ({_STUCK[0]})")
+    yield time_server
