@@ -49,6 +49,7 @@ from workflows.contracts import (
     Waits,
 )
 from workflows.datafile_contracts import DataIntegrityPolicy, DataIntegritySpec
+from workflows.registry import PLAYBOOKS
 from workflows.remediation_contracts import DiagnosticsPolicy, MitigationSpec, TestingPolicy
 from workflows.safety_contracts import SafetyOverrides, SafetyPolicy, merge_safety
 from workflows.security_contracts import SecurityPolicy
@@ -151,8 +152,6 @@ class Inventory(_Strict):
     @model_validator(mode="after")
     def _routes_name_playbooks(self) -> Inventory:
         # A typo here would send every such alert to Triage at 3 a.m.: say so at load.
-        from workflows.registry import PLAYBOOKS
-
         known = set(PLAYBOOKS) | {"Triage"}
         tables = [("routes", self.routes)] + [
             (f"services.{n}.routes", s.routes) for n, s in self.services.items()
@@ -173,7 +172,7 @@ class Inventory(_Strict):
         for name, h in self.hosts.items():
             for what, path in (("private_key_file", h.private_key_file),
                                ("known_hosts_file", h.known_hosts_file)):  # fmt: skip
-                if path is not None and not Path(path).expanduser().exists():
+                if not path.exists():
                     out.append(f"hosts.{name}.{what}: {path} does not exist on this machine")
         return out
 

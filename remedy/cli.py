@@ -27,6 +27,8 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
+# How a timeline entry's outcome is shown in the terminal (status, demo, rehearse).
+OUTCOME_COLORS = {"ok": "green", "failed": "red", "skipped": "yellow", "info": "dim"}
 T = TypeVar("T")
 
 DataDir = Annotated[
@@ -173,7 +175,6 @@ def _render_status(st: Any, max_rows: int | None = None) -> Any:
     t.add_column("step")
     t.add_column("outcome")
     t.add_column("detail", overflow="fold")
-    colors = {"ok": "green", "failed": "red", "skipped": "yellow", "info": "dim"}
     rows = st.timeline if max_rows is None else st.timeline[-max_rows:]
     if len(rows) < len(st.timeline):
         t.add_row("…", "", f"{len(st.timeline) - len(rows)} earlier steps", "", "")
@@ -182,7 +183,7 @@ def _render_status(st: Any, max_rows: int | None = None) -> Any:
             f"{e.at:%H:%M:%S}",
             e.phase.value,
             e.step,
-            f"[{colors[e.outcome]}]{e.outcome}[/]",
+            f"[{OUTCOME_COLORS[e.outcome]}]{e.outcome}[/]",
             e.detail,
         )
     clocks = countdowns(st, datetime.now(UTC))

@@ -30,8 +30,8 @@ from urllib.parse import quote
 from pydantic import SecretStr
 from rich.console import Console
 
+from remedy.cli import OUTCOME_COLORS
 from remedy.demo_world import (
-    COLORS,
     INCIDENTS,
     SERVICE,
     DemoError,
@@ -97,7 +97,7 @@ async def follow(
         for e in timeline[shown:]:
             out.print(
                 f"  {e.at:%H:%M:%S} [blue]{e.phase.value:<12}[/] {escape(e.step)} "
-                f"[{COLORS[e.outcome]}]{e.outcome}[/] [dim]{escape(e.detail[:110])}[/]",
+                f"[{OUTCOME_COLORS[e.outcome]}]{e.outcome}[/] [dim]{escape(e.detail[:110])}[/]",
                 highlight=False,
                 soft_wrap=True,
             )

