@@ -27,6 +27,7 @@ from activities.datafiles import DataFileActivities
 from activities.diagnostics import DiagnosticsActivities
 from activities.governor import GovernorActivities
 from activities.http_probe import HttpProbeActivities
+from activities.incident_history import IncidentHistoryActivities
 from activities.inventory import Inventory, InventoryActivities, InventoryError, load_inventory
 from activities.mitigation import MitigationActivities
 from activities.notify import NotifyActivities
@@ -59,6 +60,7 @@ def activities_for(inventory: Inventory, settings: Settings) -> list[Callable[..
         DiagnosticsActivities(inventory),
         ReportActivities(settings),
         GovernorActivities(),
+        IncidentHistoryActivities(),
         AgentLabDiagnosticsActivities(inventory),
         AgentLabHostActivities(inventory),
         AgentLabProbeActivities(inventory),

@@ -15,7 +15,8 @@ cannot fix it).
 At most once? GitHub's dispatch answers 204 with no run id and takes no idempotency key,
 so a dispatch cannot be made exactly-once from this side alone. What this activity does:
 before every attempt it lists the workflow's recent `workflow_dispatch` runs and looks
-for the dispatch key in their `display_title` -- the rollback workflow is expected to
+for the dispatch key in their `display_title` (as a whole word: `...:ci:1` is not
+`...:ci:12`) -- the rollback workflow is expected to
 declare the `incident_id` input and put it in its `run-name:` (README, "Agent Lab: High
 Error Rate and Deployment Failure"). A retry after a crash or a 5xx that in fact
 dispatched finds that run and does not dispatch again. The remaining window is at
@@ -28,6 +29,7 @@ An in-process memo would not help at all: the retry that matters runs on another
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -143,4 +145,15 @@ class CiActivities:
             runs = resp.json().get("workflow_runs", [])
         except ValueError:
             raise _unavailable(f"list runs of {spec.workflow}: not JSON") from None
-        return any(inp.idempotency_key in str(r.get("display_title", "")) for r in runs)
+        return any(names_key(str(r.get("display_title", "")), inp.idempotency_key) for r in runs)
+
+
+# What may stand around the key in a run name: blanks, brackets, quotes, separators.
+_AROUND = r"""\s\[\](){}'"<>,;"""
+
+
+def names_key(title: str, key: str) -> bool:
+    """Does a run's title name exactly this key? The key must stand on its own, not be
+    part of a longer one: `...:ci:1` is not in `rollback for ...:ci:12`."""
+    pattern = rf"(?<![^{_AROUND}]){re.escape(key)}(?![^{_AROUND}])"
+    return re.search(pattern, title) is not None

@@ -28,6 +28,7 @@ ERROR_TYPES: dict[str, bool] = {
     "ProbeNotConfigured": False,  # http probe: no url given and the service has none
     "MitigationFailed": False,  # a config change/restore ran and failed: a result, not flaky
     "GovernorRefused": False,  # the governor's validator rejected a permit request
+    "VisibilityUnavailable": True,  # Temporal could not list an incident's earlier runs
     "LogUnreadable": False,  # a configured log file cannot be read on the host
     "SnapshotFailed": False,  # the forensic tar failed: no containment without evidence
     "DataFileOpFailed": False,  # a DataCorruption host step failed: same files, same result

@@ -42,6 +42,7 @@ from workflows.agentlab_errors_contracts import ReleasePolicy
 from workflows.contracts import (
     SERVICE_POLICY,
     CommandKind,
+    RecurrencePolicy,
     ServicePolicy,
     ServicePolicyInput,
     Sli,
@@ -103,6 +104,9 @@ class ServiceSpec(_Strict):
     # DataCorruption (workflows/datafile_contracts.py): sessions, CSV, backup, quarantine,
     # evidence and read-only flag paths; defaults derived from data_dir.
     data_integrity: DataIntegritySpec | None = None
+    # Recurrence look-back and chronic paging (workflows/steps/recurrence.py); default:
+    # the inventory's `defaults.recurrence`.
+    recurrence: RecurrencePolicy | None = None
 
     @model_validator(mode="after")
     def _data_integrity_paths(self) -> ServiceSpec:
@@ -250,6 +254,7 @@ class Inventory(_Strict):
                 has_source_repo=svc.source_repo is not None or svc.rollback is not None,
                 has_smoke_test=svc.smoke_test is not None,
             ),
+            recurrence=svc.recurrence or self.defaults.recurrence,
             data_integrity=svc.data_integrity.policy(
                 has_logs=bool(svc.log_files),
                 has_backup_sync=CommandKind.BACKUP_SYNC in svc.commands,

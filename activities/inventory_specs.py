@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from workflows.contracts import RecurrencePolicy
 from workflows.security_contracts import DEFAULT_ATTACK_PATTERNS, DEFAULT_HUMAN_STEPS
 
 
@@ -156,6 +157,8 @@ class WaitOverrides(_Strict):
 class Defaults(_Strict):
     thresholds: ThresholdOverrides = Field(default_factory=ThresholdOverrides)
     waits: WaitOverrides = Field(default_factory=WaitOverrides)
+    # Earlier incidents of the same alert: how far back, and when it is chronic.
+    recurrence: RecurrencePolicy = Field(default_factory=RecurrencePolicy)
 
 
 class SliSpec(_Strict):

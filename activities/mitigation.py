@@ -2,15 +2,17 @@
 `sed -i 's/level=DEBUG/level=INFO/' config/logging.yaml`, as inventory entries.
 
 The playbook picks a mitigation *name* from its diagnosis; path and content come from
-the inventory (never from an alert). Each apply runs once per (incident, name) through
+the inventory (never from an alert). Each apply runs once per (incident run, name) through
 the keyed runner of activities/service.py, so a retried activity never writes twice
 and replays the first write's answer.
 
-Backup, on the host, under the host's state dir: `mitigations/<sha256(incident:name)>/`
-holds `path`, and either `original` (the file as it was before the first write) or
-`absent` (there was no file). `restore` puts the original back -- or removes the file
-the mitigation created -- before a rollback, so the rollback starts from the
-configuration as it was before Remedy touched it.
+Backup, on the host, under the host's state dir: `mitigations/<sha256(run key:name)>/`
+holds `path`, and either `original` (the file as it was before this incident's first
+write) or `absent` (there was no file). `restore` puts the original back -- or removes
+the file the mitigation created -- so the service returns to the configuration as it
+was before *this* incident: the next incident of the same alert has its own backup,
+taken from the file as an operator may have changed it in between. Backups are pruned
+with the idempotency markers (activities/service.py, `state_retention_days`).
 
 The edit happens on the host (awk, literal text, no regex): file content never makes
 a round trip through the worker, where output redaction would corrupt secrets in it.

@@ -15,6 +15,7 @@ would do and touch nothing; the analysis is read-only and still runs.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shlex
 from collections import Counter
@@ -52,6 +53,15 @@ tar -czf "$out" -- "$@"; rc=$?
 [ "$rc" -le 1 ] || exit "$rc"
 printf '%s %s\n' "$(wc -c < "$out")" "$(sha256sum "$out" | cut -d' ' -f1)"
 """
+
+
+def evidence_name(key: str) -> str:
+    """A file-name-safe form of the incident run's key. Long keys keep a hash of the
+    whole key: cut short, two runs of one incident id would share one tar."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", key)
+    if len(safe) <= 120:
+        return safe
+    return f"{safe[:100]}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
 class SecurityActivities:
@@ -103,7 +113,7 @@ class SecurityActivities:
         paths = sec.evidence_paths or [
             p for p in (svc.data_dir, *svc.log_files, sec.access_log) if p
         ]  # fmt: skip
-        safe_id = re.sub(r"[^A-Za-z0-9._-]+", "_", inp.incident_id)[:120]
+        safe_id = evidence_name(inp.incident_id)
         out = f"{sec.evidence_dir.rstrip('/')}/evidence-{safe_id}.tar.gz"
         if self.inventory.safety_for(inp.service).dry_run:
             return SnapshotResult(

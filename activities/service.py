@@ -4,7 +4,8 @@ A workflow names a service and a command *slot*; the argv comes from the invento
 (or, for rollback steps, is derived from the service's `rollback` settings), so an alert
 label can select a command but never shape one.
 
-Idempotency (DESIGN principle 6). A side effect carries a key (workflow id + step).
+Idempotency (DESIGN principle 6). A side effect carries a key (the incident run's key,
+workflows/incident.Steps.run_key, + step).
 The key is recorded *on the target*, in the same SSH round trip that runs the command,
 by the fixed script `KEYED_SCRIPT`. Protocol:
 
@@ -18,7 +19,8 @@ by the fixed script `KEYED_SCRIPT`. Protocol:
   the marker dir), so the command completes even if the SSH session drops, and finally
   writes `rc` atomically (rc.tmp + mv) plus `finished_at`.
 - After a fresh run, markers whose `rc` is older than the retention are removed
-  (unfinished claims are never pruned: a human must look at those).
+  (unfinished claims are never pruned: a human must look at those), and so are
+  mitigation backups (`mitigations/<hash>/`) last changed before the retention.
 - If the claim fails, the key ran (or is running): wait up to `$4` s for `rc`, then
   return the recorded output.
 - Output: the first stderr line is the marker `remedy-idempotency: <state> <keyhash>`
@@ -91,6 +93,10 @@ if mkdir "$dir" 2>/dev/null; then
   # dir does not grow forever. Best effort: a failed prune never fails the command.
   find "$state" -mindepth 2 -maxdepth 2 -name rc -mtime +"$keep_days" 2>/dev/null |
     while IFS= read -r old; do rm -rf -- "${old%/rc}"; done
+  # Mitigation backups (activities/mitigation.py), one dir per incident run, go with
+  # them: a dir is last changed by its run's first apply.
+  find "$state/mitigations" -mindepth 1 -maxdepth 1 -type d -mtime +"$keep_days" \
+    2>/dev/null | while IFS= read -r old; do rm -rf -- "$old"; done
   if [ -f "$dir/rc" ]; then emit ran; fi
   mark unknown; exit 125
 fi

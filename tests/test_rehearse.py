@@ -75,7 +75,7 @@ def test_rehearsal_reads_for_real_changes_nothing_tells_nobody(
     assert "nobody acknowledged" in out
     assert sorted(p.name for p in box.iterdir()) == []  # no restart, no stop, no log line
     assert httpsink.requests == []  # Slack and PagerDuty never heard of it
-    assert list((tmp_path / "scratch" / "postmortems").glob("*.md"))
+    assert list((tmp_path / "scratch" / "postmortems").rglob("*.md"))
 
     # The same rehearsal once the host says the service is up: reads are real, so the
     # check after the (dry-run) restart passes and the playbook resolves -- without the

@@ -12,7 +12,7 @@ worker-side inventory (DESIGN principle 4 and 5).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
@@ -108,6 +108,25 @@ class Waits(BaseModel):
     response_budget: timedelta = timedelta(minutes=30)
 
 
+class RecurrencePolicy(BaseModel):
+    """How far back an incident looks for earlier incidents of the same alert on the same
+    service (same workflow id), and when a recurrence becomes a *chronic* problem that
+    pages a person even though the playbook runs again (the runbooks' post-incident
+    "prevent recurrence"). Inventory `defaults.recurrence`, or per service."""
+
+    model_config = {"extra": "forbid"}
+
+    window_days: float = Field(default=14, gt=0, le=365)
+    # Chronic when at least `chronic_count` earlier incidents started within
+    # `chronic_window_hours` before this one (default: a 4th incident inside 24 h pages).
+    chronic_count: int = Field(default=3, ge=1)
+    chronic_window_hours: float = Field(default=24, gt=0)
+
+    @property
+    def chronic_window(self) -> timedelta:
+        return timedelta(hours=self.chronic_window_hours)
+
+
 class ServicePolicy(BaseModel):
     """What a workflow may know about a service: names, numbers, SLIs. No addresses, no keys."""
 
@@ -128,6 +147,7 @@ class ServicePolicy(BaseModel):
     agent_lab: AgentLabPolicy = Field(default_factory=AgentLabPolicy)
     release: ReleasePolicy = Field(default_factory=ReleasePolicy)
     data_integrity: DataIntegrityPolicy = Field(default_factory=DataIntegrityPolicy)
+    recurrence: RecurrencePolicy = Field(default_factory=RecurrencePolicy)
 
 
 class ServicePolicyInput(BaseModel):
@@ -273,7 +293,7 @@ PagerDutyAction = Literal["trigger", "acknowledge", "resolve"]
 
 
 class PagerDutyInput(BaseModel):
-    dedup_key: str = Field(description="the incident's workflow id")
+    dedup_key: str = Field(description="the incident run's key (Incident.run_key)")
     action: PagerDutyAction
     summary: str = ""
     source: str = ""
@@ -292,7 +312,10 @@ class IncidentLogInput(BaseModel):
     service: str
     alertname: str
     action: str
-    incident_id: str
+    incident_id: str = Field(
+        description="the incident run's key (Incident.run_key): one "
+        "line per run, however often the activity is retried"
+    )
 
 
 class IncidentLogResult(BaseModel):
@@ -300,3 +323,31 @@ class IncidentLogResult(BaseModel):
     where: str
     line: str
     dry_run: bool = Field(default=False, description="dry-run: nothing appended")
+
+
+# Earlier incidents of the same alert on the same service: earlier runs of this
+# workflow id, read from Temporal visibility by the worker's own client.
+EARLIER_INCIDENTS = "records.earlier_incidents"
+
+
+class EarlierIncidentsInput(BaseModel):
+    incident_id: str = Field(description="the workflow id (alert + service)")
+    run_id: str = Field(description="this run: never counted as its own predecessor")
+    window_days: float = 14
+    limit: int = Field(default=10, description="at most this many listed (newest first)")
+
+
+class EarlierIncident(BaseModel):
+    run_id: str
+    started_at: datetime
+    closed_at: datetime | None = None
+    status: str = Field(description="Temporal's: COMPLETED, FAILED, TERMINATED, ...")
+    outcome: str | None = Field(default=None, description="resolved / escalated / ...")
+    action: str | None = Field(default=None, description="what resolved it")
+
+
+class EarlierIncidentsResult(BaseModel):
+    available: bool = Field(description="False: this server cannot list (it is not counted)")
+    total: int = 0
+    incidents: list[EarlierIncident] = Field(default_factory=list)
+    detail: str = ""

@@ -44,6 +44,11 @@ SEARCH_ATTRIBUTES = (SA_SERVICE, SA_ALERTNAME, SA_SEVERITY, SA_PHASE)
 
 R = TypeVar("R")
 
+# workflow.patched id: side-effect keys, backups, records and pages are scoped to one
+# incident *run* (see Steps.run_key). Runs started before it keep keying on the workflow
+# id alone, so their histories replay and their on-host markers still answer them.
+INCIDENT_RUNS = "incident-run-keys"
+
 
 class StepFailed(Exception):
     """An activity failed for good (its retries are spent or it was non-retryable).
@@ -69,6 +74,40 @@ class Steps:
     def __init__(self) -> None:
         self.phase = Phase.DETECTION
         self.timeline: list[TimelineEntry] = []
+        self._run_key: str | None = None
+
+    @property
+    def run_key(self) -> str:
+        """The identity of this incident *run* (one firing episode): the base of every
+        idempotency key, backup directory, evidence name, CI run name, governor grant,
+        PagerDuty dedup key and report file.
+
+        Why not the workflow id: `incident:<alertname>:<service>` is the dedup key, and
+        the next incident of the same alert on the same service reuses it once this one
+        closed. Keyed on it, that incident's restart found this one's marker on the host
+        and was "already done, not repeated" -- the service stayed down.
+
+        Why the *first execution* run id: Temporal keeps it across everything that must
+        not repeat a side effect -- activity retries, worker crashes, server restarts,
+        continue-as-new and a reset (a reset re-runs decisions; what the host already did
+        is answered from its markers) -- and a new start of the same workflow id, i.e.
+        the next incident, gets a new one. An episode counter would need a lookup that can
+        fail; the run id is in the workflow's own start event.
+
+        Pinned on first use (the start of `detect()` / `Rollback.run`) behind
+        INCIDENT_RUNS: runs from before the change keep the workflow id."""
+        if self._run_key is None:
+            info = workflow.info()
+            if workflow.patched(INCIDENT_RUNS):
+                self._run_key = f"{info.workflow_id}@{info.first_execution_run_id or info.run_id}"
+            else:
+                self._run_key = info.workflow_id
+        return self._run_key
+
+    @property
+    def per_run(self) -> bool:
+        """True for runs keyed per run (see run_key); False for runs started before."""
+        return self.run_key != workflow.info().workflow_id
 
     def record(self, step: str, outcome: Outcome, detail: str = "") -> None:
         self.timeline.append(
@@ -139,6 +178,9 @@ class Incident(Steps):
         self.outcome: Resolution | None = None
         self.deadline: datetime | None = None
         self._background: list[asyncio.Task[Any]] = []
+        # "recurred: N earlier incidents ..." (workflows/steps/recurrence.py), shown in
+        # every Slack update of this incident; empty when there was none or for old runs.
+        self.recurrence = ""
 
     # ------------------------------------------------------------ identity
     @property
@@ -251,7 +293,15 @@ class Incident(Steps):
         """Phase 1, Detection: take the alert, tag the workflow, load the service's policy.
 
         Raises StepFailed (type UnknownService) when the service is not in the inventory;
-        the workflow is tagged by then, so even that incident is findable in the UI."""
+        the workflow is tagged by then, so even that incident is findable in the UI.
+
+        Then, for runs keyed per run, look back at earlier incidents of this alert on
+        this service (workflows/steps/recurrence.py)."""
+        # Imported here: steps build on this module, and detection is the one place the
+        # base class hands over to a step.
+        from workflows.steps import recurrence
+
+        per_run = self.per_run  # pins the run identity before the first side effect
         self.alerts_received = max(self.alerts_received, 1)
         self.record(
             "alert received",
@@ -280,6 +330,8 @@ class Incident(Steps):
             self.severity = Severity(self.policy.severity_default)
             workflow.upsert_search_attributes([SA_SEVERITY.value_set(self.severity.value)])
         self._show()
+        if per_run:
+            await recurrence.look_back(self)
         return self.policy
 
     def enter(self, phase: Phase) -> None:

@@ -105,6 +105,11 @@ class PlaybookResult(BaseModel):
     detected_at: datetime
     ended_at: datetime
     timeline: list[TimelineEntry]
+    run_key: str = Field(
+        default="",
+        description="the run's side-effect identity "
+        "(workflows/incident.Steps.run_key); '' before per-run keys",
+    )
 
 
 # ---------------------------------------------------------------- child workflows

@@ -80,6 +80,14 @@ LOCAL_CONFIG = ActivityPolicy(
     retry=RetryPolicy(maximum_attempts=3),
 )
 
+# Earlier incidents from Temporal visibility (workflows/steps/recurrence.py): a list and
+# a few result reads on the worker's own client. Short and barely retried: it is
+# information, and it runs before the first remediation step.
+EARLIER_INCIDENTS_LOOKUP = ActivityPolicy(
+    start_to_close=timedelta(seconds=10),
+    retry=RetryPolicy(maximum_attempts=2, initial_interval=timedelta(seconds=1)),
+)
+
 # Asking the per-service governor for a permit (activities/governor.py): a Temporal
 # round trip, retried briefly; a governor that cannot answer fails safe (escalates).
 GOVERNOR = ActivityPolicy(

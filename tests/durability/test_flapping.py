@@ -5,7 +5,7 @@ and the playbook are under test here, not SSH).
 
 Expected: one incident id; its first run restarts once; every later episode re-fires
 within the cool-down after the previous run closed, so it starts in flapping mode,
-which diagnoses and pages (same PagerDuty dedup key) but never restarts. The number of
+which diagnoses and pages (once, on its own run's dedup key) but never restarts. The number of
 restarts is bounded (exactly 1) however long the alert flaps.
 
 Real time: REMEDY_FLAP_SECONDS (default 90) of flapping, one fire/resolve cycle every
@@ -99,5 +99,7 @@ async def test_flapping_alert_restarts_once_not_a_storm(
     assert len(runs) - flapping == 1  # one normal run (the first)
     # ... and one flapping run that every later re-fire joined: one page, not a storm.
     assert flapping == 1 and len(pages) == 1
-    assert set(pages) <= {GENESIS_ID}  # the page lands on the incident's PagerDuty key
+    # The page lands on the flapping run's own PagerDuty key (the run's key, not the
+    # bare workflow id: an earlier incident's page may still be open in PagerDuty).
+    assert all(p.startswith(f"{GENESIS_ID}@") for p in pages), pages
     assert world.names().count("restart") == 1

@@ -17,6 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from workflows.contracts import (
+    EARLIER_INCIDENTS,
     HTTP_PROBE,
     INCIDENT_LOG,
     PAGERDUTY_EVENT,
@@ -27,6 +28,8 @@ from workflows.contracts import (
     SLACK_POST,
     CommandKind,
     CommandResult,
+    EarlierIncidentsInput,
+    EarlierIncidentsResult,
     HttpProbeInput,
     HttpProbeResult,
     IncidentLogInput,
@@ -71,6 +74,12 @@ class World:
     health_calls: int = 0
     known_service: bool = True
     permits: list[PermitRequest] = field(default_factory=list)  # always granted here
+    # What Temporal visibility answers about earlier runs of the incident id; the
+    # default is a server that cannot list (as the time-skipping server).
+    earlier: EarlierIncidentsResult = field(
+        default_factory=lambda: EarlierIncidentsResult(available=False, detail="fake: no list")
+    )
+    earlier_asked: list[EarlierIncidentsInput] = field(default_factory=list)
 
     def log(self, name: str, detail: str = "") -> None:
         self.calls.append(Call(activity.info().current_attempt_scheduled_time, name, detail))
@@ -196,7 +205,12 @@ class World:
             world.permits.append(inp)
             return PermitDecision(granted=True, used=1, limit=inp.max_per_hour, detail="fake")
 
+        @activity.defn(name=EARLIER_INCIDENTS)
+        async def earlier(inp: EarlierIncidentsInput) -> EarlierIncidentsResult:
+            world.earlier_asked.append(inp)  # unlogged: call sequences stay the runbook's
+            return world.earlier
+
         return [
             *(policy, restart, run, probe, prom, slack, pagerduty, incident_log, postmortem),
-            permit,
-        ]
+            permit, earlier,
+        ]  # fmt: skip

@@ -55,7 +55,7 @@ async def test_ci_rollback_dispatched_once(time_env: WorkflowEnvironment) -> Non
     assert res.outcome == "resolved" and res.action == "rollback", steps(res)
     assert len(w.dispatches) == 1 and "stop" not in w.names()  # CI, not the git child
     d = w.dispatches[0]
-    assert d.idempotency_key == f"{res.incident_id}:ci:1" and "error rate" in d.reason
+    assert d.idempotency_key == f"{res.run_key}:ci:1" and "error rate" in d.reason
     assert "dispatch CI rollback workflow" in steps(res, "ok")
 
 

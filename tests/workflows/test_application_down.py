@@ -55,9 +55,7 @@ async def test_restart_in_maintenance_mode_then_verified(time_env: WorkflowEnvir
     # Recovery: /health, /health/detailed, the smoke request, then maintenance off.
     order = [n for n in names if n in ("health_detailed", "smoke", "maintenance:disable")]
     assert order == ["health_detailed", "smoke", "maintenance:disable"]
-    assert (
-        w.calls[names.index("maintenance:enable")].detail == f"{res.incident_id}:maintenance-enable"
-    )
+    assert w.calls[names.index("maintenance:enable")].detail == f"{res.run_key}:maintenance-enable"
     assert "pagerduty:trigger" not in names and w.restarts == 1
     assert names.count("logs") == 1  # crash evidence, once, in the background
     # The runbook's budgets are announced with its phase names.

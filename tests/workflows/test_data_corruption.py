@@ -127,8 +127,8 @@ async def test_off_host_backups_fetched_before_the_scan_evidence_sent_off(
     assert n.index("backup_sync") < n.index("scan")
     assert n.index("snapshot") < n.index("evidence_upload") < n.index("quarantine")
     keys = {c.name: c.detail for c in world.calls}
-    assert keys["backup_sync"] == f"{res.incident_id}:backup_sync"  # keyed: never twice
-    assert keys["evidence_upload"] == f"{res.incident_id}:evidence_upload"
+    assert keys["backup_sync"] == f"{res.run_key}:backup_sync"  # keyed: never twice
+    assert keys["evidence_upload"] == f"{res.run_key}:evidence_upload"
     assert "download: s3://b/sessions/b.json" in entry(res, "fetch backups (backup_sync)")
     assert "valid copies of 2 of 2 corrupt sessions" in entry(res, "diagnosis: backup")
     assert "restored: sessions/b.json" in steps(res)

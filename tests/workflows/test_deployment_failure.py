@@ -39,8 +39,8 @@ async def test_git_rollback_healthy_smoke_passes(time_env: WorkflowEnvironment) 
     assert [n for n in w.names() if n in ROLLBACK] == ROLLBACK
     keys = [c.detail for c in w.calls if c.name.startswith("maintenance:")]
     assert keys == [
-        f"{res.incident_id}:maintenance:enable",
-        f"{res.incident_id}:maintenance:disable",
+        f"{res.run_key}:maintenance:enable",
+        f"{res.run_key}:maintenance:disable",
     ]
 
 

@@ -59,7 +59,7 @@ ROLLBACK_ORDER = [
 
 async def test_healthy_after_restart(time_env: WorkflowEnvironment) -> None:
     world = World(policy())
-    res, _ = await run_incident(time_env, world)
+    res, handle = await run_incident(time_env, world)
     assert res.outcome == "resolved" and res.action == "restart"
     assert world.restarts == 1
     assert not any(n in world.names() for n in ROLLBACK_ORDER)
@@ -74,8 +74,11 @@ async def test_healthy_after_restart(time_env: WorkflowEnvironment) -> None:
         for c in world.calls
     )
     assert world.names().count("logs") == 1  # crash evidence collected once
-    # The restart's idempotency key is the incident id + step: stable across retries.
-    assert world.calls[world.names().index("restart")].detail == f"{res.incident_id}:restart"
+    # The restart's idempotency key is the incident *run* + step: stable across retries
+    # of this run, new for the next incident of the same alert (tests/workflows/
+    # test_recurrence.py runs that one).
+    key = f"{res.incident_id}@{handle.first_execution_run_id}:restart"
+    assert world.calls[world.names().index("restart")].detail == key
 
 
 async def test_restart_fails_then_rollback_then_healthy(time_env: WorkflowEnvironment) -> None:
@@ -88,7 +91,9 @@ async def test_restart_fails_then_rollback_then_healthy(time_env: WorkflowEnviro
     verify = [t for t in world.times("status") if t > start_at][0]
     assert verify - start_at >= timedelta(seconds=10)  # rollback script's "sleep 10"
     keys = [c.detail for c in world.calls if c.name in ROLLBACK_ORDER]
-    assert all(k.startswith(f"rollback:{res.incident_id}:1:") for k in keys)
+    # Keyed on the Rollback child's own run: `rollback:<incident>:<n>@<child run>:<step>`.
+    assert all(k.startswith(f"rollback:{res.incident_id}:1@") for k in keys)
+    assert len({k.rpartition(":")[0] for k in keys}) == 1  # one child run, six steps
     steps = [e.step for e in res.timeline]
     assert "reset to stable ref" in steps and "rollback complete" in steps
 

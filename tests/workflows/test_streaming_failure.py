@@ -62,7 +62,7 @@ async def test_fails_verification_after_re_enable_disables_again(
         "disable_streaming"
     ]
     again = [c.detail for c in w.calls if c.name == "mitigation"][1]
-    assert again == f"disable_streaming|{res.incident_id}:again"  # a fresh key: it really runs
+    assert again == f"disable_streaming|{res.run_key}:again"  # a fresh key: it really runs
     assert "verify streaming_continuity" in steps(res, "failed")
 
 

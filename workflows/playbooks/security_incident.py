@@ -101,7 +101,7 @@ class SecurityIncident(Incident):
         try:
             r = await self.act(
                 "forensic snapshot", SECURITY_SNAPSHOT,
-                SnapshotInput(service=self.service, incident_id=self.incident_id),
+                SnapshotInput(service=self.service, incident_id=self.run_key),
                 SnapshotResult, SIDE_EFFECT,
             )  # fmt: skip
         except StepFailed:
@@ -148,7 +148,7 @@ class SecurityIncident(Incident):
         try:
             r = await self.act(
                 step, SECURITY_CONTAIN,
-                ContainInput(service=self.service, incident_id=self.incident_id, name=name),
+                ContainInput(service=self.service, incident_id=self.run_key, name=name),
                 ContainResult, SIDE_EFFECT,
             )  # fmt: skip
         except StepFailed:

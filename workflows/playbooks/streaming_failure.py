@@ -97,7 +97,7 @@ class StreamingFailure(Incident):
             res = await self.act(
                 step, MITIGATION_APPLY,
                 MitigationInput(service=self.service, name=name,
-                                incident_id=f"{self.incident_id}:again"),
+                                incident_id=f"{self.run_key}:again"),
                 MitigationResult, SIDE_EFFECT,
             )  # fmt: skip
         except StepFailed:

@@ -62,7 +62,7 @@ async def maintenance(inc: Incident, mode: Literal["enable", "disable"]) -> bool
         res = await inc.act(
             step, AGENTLAB_MAINTENANCE,
             MaintenanceInput(service=inc.service, mode=mode,
-                             idempotency_key=f"{inc.incident_id}:maintenance-{mode}"),
+                             idempotency_key=f"{inc.run_key}:maintenance-{mode}"),
             MaintenanceResult, SIDE_EFFECT,
         )  # fmt: skip
     except StepFailed:

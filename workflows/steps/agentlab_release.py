@@ -190,7 +190,7 @@ async def _ci_rollback(inc: Incident, reason: str) -> bool:
             step,
             CI_ROLLBACK_DISPATCH,
             CiDispatchInput(
-                service=inc.service, reason=reason, idempotency_key=f"{inc.incident_id}:ci:{n}"
+                service=inc.service, reason=reason, idempotency_key=f"{inc.run_key}:ci:{n}"
             ),
             CiDispatchResult,
             CI_DISPATCH,
@@ -212,7 +212,7 @@ async def maintenance(inc: Incident, mode: str) -> bool:
             AGENTLAB_MAINTENANCE,
             MaintenanceInput(
                 service=inc.service, mode=mode,  # type: ignore[arg-type]
-                idempotency_key=f"{inc.incident_id}:maintenance:{mode}",
+                idempotency_key=f"{inc.run_key}:maintenance:{mode}",
             ),
             MaintenanceResult,
             SIDE_EFFECT,

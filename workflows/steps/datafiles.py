@@ -100,7 +100,7 @@ async def read_only(inc: Incident, on: bool) -> ReadOnlyResult | None:
     step = f"read-only mode {'on' if on else 'off'}"
     try:
         res = await inc.act(step, DATAFILES_READ_ONLY,
-                            ReadOnlyInput(service=inc.service, incident_id=inc.incident_id, on=on),
+                            ReadOnlyInput(service=inc.service, incident_id=inc.run_key, on=on),
                             ReadOnlyResult, SIDE_EFFECT)  # fmt: skip
     except StepFailed:
         return None
@@ -112,7 +112,7 @@ async def offsite(inc: Incident, kind: CommandKind, step: str) -> bool:
     """The runbook's S3 copies (`aws s3 ls/cp`) as the service's own `backup_sync` /
     `evidence_upload` command on the data host. Keyed (incident + command): a retry
     after a crash does not copy twice; in dry-run it only says what it would run."""
-    key = f"{inc.incident_id}:{kind.value}"
+    key = f"{inc.run_key}:{kind.value}"
     try:
         res = await inc.act(step, SERVICE_RUN,
                             ServiceCommandInput(service=inc.service, command=kind,
@@ -135,7 +135,7 @@ async def snapshot(inc: Incident, stamp: str) -> bool:
     """Preserve Evidence: a tar of the data dir before anything in it changes."""
     try:
         res = await inc.act("forensic copy", DATAFILES_SNAPSHOT,
-                            SnapshotInput(service=inc.service, incident_id=inc.incident_id,
+                            SnapshotInput(service=inc.service, incident_id=inc.run_key,
                                           stamp=stamp),
                             SnapshotResult, SIDE_EFFECT)  # fmt: skip
     except StepFailed:
@@ -152,7 +152,7 @@ async def quarantine(inc: Incident, stamp: str, paths: list[str]) -> QuarantineR
     """Move (never delete) each corrupt file into the timestamped quarantine folder."""
     try:
         res = await inc.act("quarantine", DATAFILES_QUARANTINE,
-                            QuarantineInput(service=inc.service, incident_id=inc.incident_id,
+                            QuarantineInput(service=inc.service, incident_id=inc.run_key,
                                             stamp=stamp, paths=paths),
                             QuarantineResult, SIDE_EFFECT)  # fmt: skip
     except StepFailed:
@@ -174,7 +174,7 @@ async def restore(inc: Incident, paths: list[str]) -> RestoreResult | None:
     """Restore from Backup: a valid copy of each quarantined session, never overwriting."""
     try:
         res = await inc.act("restore from backup", DATAFILES_RESTORE,
-                            RestoreInput(service=inc.service, incident_id=inc.incident_id,
+                            RestoreInput(service=inc.service, incident_id=inc.run_key,
                                          paths=paths),
                             RestoreResult, SIDE_EFFECT)  # fmt: skip
     except StepFailed:
@@ -197,7 +197,7 @@ async def rebuild_csv(inc: Incident, stamp: str) -> RebuildResult | None:
     """Rebuild Missing Data: the CSV from the (now valid) session files."""
     try:
         res = await inc.act("rebuild csv", DATAFILES_REBUILD_CSV,
-                            RebuildInput(service=inc.service, incident_id=inc.incident_id,
+                            RebuildInput(service=inc.service, incident_id=inc.run_key,
                                          stamp=stamp),
                             RebuildResult, SIDE_EFFECT)  # fmt: skip
     except StepFailed:

@@ -41,7 +41,7 @@ async def apply(inc: Incident, names: list[str]) -> list[str]:
         try:
             res = await inc.act(
                 f"mitigation: {name}", MITIGATION_APPLY,
-                MitigationInput(service=inc.service, name=name, incident_id=inc.incident_id),
+                MitigationInput(service=inc.service, name=name, incident_id=inc.run_key),
                 MitigationResult, SIDE_EFFECT,
             )  # fmt: skip
         except StepFailed:
@@ -65,7 +65,7 @@ async def undo(inc: Incident, applied: list[str]) -> None:
         try:
             res = await inc.act(
                 f"restore: {name}", MITIGATION_RESTORE,
-                MitigationInput(service=inc.service, name=name, incident_id=inc.incident_id),
+                MitigationInput(service=inc.service, name=name, incident_id=inc.run_key),
                 MitigationResult, SIDE_EFFECT,
             )  # fmt: skip
         except StepFailed:

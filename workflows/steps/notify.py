@@ -27,7 +27,8 @@ async def status_update(
         title=f"{inc.alert.alertname} on {inc.service} ({inc.severity.value})",
         status=status,  # type: ignore[arg-type]
         impact=impact or inc.alert.annotations.get("summary", "see alert"),
-        timeline=f"detected {inc.detected_at:%Y-%m-%d %H:%M:%S} UTC; phase {inc.phase.value}",
+        timeline=f"detected {inc.detected_at:%Y-%m-%d %H:%M:%S} UTC; phase {inc.phase.value}"
+        + (f"; {inc.recurrence}" if inc.recurrence else ""),
         actions_taken=actions_taken,
         next_steps=next_steps,
     )
@@ -39,10 +40,12 @@ async def status_update(
 
 
 async def pagerduty(inc: Incident, action: PagerDutyAction, summary: str = "") -> bool:
-    """PagerDuty Events v2, dedup_key = the incident's workflow id, so repeats and
-    acknowledge/resolve all land on the same PagerDuty incident."""
+    """PagerDuty Events v2, dedup_key = the incident run's key, so repeats and
+    acknowledge/resolve of this incident land on one PagerDuty incident -- and the next
+    incident of the same alert pages anew, even while a person still holds the page
+    of an earlier, escalated one (the workflow id alone would fold it in there)."""
     event = PagerDutyInput(
-        dedup_key=inc.incident_id,
+        dedup_key=inc.run_key,
         action=action,
         summary=summary[:1024],
         source=inc.service,

@@ -139,6 +139,13 @@ def render(inc: Incident, outcome: Resolution, action: str, ended: datetime) -> 
     return "\n".join(lines) + "\n"
 
 
+def run_stem(inc: Incident) -> str:
+    """The run's part of the report's file name (sorts by detection time)."""
+    if not inc.per_run:
+        return ""
+    return f"{inc.detected_at:%Y%m%dT%H%M%SZ}-{inc.run_key.rpartition('@')[2][:8]}"
+
+
 async def write(inc: Incident, outcome: Resolution, action: str) -> None:
     if inc.severity.value not in ("P0", "P1"):
         return
@@ -146,7 +153,8 @@ async def write(inc: Incident, outcome: Resolution, action: str) -> None:
     try:
         res = await inc.act(
             "post-mortem draft", POSTMORTEM_WRITE,
-            PostmortemInput(incident_id=inc.incident_id, service=inc.service, markdown=md),
+            PostmortemInput(incident_id=inc.incident_id, service=inc.service, markdown=md,
+                            run=run_stem(inc)),
             PostmortemResult, LOCAL_CONFIG,
         )  # fmt: skip
     except StepFailed:

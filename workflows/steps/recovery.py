@@ -36,7 +36,7 @@ async def restart(inc: Incident, step: str = "restart") -> bool:
 
     Raises safety.NotApproved when the safety policy does not clear it."""
     await safety.clear(inc, "restart", f"{step} of {inc.service}")
-    key = f"{inc.incident_id}:{step}"
+    key = f"{inc.run_key}:{step}"
     try:
         res = await inc.act(
             step,

@@ -57,7 +57,7 @@ async def close(inc: Incident, outcome: Resolution, action: str) -> PlaybookResu
                     service=inc.service,
                     alertname=inc.alert.alertname,
                     action=action,
-                    incident_id=inc.incident_id,
+                    incident_id=inc.run_key,
                 ),
                 IncidentLogResult,
                 LOCAL_CONFIG,
@@ -91,4 +91,5 @@ async def close(inc: Incident, outcome: Resolution, action: str) -> PlaybookResu
         detected_at=inc.detected_at,
         ended_at=workflow.now(),
         timeline=inc.timeline,
+        run_key=inc.run_key if inc.per_run else "",
     )

@@ -3,7 +3,8 @@
 A child workflow rather than inline steps so that the rollback has its own history,
 its own id in the UI (`rollback:<incident>:<n>`), and can be run on its own by a human
 (`Rollback` is in the registry). Every step is keyed for idempotency with the child's
-workflow id, so a worker crash mid-rollback never repeats a step that already ran.
+run (Steps.run_key), so a worker crash mid-rollback never repeats a step that already
+ran, and the next incident's rollback is not mistaken for this one.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ class Rollback(Steps):
     @workflow.run
     async def run(self, inp: RollbackInput) -> RollbackResult:
         self.phase = Phase.RESPONSE
+        # This child's own run keys its steps (Steps.run_key): a new rollback of the
+        # next incident -- even under the same child id -- runs every step again.
+        self.run_key  # noqa: B018  (pinned before the first step)
         self.record("rollback started", "info", inp.reason)
         policy = await self.act(
             "load service policy",
@@ -69,7 +73,7 @@ class Rollback(Steps):
         return self._result(inp, None)
 
     async def _run(self, inp: RollbackInput, step: str, command: CommandKind, keyed: bool) -> bool:
-        key = f"{workflow.info().workflow_id}:{command.value}" if keyed else None
+        key = f"{self.run_key}:{command.value}" if keyed else None
         try:
             res = await self.act(
                 step,

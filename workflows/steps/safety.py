@@ -137,7 +137,7 @@ async def _permit(inc: Incident, kind: str, what: str) -> None:
     n = sum(1 for e in inc.timeline if e.step == f"permit: {kind}") + 1
     req = PermitRequest(
         service=inc.service, incident_id=inc.incident_id, kind=kind,  # type: ignore[arg-type]
-        key=f"{inc.incident_id}:{kind}:{n}",
+        key=f"{inc.run_key}:{kind}:{n}",
         max_per_hour=inc.policy.safety.max_actions_per_hour, what=what,
     )  # fmt: skip
     decision = await _ask(inc, kind, req)
