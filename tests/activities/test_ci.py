@@ -73,6 +73,32 @@ async def test_a_run_already_in_ci_is_not_dispatched_again(httpsink: HttpSink) -
     assert [r.method for r in httpsink.requests] == ["GET"]  # no POST
 
 
+@pytest.mark.parametrize(
+    "title",
+    [
+        f"rollback {KEY}2",  # incident run ...:ci:12 is not ...:ci:1
+        f"rollback {KEY}0 (High error rate)",
+        f"rollback x{KEY}",  # a longer key ending in this one
+        f"rollback {KEY}:retry",
+    ],
+)
+async def test_a_longer_key_is_not_this_run(httpsink: HttpSink, title: str) -> None:
+    # Substring matching took `...:ci:12` for `...:ci:1`: the rollback of the run that
+    # needed it was never dispatched. Only the whole key counts.
+    httpsink.script(runs(title), SinkResponse(204, ""))
+    res = await ci(httpsink).rollback_dispatch(inp())
+    assert res.accepted and not res.replayed
+    assert [r.method for r in httpsink.requests] == ["GET", "POST"]
+
+
+@pytest.mark.parametrize("title", [KEY, f"Rollback ({KEY})", f"rollback: {KEY}, reason: x"])
+async def test_the_whole_key_in_any_run_name_is_this_run(httpsink: HttpSink, title: str) -> None:
+    httpsink.script(runs(title))
+    res = await ci(httpsink).rollback_dispatch(inp())
+    assert res.accepted and res.replayed
+    assert [r.method for r in httpsink.requests] == ["GET"]
+
+
 @pytest.mark.parametrize("status", [500, 502, 429])
 async def test_5xx_and_429_are_retryable(httpsink: HttpSink, status: int) -> None:
     httpsink.script(runs(), SinkResponse(status, f"busy; Authorization: Bearer {TOKEN}"))

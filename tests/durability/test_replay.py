@@ -126,18 +126,29 @@ def patch_markers(path: Path) -> list[str]:
     return out
 
 
+LOOKUP = "records.earlier_incidents"  # detection's recurrence lookup: not a playbook step
+
+
 def scheduled_before_first_result(path: Path) -> list[str]:
-    """Activities a run scheduled before any activity after the policy load finished."""
+    """Activities a run scheduled before any activity after the policy load finished
+    (the recurrence lookup at detection, in runs keyed per run, is left out)."""
     events = json.loads(path.read_text())["events"]
     out: list[str] = []
+    lookups: set[str] = set()
     completed = 0
     for e in events:
         if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_COMPLETED":
+            if e["activityTaskCompletedEventAttributes"]["scheduledEventId"] in lookups:
+                continue
             completed += 1
             if completed == 2:
                 break
         if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED":
-            out.append(e["activityTaskScheduledEventAttributes"]["activityType"]["name"])
+            name = e["activityTaskScheduledEventAttributes"]["activityType"]["name"]
+            if name == LOOKUP:
+                lookups.add(e["eventId"])
+                continue
+            out.append(name)
     return out
 
 

@@ -74,12 +74,14 @@ class World:
     health_calls: int = 0
     known_service: bool = True
     permits: list[PermitRequest] = field(default_factory=list)  # always granted here
-    # What Temporal visibility answers about earlier runs of the incident id; the
-    # default is a server that cannot list (as the time-skipping server).
-    earlier: EarlierIncidentsResult = field(
-        default_factory=lambda: EarlierIncidentsResult(available=False, detail="fake: no list")
+    # What Temporal visibility answers about earlier runs of the incident id, given the
+    # server's "now" (skipped-ahead time); the default is a server that cannot list (as
+    # the time-skipping server).
+    earlier: Callable[[datetime], EarlierIncidentsResult] = lambda now: EarlierIncidentsResult(
+        available=False, detail="fake: no list"
     )
     earlier_asked: list[EarlierIncidentsInput] = field(default_factory=list)
+    slack_messages: list[SlackMessageInput] = field(default_factory=list)
 
     def log(self, name: str, detail: str = "") -> None:
         self.calls.append(Call(activity.info().current_attempt_scheduled_time, name, detail))
@@ -177,6 +179,7 @@ class World:
         @activity.defn(name=SLACK_POST)
         async def slack(inp: SlackMessageInput) -> NotifyResult:
             world.log("slack", inp.status)
+            world.slack_messages.append(inp)
             return NotifyResult(channel="slack", delivered=True)
 
         @activity.defn(name=PAGERDUTY_EVENT)
@@ -208,7 +211,7 @@ class World:
         @activity.defn(name=EARLIER_INCIDENTS)
         async def earlier(inp: EarlierIncidentsInput) -> EarlierIncidentsResult:
             world.earlier_asked.append(inp)  # unlogged: call sequences stay the runbook's
-            return world.earlier
+            return world.earlier(activity.info().current_attempt_scheduled_time)
 
         return [
             *(policy, restart, run, probe, prom, slack, pagerduty, incident_log, postmortem),
