@@ -22,6 +22,7 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.errors import app_error
+from remedy.temporal import visibility_literal
 from workflows.contracts import (
     EARLIER_INCIDENTS,
     EarlierIncident,
@@ -35,14 +36,9 @@ MAX_COUNTED = 1000
 _NO_LIST = (RPCStatusCode.UNIMPLEMENTED, RPCStatusCode.INVALID_ARGUMENT)
 
 
-def _literal(text: str) -> str:
-    """A visibility-query string literal (ids come from alert labels, via the bridge)."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def query(incident_id: str, since: datetime) -> str:
     return (
-        f"WorkflowId = {_literal(incident_id)} AND ExecutionStatus != 'Running' "
+        f"WorkflowId = {visibility_literal(incident_id)} AND ExecutionStatus != 'Running' "
         f"AND StartTime > '{since.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}'"
     )
 

@@ -38,10 +38,20 @@ InventoryOpt = Annotated[Path, typer.Option("--inventory", help="inventory YAML"
 
 
 def fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]remedy:[/] {message}", highlight=False)
+    from rich.text import Text
+
+    # Text, not markup: messages carry ids from alert labels and servers' error text,
+    # where `[/]` would crash rich and `:name:` would turn into an emoji.
+    err.print(Text.assemble(("remedy:", "bold red"), " ", message), highlight=False)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def plain(console: Console, text: str) -> None:
+    """Print as is: ids (alert labels) must not turn into markup, emoji or highlights,
+    nor be cut or padded to the terminal's width (it may be a file)."""
+    console.print(text, markup=False, emoji=False, highlight=False, soft_wrap=True)
 
 
 def parse_kv(items: list[str], what: str) -> dict[str, str]:
@@ -130,34 +140,90 @@ def list_incidents(
         str, typer.Option(help="extra visibility filter, e.g. RemedyService='x'")
     ] = "",
 ) -> None:
-    """Open and recent incidents (Temporal visibility + Remedy's search attributes)."""
-    from rich.table import Table
-
+    """Open and recent incidents, one row per run (Temporal visibility + Remedy's search
+    attributes). An incident id is reused by every incident of its alert on its service:
+    `run` tells them apart, and `remedy report ID --run RUN` reads an earlier one."""
+    from remedy.report import short_ids
     from remedy.temporal import connect
 
     async def go() -> None:
         s = Settings()
         client = await connect(s.temporal_address, s.temporal_namespace)
         q = "RemedyAlertName IS NOT NULL" + (f" AND ({query})" if query else "")
-        table = Table()
-        table.add_column("incident", no_wrap=True)  # first, as in the rows
-        for header in ("playbook", "status", "phase", "severity", "started"):
-            table.add_column(header)
-        n = 0
-        async for wf in client.list_workflows(q, limit=limit):
+        found = [wf async for wf in client.list_workflows(q, limit=limit)]
+        # Run prefixes unique among the listed runs of each id (see short_ids).
+        runs: dict[str, list[str]] = {}
+        for wf in found:
+            runs.setdefault(wf.id, []).append(wf.run_id or "?")
+        short = {i: short_ids(ids) for i, ids in runs.items()}
+        rows: list[tuple[str, ...]] = []
+        for wf in found:
             sa = wf.search_attributes
-            table.add_row(
-                wf.id,
-                wf.workflow_type,
-                wf.status.name if wf.status else "?",
-                str((sa.get("RemedyPhase") or ["?"])[0]),
-                str((sa.get("RemedySeverity") or ["?"])[0]),
-                f"{wf.start_time:%Y-%m-%d %H:%M:%S}",
+            rows.append(
+                (
+                    wf.id,
+                    short[wf.id][wf.run_id or "?"],
+                    wf.workflow_type,
+                    wf.status.name if wf.status else "?",
+                    str((sa.get("RemedyPhase") or ["?"])[0]),
+                    str((sa.get("RemedySeverity") or ["?"])[0]),
+                    f"{wf.start_time:%Y-%m-%d %H:%M}",
+                )
             )
-            n += 1
-        out.print(table if n else "no incidents")
+        out.print(incident_table(rows, out.width) if rows else "no incidents")
 
     run_client(go)
+
+
+# `remedy list`'s columns, and the order they give way in a narrow terminal (0: never).
+# The id and the run prefix are what a person types next; the playbook mostly repeats
+# the id's alertname, the phase of a closed run is Resolution.
+LIST_COLUMNS = (
+    ("incident", 0),
+    ("run", 0),
+    ("playbook", 2),
+    ("status", 0),
+    ("phase", 3),
+    ("sev", 1),
+    ("started (UTC)", 0),
+)
+
+
+def incident_table(rows: list[tuple[str, ...]], width: int) -> Any:
+    """The `remedy list` table, its columns fitted to `width`: rather than squeezing every
+    column into "…", the least useful give way (said in the caption)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    last = len(LIST_COLUMNS) - 1
+
+    def need(i: int) -> int:
+        # "started" may wrap as date / time (10 wide); the others stay on one line.
+        longest = max([len(LIST_COLUMNS[i][0]), *(len(r[i]) for r in rows)])
+        return min(longest, 10) if i == last else longest
+
+    kept = list(range(len(LIST_COLUMNS)))
+    dropped: list[int] = []
+    for i in sorted(
+        (i for i, (_, rank) in enumerate(LIST_COLUMNS) if rank), key=lambda i: -LIST_COLUMNS[i][1]
+    ):
+        if sum(need(j) for j in kept) + len(kept) - 1 <= width:  # one space between columns
+            break
+        kept.remove(i)
+        dropped.append(i)
+    # No borders, one space between columns: ids are long, and 80 columns is common.
+    table = Table(box=None, padding=(0, 1), pad_edge=False, collapse_padding=True)
+    for i in kept:
+        # One line each, so that only "started" wraps: a cut id or run prefix could not
+        # be copied into the next command.
+        table.add_column(LIST_COLUMNS[i][0], no_wrap=i != last)
+    for r in rows:
+        # Text cells: ids and attributes come from alert labels, never markup.
+        table.add_row(*(Text(r[i]) for i in kept))
+    if dropped:
+        names = ", ".join(LIST_COLUMNS[i][0] for i in sorted(dropped))
+        table.caption = f"not shown at this width: {names}"
+    return table
 
 
 def _render_status(st: Any, max_rows: int | None = None) -> Any:
@@ -235,9 +301,15 @@ def report(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="file (default: stdout)")
     ] = None,
+    run: Annotated[
+        str | None,
+        typer.Option("--run", help="an earlier run: its id or a prefix (see `remedy list`)"),
+    ] = None,
 ) -> None:
     """Post-incident report, status update or user-facing notice (the seeds' templates,
-    rendered from the timeline) as markdown or HTML."""
+    rendered from the timeline) as markdown or HTML. An incident id is reused by every
+    incident of its alert on its service: the latest run is reported unless --run
+    names another; its earlier runs are listed on stderr."""
     from remedy import report as rep
     from remedy.temporal import connect
 
@@ -247,15 +319,35 @@ def report(
         fail(f"--template {template!r}: expected postmortem, status or notice", 2)
 
     async def go() -> None:
+        from temporalio.service import RPCError
+
         s = Settings()
         client = await connect(s.temporal_address, s.temporal_namespace)
-        md = await rep.fetch(client, incident, template)  # type: ignore[arg-type]
+        chosen = None
+        if run is not None:
+            # No outcomes needed to pick a run: one visibility query, no history reads.
+            chosen = rep.resolve_run(await rep.runs_of(client, incident, outcomes=0), run, incident)
+        got = await rep.read(client, incident, chosen.run_id if chosen else None)
+        md = rep.communication(got.result, got.status, template)  # type: ignore[arg-type]
         text = rep.render(md, fmt)  # type: ignore[arg-type]
+        note: str | None = None
+        if chosen:
+            short = chosen.short
+        else:
+            try:
+                runs = await rep.runs_of(client, incident)
+            except RPCError:  # a server that cannot list: the report stands without the note
+                runs = []
+            note = rep.runs_note(incident, runs, got.run_id, got.started_at)
+            short = rep.short_ids([got.run_id, *(r.run_id for r in runs)])[got.run_id]
         if output is None:
             sys.stdout.write(text)
+            sys.stdout.flush()  # the note after the report in a terminal, not inside it
         else:
             output.write_text(text)
-            err.print(f"{output}: {fmt} report of {incident}", markup=False, highlight=False)
+            plain(err, f"{output}: {fmt} report of {incident}, run {short}")
+        if note:  # stderr: stdout may be redirected to the report's file
+            plain(err, note)
 
     run_client(go)
 

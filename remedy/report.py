@@ -6,18 +6,25 @@ checklist), rendered here from what Temporal holds: the run's result when the in
 is closed, the `status` query while it is open (then marked as a report "as of now").
 HTML is that markdown through markdown-it (already installed with rich), in a
 minimal standalone page.
+
+An incident id (`incident:<alertname>:<service>`) is reused by every incident of its
+alert on its service, one Temporal *run* each: the latest is reported unless a run is
+named (`runs_of` lists them from visibility, `resolve_run` finds one by id prefix).
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
-from dataclasses import dataclass
+import shlex
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
+from remedy.temporal import visibility_literal
 from workflows.models import Alert, IncidentStatus, PlaybookResult, Severity, TimelineEntry
 from workflows.steps import communications, postincident
 
@@ -95,13 +102,175 @@ def communication(
     return communications.user_notice(inc, src.outcome, ended)
 
 
-async def fetch(client: Client, incident: str, template: Template = "postmortem") -> str:
-    handle = client.get_workflow_handle(incident, result_type=PlaybookResult)
-    desc = await handle.describe()
+@dataclass(frozen=True)
+class Reading:
+    """What one run holds for a report: its result when closed, else its status query."""
+
+    run_id: str
+    started_at: datetime
+    result: PlaybookResult | None
+    status: IncidentStatus | None
+
+
+async def read(client: Client, incident: str, run: str | None = None) -> Reading:
+    """One run of the incident id: the given run id, else the latest run."""
+    desc = await client.get_workflow_handle(incident, run_id=run).describe()
+    # Pinned to the run just described: a new incident starting meanwhile (a new run of
+    # the same id) must not swap the run under the report.
+    handle = client.get_workflow_handle(incident, run_id=desc.run_id, result_type=PlaybookResult)
     if desc.status == WorkflowExecutionStatus.COMPLETED:
-        return communication(await handle.result(), None, template)
+        result = await handle.result(follow_runs=False)
+        return Reading(desc.run_id, desc.start_time, result, None)
     status = await handle.query("status", result_type=IncidentStatus)
-    return communication(None, status, template)
+    return Reading(desc.run_id, desc.start_time, None, status)
+
+
+async def fetch(
+    client: Client, incident: str, template: Template = "postmortem", run: str | None = None
+) -> str:
+    """The report of one run of the incident id (default: the latest run)."""
+    r = await read(client, incident, run)
+    return communication(r.result, r.status, template)
+
+
+# ---------------------------------------------------------------- runs of an incident id
+# A chronic alert can have hundreds of runs; listing stops here (visibility rows are
+# cheap, but each run's outcome is a history read, so only the newest few are read).
+MAX_RUNS = 1000
+SHORT = 8  # the shortest run id prefix shown
+NOTE_LISTED = 5  # earlier runs named in the note next to a report
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of an incident id, i.e. one incident of that alert on that service."""
+
+    incident_id: str
+    run_id: str
+    started_at: datetime
+    status: str  # Temporal's: RUNNING, COMPLETED, FAILED, TERMINATED, TIMED_OUT, ...
+    outcome: str | None = None  # from the PlaybookResult of a completed run
+    action: str | None = None
+    short: str = ""  # the prefix shown, unique among the id's runs (see short_ids)
+
+    def __post_init__(self) -> None:
+        if not self.short:
+            object.__setattr__(self, "short", self.run_id[:SHORT])
+
+    def how(self) -> str:
+        """How it ended, worded as the recurrence note in the timeline words it."""
+        if self.status == "RUNNING":
+            return "open"
+        if self.outcome == "escalated":
+            return f"escalated ({self.action})" if self.action else "escalated"
+        if self.outcome:
+            return f"{self.outcome} via {self.action}" if self.action else self.outcome
+        # Terminated, failed, timed out, or a result not read (beyond the newest few).
+        return self.status.lower()
+
+    def line(self) -> str:
+        return f"{self.started_at:%Y-%m-%d %H:%M} {self.short} {self.how()}"
+
+
+def short_ids(run_ids: list[str]) -> dict[str, str]:
+    """Each run id's shortest prefix that no other of `run_ids` shares, at least SHORT
+    characters. Not a fixed 8: Temporal's run ids are UUIDv7, whose first 8 hex digits
+    are a timestamp in units of 65 s, so the runs of a flapping alert share them."""
+    ordered = sorted(set(run_ids))
+
+    def common(a: str, b: str) -> int:
+        n = 0
+        while n < min(len(a), len(b)) and a[n] == b[n]:
+            n += 1
+        return n
+
+    out: dict[str, str] = {}
+    for i, rid in enumerate(ordered):
+        # In sorted order, the longest prefix shared with any other id is shared with a
+        # neighbour.
+        shared = max(
+            (common(rid, ordered[j]) for j in (i - 1, i + 1) if 0 <= j < len(ordered)),
+            default=0,
+        )
+        n = max(SHORT, shared + 1)
+        if rid[n - 1 : n] == "-":  # a prefix ending in the UUID's hyphen reads as cut off
+            n += 1
+        out[rid] = rid[:n]
+    return out
+
+
+async def _run(client: Client, wf: WorkflowExecution, with_outcome: bool) -> Run:
+    run = Run(
+        incident_id=wf.id,
+        run_id=wf.run_id or "",
+        started_at=wf.start_time,
+        status=wf.status.name if wf.status else "UNKNOWN",
+    )
+    if not with_outcome or wf.status != WorkflowExecutionStatus.COMPLETED:
+        return run
+    handle = client.get_workflow_handle(wf.id, run_id=wf.run_id, result_type=PlaybookResult)
+    try:
+        res = await handle.result(follow_runs=False)
+    except Exception:  # noqa: BLE001 -- an unreadable old result is only less detail
+        return run
+    return replace(run, outcome=res.outcome, action=res.action)
+
+
+async def runs_of(client: Client, incident_id: str, outcomes: int = NOTE_LISTED + 1) -> list[Run]:
+    """The runs of an incident id, newest first, from Temporal visibility; the outcome
+    and action of the newest `outcomes` runs are read from their results."""
+    found = [
+        wf
+        async for wf in client.list_workflows(
+            f"WorkflowId = {visibility_literal(incident_id)}", limit=MAX_RUNS
+        )
+    ]
+    found.sort(key=lambda wf: wf.start_time, reverse=True)
+    runs = await asyncio.gather(*(_run(client, wf, i < outcomes) for i, wf in enumerate(found)))
+    short = short_ids([r.run_id for r in runs])
+    return [replace(r, short=short[r.run_id]) for r in runs]
+
+
+def resolve_run(runs: list[Run], prefix: str, incident_id: str = "") -> Run:
+    """The run whose id is `prefix` or starts with it; ValueError naming the candidates
+    when none or several do (the prefixes `remedy list` shows are unique, see short_ids)."""
+    prefix = prefix.strip()
+    if not prefix:
+        raise ValueError("--run: expected a run id or a prefix of one (see `remedy list`)")
+    exact = [r for r in runs if r.run_id == prefix]
+    matches = exact or [r for r in runs if r.run_id.startswith(prefix)]
+    if len(matches) == 1:
+        return matches[0]
+    what = incident_id or (runs[0].incident_id if runs else "the incident")
+    if not runs:
+        raise ValueError(f"--run {prefix!r}: {what} has no runs (see `remedy list`)")
+    if not matches:
+        known = "; ".join(r.line() for r in runs[:10]) + ("; ..." if len(runs) > 10 else "")
+        raise ValueError(f"--run {prefix!r}: no run of {what} has such an id; its runs: {known}")
+    # Full ids: the prefix was too short to tell them apart, a longer one will be.
+    named = "; ".join(f"{r.run_id} ({r.started_at:%Y-%m-%d %H:%M})" for r in matches[:10])
+    more = "; ..." if len(matches) > 10 else ""
+    raise ValueError(f"--run {prefix!r} matches {len(matches)} runs of {what}: {named}{more}")
+
+
+def runs_note(incident_id: str, runs: list[Run], reported: str, started_at: datetime) -> str | None:
+    """The note beside a report of the latest run (`reported`, started at `started_at`)
+    when the id has earlier runs, which `remedy report --run` reads; None when it has
+    none. `reported` may be missing from `runs`: visibility lags a just-started run."""
+    earlier = [r for r in runs if r.run_id != reported]
+    if not earlier:
+        return None
+    this = short_ids([reported, *(r.run_id for r in runs)])[reported]
+    shown = "; ".join(r.line() for r in earlier[:NOTE_LISTED])
+    more = ""
+    if len(earlier) > NOTE_LISTED:
+        query = shlex.quote(f"WorkflowId = {visibility_literal(incident_id)}")
+        more = f"; {len(earlier) - NOTE_LISTED} more (remedy list --query {query})"
+    return (
+        f"{len(earlier) + 1} runs of {incident_id}; this report: the latest "
+        f"({started_at:%Y-%m-%d %H:%M}, {this}). Earlier: {shown}{more} "
+        f"(remedy report {shlex.quote(incident_id)} --run PREFIX)"
+    )
 
 
 _CSS = (

@@ -130,3 +130,9 @@ async def ensure_search_attributes(client: Client) -> list[str]:
             f"search-attribute create --name RemedyService --type Keyword`) and retry."
         ) from err
     return sorted(missing)
+
+
+def visibility_literal(text: str) -> str:
+    """A string literal for a visibility query: incident ids come from alert labels,
+    quotes and backslashes included."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -5,6 +5,7 @@ static summary/details for the Temporal UI."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from temporalio.testing import WorkflowEnvironment
@@ -49,6 +50,8 @@ async def test_report_of_a_closed_incident_md_and_html(time_env: WorkflowEnviron
         )
         await handle.result()
         md = await report.fetch(time_env.client, wid)
+        # The same run named by its id (`remedy report --run`): the same report.
+        assert await report.fetch(time_env.client, wid, run=handle.result_run_id) == md
         status = await report.fetch(time_env.client, wid, "status")
         notice = await report.fetch(time_env.client, wid, "notice")
     # The seeds' status update and user-facing notice, from the same real timeline.
@@ -152,3 +155,15 @@ def test_open_incident_status_update_lists_pending_approvals() -> None:
     assert (
         "Current Status: 🔴 Major Issue" in notice and "Estimated Resolution: Monitoring" in notice
     )
+
+
+def test_run_wording_in_the_earlier_runs_note() -> None:
+    t = datetime(2026, 12, 6, 3, 40, tzinfo=UTC)
+    run = report.Run("incident:A:x", "9f8e7d6c-5b4a-4000-8000-000000000000", t, "COMPLETED",
+                     "resolved", "restart")  # fmt: skip
+    assert run.short == "9f8e7d6c"  # until runs_of makes it unique among the id's runs
+    assert run.line() == "2026-12-06 03:40 9f8e7d6c resolved via restart"
+    escalated = replace(run, outcome="escalated", action="escalation (no rollback)")
+    assert escalated.how() == "escalated (escalation (no rollback))"
+    assert replace(run, status="RUNNING", outcome=None, action=None).how() == "open"
+    assert replace(run, status="TERMINATED", outcome=None, action=None).how() == "terminated"

@@ -232,7 +232,7 @@ class PostmortemInput(BaseModel):
     incident_id: str
     service: str
     markdown: str
-    # One file per incident run: `<detected %Y%m%dT%H%M%SZ>-<first 8 of the run id>`,
+    # One file per incident run: `<detected %Y%m%dT%H%M%SZ>-<first execution run id>`,
     # so the next incident of the same alert keeps its own draft. "" (runs from before
     # per-run keys): the one file named after the incident id, as then.
     run: str = ""

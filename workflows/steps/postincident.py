@@ -140,10 +140,11 @@ def render(inc: Incident, outcome: Resolution, action: str, ended: datetime) -> 
 
 
 def run_stem(inc: Incident) -> str:
-    """The run's part of the report's file name (sorts by detection time)."""
+    """The run's part of the report's file name: sorts by detection time, and the whole
+    run id (ids may be UUIDv7, whose first characters are a timestamp) keeps it unique."""
     if not inc.per_run:
         return ""
-    return f"{inc.detected_at:%Y%m%dT%H%M%SZ}-{inc.run_key.rpartition('@')[2][:8]}"
+    return f"{inc.detected_at:%Y%m%dT%H%M%SZ}-{inc.run_key.rpartition('@')[2]}"
 
 
 async def write(inc: Incident, outcome: Resolution, action: str) -> None:
