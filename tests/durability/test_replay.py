@@ -17,6 +17,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner
 
 from remedy import history
 from tests.histories.record import SCENARIOS
+from workflows.incident import INCIDENT_RUNS
 from workflows.models import IncidentInput, Phase, PlaybookResult
 from workflows.playbooks.service_down import NONBLOCKING_FIRST_UPDATE, ServiceDown
 from workflows.registry import PLAYBOOKS
@@ -179,6 +180,46 @@ async def test_the_patch_guard_is_what_keeps_old_runs_replaying(
         workflow_runner=UnsandboxedWorkflowRunner(),
     )
     old = history.load(PRE_PATCH / "ServiceDown-restart-healthy.json")
+    result = await replayer.replay_workflow(old, raise_on_replay_failure=False)
+    assert result.replay_failure is not None
+    assert "Nondeterminism" in type(result.replay_failure).__name__
+
+
+# ------------------------------------------------------------------ incident runs
+PRE_RUNS = HISTORIES / "pre-incident-runs"  # keyed on the workflow id alone
+
+
+def test_new_runs_key_per_run_old_ones_on_the_workflow_id() -> None:
+    new, old = (d / "ServiceDown-restart-healthy.json" for d in (HISTORIES, PRE_RUNS))
+    assert any(INCIDENT_RUNS in m for m in patch_markers(new))
+    assert not any(INCIDENT_RUNS in m for m in patch_markers(old))
+    # The lookup of earlier incidents is a new activity: only in new runs.
+    assert LOOKUP in scheduled(new) and LOOKUP not in scheduled(old)
+
+
+def scheduled(path: Path) -> list[str]:
+    events = json.loads(path.read_text())["events"]
+    return [
+        e["activityTaskScheduledEventAttributes"]["activityType"]["name"]
+        for e in events
+        if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"
+    ]
+
+
+async def test_the_incident_runs_patch_keeps_runs_from_before_replaying(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Without the guard (patched() always True), a run from before per-run keys would
+    # schedule the recurrence lookup its history never had: non-determinism on deploy.
+    from temporalio.worker import Replayer
+
+    monkeypatch.setattr(temporalio.workflow, "patched", lambda _id: True)
+    replayer = Replayer(
+        workflows=list(PLAYBOOKS.values()),
+        data_converter=history.worker_converter(),
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    )
+    old = history.load(PRE_RUNS / "ServiceDown-restart-healthy.json")
     result = await replayer.replay_workflow(old, raise_on_replay_failure=False)
     assert result.replay_failure is not None
     assert "Nondeterminism" in type(result.replay_failure).__name__

@@ -9,13 +9,17 @@ tests/test_second_incident.py."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.inventory import InventoryError, load_inventory
 from tests.workflows.fakes import World
 from tests.workflows.test_service_down import policy
 from workflows.contracts import EarlierIncident, EarlierIncidentsResult, RecurrencePolicy
@@ -122,3 +126,37 @@ async def test_no_visibility_changes_nothing(time_env: WorkflowEnvironment) -> N
     assert res.outcome == "resolved" and world.restarts == 1
     assert details(res, "earlier incidents") == ["fake: no list"]
     assert not details(res, "recurrence")
+
+
+# ------------------------------------------------------------------ the inventory's knobs
+def _inventory(tmp_path: Path, recurrence: str) -> Path:
+    path = tmp_path / "inventory.yaml"
+    path.write_text(
+        "defaults:\n  recurrence: " + recurrence + "\n"
+        "hosts:\n  h:\n    address: 127.0.0.1\n    user: u\n"
+        "    private_key_file: /k\n    known_hosts_file: /kh\n"
+        "services:\n  svc:\n    hosts: [h]\n"
+        "  other:\n    hosts: [h]\n    recurrence: {chronic_count: 1}\n"
+    )
+    return path
+
+
+def test_recurrence_defaults_and_overrides_from_the_inventory(tmp_path: Path) -> None:
+    inv = load_inventory(_inventory(tmp_path, "{window_days: 7, chronic_window_hours: 6}"))
+    assert inv.policy("svc").recurrence == RecurrencePolicy(window_days=7, chronic_window_hours=6)
+    assert inv.policy("other").recurrence == RecurrencePolicy(chronic_count=1)
+
+
+@pytest.mark.parametrize(
+    ("bad", "where"),
+    [
+        ("{chronic_count: 0}", "defaults.recurrence.chronic_count"),
+        ("{window_days: -1}", "defaults.recurrence.window_days"),
+        ("{chronic_after: 3}", "defaults.recurrence.chronic_after"),  # a typo is refused
+    ],
+)
+def test_bad_recurrence_settings_are_refused_with_their_path(
+    tmp_path: Path, bad: str, where: str
+) -> None:
+    with pytest.raises(InventoryError, match=re.escape(where)):
+        load_inventory(_inventory(tmp_path, bad))
