@@ -153,6 +153,11 @@ async def test_the_same_alert_after_its_incident_closed_is_remediated_again(
         (restart,) = steps(res, "restart")
         assert restart.startswith("ok: exit 0") and "not repeated" not in restart
     assert first.run_key != second.run_key and second.run_key.startswith(f"{WID}@")
+    # The blast-radius governor (a real Governor workflow here) grants the second
+    # incident its own permit: keyed on the workflow id it said "already granted".
+    for res in (first, second):
+        (permit,) = steps(res, "permit: restart")
+        assert permit.startswith("ok:") and "already granted" not in permit, permit
 
     # Records: one post-mortem and one incident-log line per incident.
     reports = sorted((tmp_path / "data" / "postmortems").rglob("*.md"))

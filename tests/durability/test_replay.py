@@ -166,11 +166,14 @@ def test_new_runs_take_the_patched_branch_old_ones_did_not() -> None:
     assert scheduled_before_first_result(old)[1:] == ["notify.slack"]
 
 
+@pytest.mark.parametrize("before", ["pre-patch", "pre-incident-runs"])
 async def test_the_patch_guard_is_what_keeps_old_runs_replaying(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, before: str
 ) -> None:
     # Shipping the new behaviour without workflow.patched (patched() always True and
-    # no marker) breaks every ServiceDown run started before the change.
+    # no marker) breaks every ServiceDown run started before the change: the first
+    # Slack update no longer awaited (pre-patch), the recurrence lookup at detection
+    # (pre-incident-runs).
     monkeypatch.setattr(temporalio.workflow, "patched", lambda _id: True)
     from temporalio.worker import Replayer
 
@@ -179,7 +182,7 @@ async def test_the_patch_guard_is_what_keeps_old_runs_replaying(
         data_converter=history.worker_converter(),
         workflow_runner=UnsandboxedWorkflowRunner(),
     )
-    old = history.load(PRE_PATCH / "ServiceDown-restart-healthy.json")
+    old = history.load(HISTORIES / before / "ServiceDown-restart-healthy.json")
     result = await replayer.replay_workflow(old, raise_on_replay_failure=False)
     assert result.replay_failure is not None
     assert "Nondeterminism" in type(result.replay_failure).__name__
@@ -204,22 +207,3 @@ def scheduled(path: Path) -> list[str]:
         for e in events
         if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"
     ]
-
-
-async def test_the_incident_runs_patch_keeps_runs_from_before_replaying(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Without the guard (patched() always True), a run from before per-run keys would
-    # schedule the recurrence lookup its history never had: non-determinism on deploy.
-    from temporalio.worker import Replayer
-
-    monkeypatch.setattr(temporalio.workflow, "patched", lambda _id: True)
-    replayer = Replayer(
-        workflows=list(PLAYBOOKS.values()),
-        data_converter=history.worker_converter(),
-        workflow_runner=UnsandboxedWorkflowRunner(),
-    )
-    old = history.load(PRE_RUNS / "ServiceDown-restart-healthy.json")
-    result = await replayer.replay_workflow(old, raise_on_replay_failure=False)
-    assert result.replay_failure is not None
-    assert "Nondeterminism" in type(result.replay_failure).__name__

@@ -17,31 +17,17 @@ from pathlib import Path
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from activities.inventory import InventoryError, load_inventory
 from tests.workflows.fakes import World
-from tests.workflows.test_service_down import policy
+from tests.workflows.test_service_down import policy, run_incident
 from workflows.contracts import EarlierIncident, EarlierIncidentsResult, RecurrencePolicy
-from workflows.models import Alert, IncidentInput, PlaybookResult
-from workflows.playbooks.service_down import ServiceDown
-from workflows.registry import PLAYBOOKS
+from workflows.models import PlaybookResult
 
 
 async def incident(env: WorkflowEnvironment, world: World, wid: str) -> PlaybookResult:
-    tq = f"tq-{uuid.uuid4()}"
-    async with Worker(
-        env.client, task_queue=tq, workflows=list(PLAYBOOKS.values()), activities=world.activities()
-    ):
-        return await env.client.execute_workflow(
-            ServiceDown.run,
-            IncidentInput(
-                alert=Alert(alertname="GenesisServiceDown", service="genesis-orchestration")
-            ),
-            id=wid,
-            task_queue=tq,
-            execution_timeout=timedelta(days=2),
-        )
+    res, _ = await run_incident(env, world, wid)
+    return res
 
 
 def earlier(*ago: timedelta) -> Callable[[datetime], EarlierIncidentsResult]:

@@ -29,7 +29,7 @@ def policy(**kw: object) -> ServicePolicy:
 
 
 async def run_incident(
-    env: WorkflowEnvironment, world: World
+    env: WorkflowEnvironment, world: World, wid: str | None = None
 ) -> tuple[PlaybookResult, WorkflowHandle]:
     tq = f"tq-{uuid.uuid4()}"
     async with Worker(
@@ -40,7 +40,7 @@ async def run_incident(
             IncidentInput(
                 alert=Alert(alertname="GenesisServiceDown", service="genesis-orchestration")
             ),
-            id=f"incident:GenesisServiceDown:{uuid.uuid4()}",
+            id=wid or f"incident:GenesisServiceDown:{uuid.uuid4()}",
             task_queue=tq,
             execution_timeout=timedelta(days=2),
         )
