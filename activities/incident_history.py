@@ -60,7 +60,7 @@ async def earlier_runs(
             )
         raise app_error("VisibilityUnavailable", f"list runs of {inp.incident_id}: {err}") from err
     runs.sort(key=lambda wf: wf.start_time, reverse=True)
-    listed = await asyncio.gather(*(_describe(client, wf) for wf in runs[: inp.limit]))
+    listed = await asyncio.gather(*(describe_run(client, wf) for wf in runs[: inp.limit]))
     return EarlierIncidentsResult(
         available=True,
         total=len(runs),
@@ -69,14 +69,18 @@ async def earlier_runs(
     )
 
 
-async def _describe(client: Client, wf: WorkflowExecution) -> EarlierIncident:
+async def describe_run(
+    client: Client, wf: WorkflowExecution, with_outcome: bool = True
+) -> EarlierIncident:
+    """One run as visibility lists it; with its outcome and action read from its result
+    when it completed (one history read each: callers bound how many)."""
     e = EarlierIncident(
         run_id=wf.run_id or "",
         started_at=wf.start_time,
         closed_at=wf.close_time,
         status=wf.status.name if wf.status else "UNKNOWN",
     )
-    if wf.status != WorkflowExecutionStatus.COMPLETED:
+    if not with_outcome or wf.status != WorkflowExecutionStatus.COMPLETED:
         return e
     try:
         handle = client.get_workflow_handle(wf.id, run_id=wf.run_id, result_type=PlaybookResult)

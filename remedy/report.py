@@ -24,9 +24,10 @@ from typing import Literal
 
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
+from activities.incident_history import describe_run
 from remedy.temporal import visibility_literal
 from workflows.models import Alert, IncidentStatus, PlaybookResult, Severity, TimelineEntry
-from workflows.steps import communications, postincident
+from workflows.steps import communications, postincident, recurrence
 
 Format = Literal["md", "html"]
 # The seeds' three communication templates: post-incident report, status update, notice.
@@ -161,12 +162,7 @@ class Run:
         """How it ended, worded as the recurrence note in the timeline words it."""
         if self.status == "RUNNING":
             return "open"
-        if self.outcome == "escalated":
-            return f"escalated ({self.action})" if self.action else "escalated"
-        if self.outcome:
-            return f"{self.outcome} via {self.action}" if self.action else self.outcome
-        # Terminated, failed, timed out, or a result not read (beyond the newest few).
-        return self.status.lower()
+        return recurrence.how_it_ended(self.status, self.outcome, self.action)
 
     def line(self) -> str:
         return f"{self.started_at:%Y-%m-%d %H:%M} {self.short} {self.how()}"
@@ -200,20 +196,8 @@ def short_ids(run_ids: list[str]) -> dict[str, str]:
 
 
 async def _run(client: Client, wf: WorkflowExecution, with_outcome: bool) -> Run:
-    run = Run(
-        incident_id=wf.id,
-        run_id=wf.run_id or "",
-        started_at=wf.start_time,
-        status=wf.status.name if wf.status else "UNKNOWN",
-    )
-    if not with_outcome or wf.status != WorkflowExecutionStatus.COMPLETED:
-        return run
-    handle = client.get_workflow_handle(wf.id, run_id=wf.run_id, result_type=PlaybookResult)
-    try:
-        res = await handle.result(follow_runs=False)
-    except Exception:  # noqa: BLE001 -- an unreadable old result is only less detail
-        return run
-    return replace(run, outcome=res.outcome, action=res.action)
+    e = await describe_run(client, wf, with_outcome)
+    return Run(wf.id, e.run_id, e.started_at, e.status, e.outcome, e.action)
 
 
 async def runs_of(client: Client, incident_id: str, outcomes: int = NOTE_LISTED + 1) -> list[Run]:

@@ -45,12 +45,18 @@ def _when(at: datetime) -> str:
     return f"{at:%Y-%m-%d %H:%M} UTC"
 
 
+def how_it_ended(status: str, outcome: str | None, action: str | None) -> str:
+    """'resolved via restart', 'escalated (...)', or Temporal's status (terminated,
+    failed, timed out: no result to read). Also worded so by `remedy report`."""
+    if outcome == "escalated":
+        return f"escalated ({action})" if action else "escalated"
+    if outcome:
+        return f"{outcome} via {action}" if action else outcome
+    return status.lower()
+
+
 def _how(e: EarlierIncident) -> str:
-    if e.outcome == "escalated":
-        return f"escalated ({e.action})" if e.action else "escalated"
-    if e.outcome:
-        return f"{e.outcome} via {e.action}" if e.action else e.outcome
-    return e.status.lower()  # terminated, failed, timed out: no result to read
+    return how_it_ended(e.status, e.outcome, e.action)
 
 
 def sentence(res: EarlierIncidentsResult, window_days: float) -> str:
