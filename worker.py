@@ -40,41 +40,114 @@ from activities.ssh import SshActivities
 from activities.testsuite import TestSuiteActivities
 from remedy.settings import Settings
 from remedy.temporal import connect, ensure_search_attributes, metrics_runtime
+from workflows.contracts import (
+    ci,
+    datafiles,
+    declared_activities,
+    diagnostics,
+    policy,
+    prometheus,
+    safety,
+    security,
+    service,
+    testsuite,
+)
+from workflows.contracts import http as http_c
+from workflows.contracts import mitigation as mitigation_c
+from workflows.contracts import notify as notify_c
+from workflows.contracts import records as records_c
+from workflows.contracts import ssh as ssh_c
+from workflows.contracts.base import Activity
 from workflows.registry import PLAYBOOKS, SUPPORT_WORKFLOWS
 
 log = logging.getLogger("remedy.worker")
 
 
+def implementations(inventory: Inventory, settings: Settings) -> dict[Activity[Any, Any], Any]:
+    """The explicit registry: each declared activity (workflows/contracts/) and the
+    method that carries it out, bound to its worker-side configuration. A declared
+    activity without a method here, or a method for an undeclared one, stops the worker
+    at start (`activities_for`) and fails tests/test_registry.py."""
+    inv = InventoryActivities(inventory)
+    ssh = SshActivities(inventory)
+    svc = ServiceActivities(inventory)
+    http = HttpProbeActivities(inventory)
+    prom = PrometheusActivities(settings)
+    notify = NotifyActivities(settings)
+    records = RecordsActivities(inventory, settings)
+    reports = ReportActivities(settings)
+    history = IncidentHistoryActivities()
+    tests = TestSuiteActivities(inventory)
+    mitigation = MitigationActivities(inventory)
+    diag = DiagnosticsActivities(inventory)
+    governor = GovernorActivities()
+    al_diag = AgentLabDiagnosticsActivities(inventory)
+    al_host = AgentLabHostActivities(inventory)
+    al_probe = AgentLabProbeActivities(inventory)
+    ci_acts = CiActivities(inventory)
+    sec = SecurityActivities(inventory)
+    data = DataFileActivities(inventory)
+    return {
+        # policy: what a workflow may know of a service
+        policy.SERVICE_POLICY: inv.service_policy,
+        # ssh / service: commands on a service's host
+        ssh_c.SSH_RUN: ssh.run,
+        service.SERVICE_RUN: svc.run,
+        service.SERVICE_RESTART: svc.restart,
+        service.AGENTLAB_MAINTENANCE: al_host.maintenance,
+        service.DEPLOY_COMMAND: al_diag.deploy_command,
+        # diagnostics: read-only host checks
+        diagnostics.AGENTLAB_DIAGNOSE: al_host.diagnose,
+        diagnostics.LOG_ERRORS: diag.log_errors,
+        diagnostics.ERROR_GROUPS: al_diag.error_groups,
+        diagnostics.RECENT_CHANGES: al_diag.recent_changes,
+        # http: probes of a service and its upstream
+        http_c.HTTP_PROBE: http.probe,
+        http_c.AGENTLAB_SMOKE: al_probe.smoke,
+        http_c.AGENTLAB_UPSTREAM: al_probe.upstream,
+        http_c.AGENTLAB_STREAM_PROBE: al_probe.stream,
+        http_c.AGENTLAB_LOAD_PROBE: al_probe.load,
+        http_c.UPSTREAM_PROBE: al_diag.upstream_probe,
+        # prometheus, notify, records
+        prometheus.PROMETHEUS_QUERY: prom.query,
+        notify_c.SLACK_POST: notify.slack,
+        notify_c.PAGERDUTY_EVENT: notify.pagerduty,
+        records_c.INCIDENT_LOG: records.incident_log,
+        records_c.POSTMORTEM_WRITE: reports.postmortem,
+        records_c.EARLIER_INCIDENTS: history.earlier_incidents,
+        # testsuite, mitigation, ci
+        testsuite.TESTSUITE_RUN: tests.run,
+        testsuite.TESTSUITE_CHECK: tests.check,
+        mitigation_c.MITIGATION_APPLY: mitigation.apply,
+        mitigation_c.MITIGATION_RESTORE: mitigation.restore,
+        ci.CI_ROLLBACK_DISPATCH: ci_acts.rollback_dispatch,
+        # security, datafiles, safety
+        security.SECURITY_ACCESS_LOG: sec.access_log,
+        security.SECURITY_SNAPSHOT: sec.snapshot,
+        security.SECURITY_CONTAIN: sec.contain,
+        datafiles.DATAFILES_SCAN: data.scan,
+        datafiles.DATAFILES_VALIDATE: data.validate,
+        datafiles.DATAFILES_READ_ONLY: data.read_only,
+        datafiles.DATAFILES_SNAPSHOT: data.snapshot,
+        datafiles.DATAFILES_QUARANTINE: data.quarantine,
+        datafiles.DATAFILES_RESTORE: data.restore,
+        datafiles.DATAFILES_REBUILD_CSV: data.rebuild_csv,
+        safety.GOVERNOR_PERMIT: governor.permit,
+    }
+
+
 def activities_for(inventory: Inventory, settings: Settings) -> list[Callable[..., Any]]:
-    """Every activity callable, bound to its worker-side configuration."""
-    objs = [
-        InventoryActivities(inventory),
-        SshActivities(inventory),
-        ServiceActivities(inventory),
-        HttpProbeActivities(inventory),
-        PrometheusActivities(settings),
-        NotifyActivities(settings),
-        RecordsActivities(inventory, settings),
-        TestSuiteActivities(inventory),
-        MitigationActivities(inventory),
-        DiagnosticsActivities(inventory),
-        ReportActivities(settings),
-        GovernorActivities(),
-        IncidentHistoryActivities(),
-        AgentLabDiagnosticsActivities(inventory),
-        AgentLabHostActivities(inventory),
-        AgentLabProbeActivities(inventory),
-        CiActivities(inventory),
-        SecurityActivities(inventory),
-        DataFileActivities(inventory),
-    ]
-    out: list[Callable[..., Any]] = []
-    for obj in objs:
-        for name in dir(obj):
-            fn = getattr(obj, name)
-            if callable(fn) and hasattr(fn, "__temporal_activity_definition"):
-                out.append(fn)
-    return out
+    """Exactly the declared activities, each with its method; refuses a gap either way."""
+    table = implementations(inventory, settings)
+    declared = set(declared_activities())
+    given = {ref.name for ref in table}
+    if declared != given:
+        raise RuntimeError(
+            f"activity registry out of step with workflows/contracts/: declared but not "
+            f"implemented {sorted(declared - given)}, implemented but not declared "
+            f"{sorted(given - declared)}"
+        )
+    return list(table.values())
 
 
 def build_worker(client: Client, inventory: Inventory, settings: Settings) -> Worker:

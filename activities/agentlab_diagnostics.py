@@ -25,24 +25,28 @@ from activities.inventory import CommandSpec, Inventory, ServiceSpec
 from activities.service import resolve_command, resolve_host
 from activities.ssh import run_on_host
 from activities.ssh_policy import check_service_command, redact
-from workflows.agentlab_errors_contracts import (
-    DEPLOY_COMMAND,
+from workflows.contracts.diagnostics import (
     ERROR_GROUPS,
     RECENT_CHANGES,
-    UPSTREAM_PROBE,
-    DeployCommandInput,
-    DeployCommandResult,
     ErrorGroup,
     ErrorGroupsInput,
     ErrorGroupsResult,
     RecentChangesInput,
     RecentChangesResult,
+    clip,
+)
+from workflows.contracts.http import (
+    UPSTREAM_PROBE,
     UpstreamProbeInput,
     UpstreamProbeResult,
     UpstreamSample,
-    clip,
 )
-from workflows.contracts import CommandKind
+from workflows.contracts.service import (
+    DEPLOY_COMMAND,
+    CommandKind,
+    DeployCommandInput,
+    DeployCommandResult,
+)
 
 # $1 log file, $2 how many groups. Line 1: the number of ERROR lines; then `uniq -c`
 # lines, most frequent first. Exit 3: the log cannot be read (grep's own 2 would be
@@ -100,17 +104,19 @@ class AgentLabDiagnosticsActivities:
         svc = self.inventory.service(service)
         return svc, resolve_host(service, svc, None)
 
-    @activity.defn(name=ERROR_GROUPS)
+    @activity.defn(name=ERROR_GROUPS.name)
     async def error_groups(self, inp: ErrorGroupsInput) -> ErrorGroupsResult:
         svc, host = self._host(inp.service)
         if not svc.log_files:
             raise app_error("CommandNotConfigured", f"service {inp.service!r} has no log_files")
         log = svc.log_files[0]
         res = await run_on_host(
-            host, self.inventory.host(host),
+            host,
+            self.inventory.host(host),
             ["sh", "-c", ERROR_GROUPS_SCRIPT, "remedy-error-groups", log, str(inp.top)],
-            timeout_s=120, max_output_bytes=256 * 1024,
-        )  # fmt: skip
+            timeout_s=120,
+            max_output_bytes=256 * 1024,
+        )
         if not res.ok:
             # Not retried: a missing or unreadable log stays so; the playbook goes on.
             raise app_error(
@@ -120,7 +126,7 @@ class AgentLabDiagnosticsActivities:
         total, groups = parse_groups(res.stdout)
         return ErrorGroupsResult(log_file=f"{host}:{log}", error_lines=total, groups=groups)
 
-    @activity.defn(name=RECENT_CHANGES)
+    @activity.defn(name=RECENT_CHANGES.name)
     async def recent_changes(self, inp: RecentChangesInput) -> RecentChangesResult:
         svc, host = self._host(inp.service)
         repo = source_repo(svc)
@@ -141,7 +147,7 @@ class AgentLabDiagnosticsActivities:
             repo=f"{host}:{repo}", commits=[clip(c) for c in res.stdout.splitlines()]
         )
 
-    @activity.defn(name=UPSTREAM_PROBE)
+    @activity.defn(name=UPSTREAM_PROBE.name)
     async def upstream_probe(self, inp: UpstreamProbeInput) -> UpstreamProbeResult:
         svc = self.inventory.service(inp.service)
         url = upstream_url(svc)
@@ -173,7 +179,7 @@ class AgentLabDiagnosticsActivities:
                     )
         return UpstreamProbeResult(url=public_url(url), samples=samples)
 
-    @activity.defn(name=DEPLOY_COMMAND)
+    @activity.defn(name=DEPLOY_COMMAND.name)
     async def deploy_command(self, inp: DeployCommandInput) -> DeployCommandResult:
         svc, host = self._host(inp.service)
         spec = self._deploy_spec(inp, svc)
@@ -181,9 +187,14 @@ class AgentLabDiagnosticsActivities:
             return DeployCommandResult(kind=inp.kind, configured=False)
         check_service_command(self.inventory, inp.service, spec)
         res = await run_on_host(
-            host, self.inventory.host(host), spec.argv, timeout_s=spec.timeout_s,
-            max_output_bytes=256 * 1024, cwd=spec.cwd, shell=spec.shell,
-        )  # fmt: skip
+            host,
+            self.inventory.host(host),
+            spec.argv,
+            timeout_s=spec.timeout_s,
+            max_output_bytes=256 * 1024,
+            cwd=spec.cwd,
+            shell=spec.shell,
+        )
         text = (res.stdout + ("\n" + res.stderr if res.stderr.strip() else "")).strip()
         return DeployCommandResult(
             kind=inp.kind,

@@ -23,16 +23,14 @@ from activities.inventory import CommandSpec, Inventory, ServiceSpec
 from activities.service import resolve_host, run_keyed
 from activities.ssh import run_on_host
 from activities.ssh_policy import allowed_programs
-from workflows.agentlab_contracts import (
+from workflows.contracts.diagnostics import (
     AGENTLAB_DIAGNOSE,
-    AGENTLAB_MAINTENANCE,
     MAX_OUTPUT_CHARS,
     DiagCommand,
     DiagnoseInput,
     DiagnoseResult,
-    MaintenanceInput,
-    MaintenanceResult,
 )
+from workflows.contracts.service import AGENTLAB_MAINTENANCE, MaintenanceInput, MaintenanceResult
 
 CAPTURE_BYTES = 256 * 1024  # what we read off the channel at most; we keep far less
 DATA_HEAD_LINES = 5
@@ -93,12 +91,15 @@ class AgentLabHostActivities:
 
     async def _run(self, host: str, argv: list[str], timeout_s: float) -> tuple[int, str, str]:
         res = await run_on_host(
-            host, self.inventory.host(host), argv,
-            timeout_s=timeout_s, max_output_bytes=CAPTURE_BYTES,
-        )  # fmt: skip
+            host,
+            self.inventory.host(host),
+            argv,
+            timeout_s=timeout_s,
+            max_output_bytes=CAPTURE_BYTES,
+        )
         return res.exit_status, res.stdout, res.stderr
 
-    @activity.defn(name=AGENTLAB_DIAGNOSE)
+    @activity.defn(name=AGENTLAB_DIAGNOSE.name)
     async def diagnose(self, inp: DiagnoseInput) -> DiagnoseResult:
         svc, host = self._svc(inp.service)
         a = svc.agent_lab
@@ -136,9 +137,14 @@ class AgentLabHostActivities:
         code, out, err = await self._run(host, cmd.argv, cmd.timeout_s)
         text, cut = clip(out if code == 0 else (err or out), cmd.head_lines)
         return DiagnoseResult(
-            kind=inp.kind, name=inp.name, ok=code == 0, lines=len(out.splitlines()),
-            output=text, truncated=cut, detail=f"exit {code}",
-        )  # fmt: skip
+            kind=inp.kind,
+            name=inp.name,
+            ok=code == 0,
+            lines=len(out.splitlines()),
+            output=text,
+            truncated=cut,
+            detail=f"exit {code}",
+        )
 
     async def _grep(self, inp: DiagnoseInput, svc: ServiceSpec, host: str) -> DiagnoseResult:
         a = svc.agent_lab
@@ -157,10 +163,16 @@ class AgentLabHostActivities:
             outputs.append(out.rstrip("\n"))
         text, cut = clip("\n".join(o for o in outputs if o))
         return DiagnoseResult(
-            kind=inp.kind, ok=not failed, lines=total, output=text, truncated=cut,
-            detail=(f"{total} lines matching /{pattern}/i (last {a.error_lines} per file)"
-                    + (f"; {'; '.join(failed)}" if failed else "")),
-        )  # fmt: skip
+            kind=inp.kind,
+            ok=not failed,
+            lines=total,
+            output=text,
+            truncated=cut,
+            detail=(
+                f"{total} lines matching /{pattern}/i (last {a.error_lines} per file)"
+                + (f"; {'; '.join(failed)}" if failed else "")
+            ),
+        )
 
     async def _data_dir(self, inp: DiagnoseInput, svc: ServiceSpec, host: str) -> DiagnoseResult:
         a = svc.agent_lab
@@ -184,11 +196,14 @@ class AgentLabHostActivities:
             first = fout.splitlines()[0][:200] if fout else "(empty)"
             seen.append(f"{name}: readable, first line: {first}")
         return DiagnoseResult(
-            kind="data_dir", ok=not problems, lines=entries, output=clip("\n".join(seen))[0],
+            kind="data_dir",
+            ok=not problems,
+            lines=entries,
+            output=clip("\n".join(seen))[0],
             detail="; ".join(problems) or "data dir readable",
-        )  # fmt: skip
+        )
 
-    @activity.defn(name=AGENTLAB_MAINTENANCE)
+    @activity.defn(name=AGENTLAB_MAINTENANCE.name)
     async def maintenance(self, inp: MaintenanceInput) -> MaintenanceResult:
         svc, host = self._svc(inp.service)
         m = svc.agent_lab.maintenance  # type: ignore[union-attr]
@@ -200,14 +215,20 @@ class AgentLabHostActivities:
         check_program(self.inventory, inp.service, svc, cmd.argv)
         if self.inventory.safety_for(inp.service).dry_run:
             return MaintenanceResult(
-                mode=inp.mode, ok=True, exit_status=0, dry_run=True,
+                mode=inp.mode,
+                ok=True,
+                exit_status=0,
+                dry_run=True,
                 detail=f"DRY RUN: would run `{' '.join(cmd.argv)}` on {host}",
-            )  # fmt: skip
+            )
         spec = CommandSpec(argv=cmd.argv, timeout_s=cmd.timeout_s)
         res, replayed = await run_keyed(
             host, self.inventory.host(host), spec, key=inp.idempotency_key, max_output_bytes=4096
         )
         return MaintenanceResult(
-            mode=inp.mode, ok=res.ok, exit_status=res.exit_status, replayed=replayed,
+            mode=inp.mode,
+            ok=res.ok,
+            exit_status=res.exit_status,
+            replayed=replayed,
             detail=(res.stderr or res.stdout).strip()[:300],
-        )  # fmt: skip
+        )

@@ -28,19 +28,19 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import app_error
 from activities.inventory import Inventory, ServiceSpec
-from workflows.agentlab_contracts import (
+from workflows.contracts.http import (
     AGENTLAB_LOAD_PROBE,
     AGENTLAB_SMOKE,
     AGENTLAB_STREAM_PROBE,
     AGENTLAB_UPSTREAM,
     AgentLabProbeInput,
-    AgentLabSpec,
     HttpRequestSpec,
     LoadProbeInput,
     LoadProbeResult,
     SmokeResult,
     StreamProbeResult,
 )
+from workflows.contracts.policy import AgentLabSpec
 
 HEARTBEAT_EVERY_S = 5.0
 
@@ -128,11 +128,11 @@ class AgentLabProbeActivities:
             raise app_error("ProbeNotConfigured", f"service {service!r} has no agent_lab.{what}")
         return spec  # type: ignore[no-any-return]
 
-    @activity.defn(name=AGENTLAB_SMOKE)
+    @activity.defn(name=AGENTLAB_SMOKE.name)
     async def smoke(self, inp: AgentLabProbeInput) -> SmokeResult:
         return await _request(self._configured(inp.service, "smoke"))
 
-    @activity.defn(name=AGENTLAB_UPSTREAM)
+    @activity.defn(name=AGENTLAB_UPSTREAM.name)
     async def upstream(self, inp: AgentLabProbeInput) -> SmokeResult:
         _, a = self._lab(inp.service)
         if a.upstream_url is None:
@@ -140,7 +140,7 @@ class AgentLabProbeActivities:
         spec = HttpRequestSpec(url=a.upstream_url, expected_status=list(range(100, 600)))
         return await _request(spec.model_copy(update={"timeout_s": 10.0}))
 
-    @activity.defn(name=AGENTLAB_STREAM_PROBE)
+    @activity.defn(name=AGENTLAB_STREAM_PROBE.name)
     async def stream(self, inp: AgentLabProbeInput) -> StreamProbeResult:
         _, a = self._lab(inp.service)
         s = a.streaming
@@ -151,9 +151,11 @@ class AgentLabProbeActivities:
         tail = b""
         try:
             # One deadline for the whole exchange: a stream that trickles forever is cut.
-            async with asyncio.timeout(s.timeout_s), httpx.AsyncClient(
-                follow_redirects=False, timeout=s.timeout_s
-            ) as client, client.stream(s.method, s.url, json=s.json_body) as resp:  # fmt: skip
+            async with (
+                asyncio.timeout(s.timeout_s),
+                httpx.AsyncClient(follow_redirects=False, timeout=s.timeout_s) as client,
+                client.stream(s.method, s.url, json=s.json_body) as resp,
+            ):
                 out.status_code = resp.status_code
                 async for chunk in resp.aiter_raw():
                     if not chunk:
@@ -183,7 +185,7 @@ class AgentLabProbeActivities:
         out.error = "; ".join(problems)
         return out
 
-    @activity.defn(name=AGENTLAB_LOAD_PROBE)
+    @activity.defn(name=AGENTLAB_LOAD_PROBE.name)
     async def load(self, inp: LoadProbeInput) -> LoadProbeResult:
         svc, a = self._lab(inp.service)
         spec = a.load_probe
@@ -195,11 +197,17 @@ class AgentLabProbeActivities:
             # 1,000 requests are load on a service that is already degraded: a dry run
             # says what it would send; the playbook walks on as if it had passed.
             return LoadProbeResult(
-                url=shown(url), requested=spec.requests, completed=0, errors=0, duration_s=0,
-                capped=False, ok=True, dry_run=True,
+                url=shown(url),
+                requested=spec.requests,
+                completed=0,
+                errors=0,
+                duration_s=0,
+                capped=False,
+                ok=True,
+                dry_run=True,
                 detail=f"DRY RUN: would send {spec.requests} GETs at concurrency "
                 f"{spec.concurrency} to {shown(url)} (at most {spec.max_duration_s:g}s)",
-            )  # fmt: skip
+            )
         latencies: list[float] = []
         statuses: dict[str, int] = {}
         errors = 0
@@ -252,11 +260,19 @@ class AgentLabProbeActivities:
         if ratio > spec.max_error_ratio:
             problems.append(f"errors {errors}/{done} > {spec.max_error_ratio:.1%}")
         return LoadProbeResult(
-            url=shown(url), requested=spec.requests, completed=done, errors=errors,
-            p50_s=_r(p50), p95_s=_r(p95), max_s=_r(lat[-1] if lat else None),
-            duration_s=round(time.monotonic() - started, 3), capped=capped,
-            status_counts=statuses, ok=not problems, detail="; ".join(problems),
-        )  # fmt: skip
+            url=shown(url),
+            requested=spec.requests,
+            completed=done,
+            errors=errors,
+            p50_s=_r(p50),
+            p95_s=_r(p95),
+            max_s=_r(lat[-1] if lat else None),
+            duration_s=round(time.monotonic() - started, 3),
+            capped=capped,
+            status_counts=statuses,
+            ok=not problems,
+            detail="; ".join(problems),
+        )
 
 
 async def _request(spec: HttpRequestSpec) -> SmokeResult:
@@ -266,15 +282,19 @@ async def _request(spec: HttpRequestSpec) -> SmokeResult:
             r = await client.request(spec.method, spec.url, json=spec.json_body)
     except httpx.HTTPError as e:
         return SmokeResult(
-            ok=False, url=shown(spec.url), latency_s=_r(time.monotonic() - started),
+            ok=False,
+            url=shown(spec.url),
+            latency_s=_r(time.monotonic() - started),
             error=f"{type(e).__name__}: {e}"[:500],
-        )  # fmt: skip
+        )
     ok = r.status_code in spec.expected_status
     return SmokeResult(
-        ok=ok, url=shown(spec.url), status_code=r.status_code,
+        ok=ok,
+        url=shown(spec.url),
+        status_code=r.status_code,
         latency_s=_r(r.elapsed.total_seconds()),
         error="" if ok else f"unexpected status {r.status_code} (expected {spec.expected_status})",
-    )  # fmt: skip
+    )
 
 
 def _r(v: float | None) -> float | None:

@@ -40,11 +40,7 @@ from temporalio.exceptions import ApplicationError
 from activities.errors import app_error
 from activities.inventory import CiRollbackSpec, Inventory
 from activities.ssh_policy import redact
-from workflows.agentlab_errors_contracts import (
-    CI_ROLLBACK_DISPATCH,
-    CiDispatchInput,
-    CiDispatchResult,
-)
+from workflows.contracts.ci import CI_ROLLBACK_DISPATCH, CiDispatchInput, CiDispatchResult
 
 API_VERSION = "2022-11-28"
 RUNS_TO_SCAN = 50
@@ -75,7 +71,7 @@ class CiActivities:
         self.inventory = inventory
         self.environ = os.environ if environ is None else environ
 
-    @activity.defn(name=CI_ROLLBACK_DISPATCH)
+    @activity.defn(name=CI_ROLLBACK_DISPATCH.name)
     async def rollback_dispatch(self, inp: CiDispatchInput) -> CiDispatchResult:
         spec = self.inventory.service(inp.service).ci_rollback
         if spec is None:

@@ -28,8 +28,7 @@ from activities.errors import app_error
 from activities.inventory import CommandSpec, HostSpec, Inventory
 from activities.service import resolve_host, run_keyed
 from activities.ssh import run_on_host
-from workflows.contracts import CommandResult
-from workflows.datafile_contracts import (
+from workflows.contracts.datafiles import (
     DATAFILES_QUARANTINE,
     DATAFILES_READ_ONLY,
     DATAFILES_REBUILD_CSV,
@@ -54,6 +53,7 @@ from workflows.datafile_contracts import (
     SnapshotInput,
     SnapshotResult,
 )
+from workflows.contracts.ssh import CommandResult
 
 HOST_SCRIPT = Path(__file__).with_name("datafiles_host.py").read_text()
 MAX_OUTPUT_BYTES = 1024 * 1024  # a scan lists up to MAX_LISTED files
@@ -123,8 +123,17 @@ class DataFileActivities:
 
     def _py(self, spec: DataIntegritySpec, p: DataPaths, op: str, *args: str) -> list[str]:
         header = ",".join(spec.csv_header)
-        return [spec.python, "-c", HOST_SCRIPT, op, p.data_dir, p.sessions_glob, p.csv, header,
-                *args]  # fmt: skip
+        return [
+            spec.python,
+            "-c",
+            HOST_SCRIPT,
+            op,
+            p.data_dir,
+            p.sessions_glob,
+            p.csv,
+            header,
+            *args,
+        ]
 
     def _dry(self, service: str) -> bool:
         return self.inventory.safety_for(service).dry_run
@@ -140,31 +149,33 @@ class DataFileActivities:
         logs = self.inventory.service(service).log_files if full else []
         backup, pattern = (p.backup_dir or "", spec.write_error_pattern) if full else ("", "")
         argv = self._py(spec, p, "scan", backup, pattern, str(MAX_LISTED), *logs)
-        res = await run_on_host(host_name, host, argv, timeout_s=300,
-                                max_output_bytes=MAX_OUTPUT_BYTES)  # fmt: skip
+        res = await run_on_host(
+            host_name, host, argv, timeout_s=300, max_output_bytes=MAX_OUTPUT_BYTES
+        )
         doc = first_json("scan", res)
         lines = [ln for ln in res.stdout.split("\n")[1:] if ln.strip()]
         return ScanReport.model_validate(doc | {"write_errors": lines})
 
-    @activity.defn(name=DATAFILES_SCAN)
+    @activity.defn(name=DATAFILES_SCAN.name)
     async def scan(self, inp: ScanInput) -> ScanReport:
         """Investigation: the runbook's JSON and CSV checks, the newest session files,
         write errors in the log, and which corrupt files the backup has good copies of."""
         return await self._scan(inp.service, full=True)
 
-    @activity.defn(name=DATAFILES_VALIDATE)
+    @activity.defn(name=DATAFILES_VALIDATE.name)
     async def validate(self, inp: ScanInput) -> Counts:
         """Recovery's "Validate Data Integrity": valid/invalid sessions and the CSV."""
         return (await self._scan(inp.service, full=False)).counts
 
-    @activity.defn(name=DATAFILES_READ_ONLY)
+    @activity.defn(name=DATAFILES_READ_ONLY.name)
     async def read_only(self, inp: ReadOnlyInput) -> ReadOnlyResult:
         host_name, host, _, p = self._where(inp.service)
         verb = "on" if inp.on else "off"
         if self._dry(inp.service):
             what = f"touch {p.read_only_flag}" if inp.on else f"remove {p.read_only_flag}"
-            return ReadOnlyResult(flag=p.read_only_flag, dry_run=True,
-                                  detail=f"DRY RUN: would {what} on {host_name}")  # fmt: skip
+            return ReadOnlyResult(
+                flag=p.read_only_flag, dry_run=True, detail=f"DRY RUN: would {what} on {host_name}"
+            )
         script = READ_ONLY_ON if inp.on else READ_ONLY_OFF
         mark = f"remedy read-only mode for {inp.incident_id}"
         argv = ["sh", "-c", script, "remedy-read-only", p.read_only_flag, mark]
@@ -175,18 +186,29 @@ class DataFileActivities:
             raise failed(f"read-only {verb}", res)
         state = res.stdout.strip()
         return ReadOnlyResult(
-            flag=p.read_only_flag, changed=state in ("created", "removed"), replayed=replayed,
+            flag=p.read_only_flag,
+            changed=state in ("created", "removed"),
+            replayed=replayed,
             detail=f"{host_name}:{p.read_only_flag}: {state}",
-        )  # fmt: skip
+        )
 
-    @activity.defn(name=DATAFILES_SNAPSHOT)
+    @activity.defn(name=DATAFILES_SNAPSHOT.name)
     async def snapshot(self, inp: SnapshotInput) -> SnapshotResult:
         host_name, host, _, p = self._where(inp.service)
-        argv = ["sh", "-c", SNAPSHOT_SCRIPT, "remedy-evidence", p.evidence_dir, inp.stamp,
-                p.data_dir]  # fmt: skip
+        argv = [
+            "sh",
+            "-c",
+            SNAPSHOT_SCRIPT,
+            "remedy-evidence",
+            p.evidence_dir,
+            inp.stamp,
+            p.data_dir,
+        ]
         if self._dry(inp.service):
-            return SnapshotResult(dry_run=True, detail=f"DRY RUN: would tar {p.data_dir} into "
-                                  f"{host_name}:{p.evidence_dir}")  # fmt: skip
+            return SnapshotResult(
+                dry_run=True,
+                detail=f"DRY RUN: would tar {p.data_dir} into {host_name}:{p.evidence_dir}",
+            )
         res, replayed = await self._keyed(host_name, host, argv, f"{inp.incident_id}:evidence", 600)
         if not res.ok:
             raise app_error(
@@ -194,11 +216,15 @@ class DataFileActivities:
             )
         path, size, digest, members = res.stdout.strip().rsplit(" ", 3)
         return SnapshotResult(
-            path=f"{host_name}:{path}", size_bytes=int(size), sha256=digest,
-            members=int(members), replayed=replayed, detail=f"tar of {p.data_dir}",
-        )  # fmt: skip
+            path=f"{host_name}:{path}",
+            size_bytes=int(size),
+            sha256=digest,
+            members=int(members),
+            replayed=replayed,
+            detail=f"tar of {p.data_dir}",
+        )
 
-    @activity.defn(name=DATAFILES_QUARANTINE)
+    @activity.defn(name=DATAFILES_QUARANTINE.name)
     async def quarantine(self, inp: QuarantineInput) -> QuarantineResult:
         host_name, host, spec, p = self._where(inp.service)
         if self._dry(inp.service):
@@ -210,20 +236,22 @@ class DataFileActivities:
         doc = first_json("quarantine", res)
         return QuarantineResult.model_validate(doc | {"replayed": replayed})
 
-    @activity.defn(name=DATAFILES_RESTORE)
+    @activity.defn(name=DATAFILES_RESTORE.name)
     async def restore(self, inp: RestoreInput) -> RestoreResult:
         host_name, host, spec, p = self._where(inp.service)
         if p.backup_dir is None:
             raise app_error("CommandNotConfigured", f"service {inp.service!r} has no backup_dir")
         if self._dry(inp.service):
-            return RestoreResult(dry_run=True, detail=f"DRY RUN: would copy "
-                                 f"{shlex.join(inp.paths)} from {p.backup_dir}")  # fmt: skip
+            return RestoreResult(
+                dry_run=True,
+                detail=f"DRY RUN: would copy {shlex.join(inp.paths)} from {p.backup_dir}",
+            )
         argv = self._py(spec, p, "restore", p.backup_dir, *inp.paths)
         res, replayed = await self._keyed(host_name, host, argv, f"{inp.incident_id}:restore")
         doc = first_json("restore", res)
         return RestoreResult.model_validate(doc | {"replayed": replayed})
 
-    @activity.defn(name=DATAFILES_REBUILD_CSV)
+    @activity.defn(name=DATAFILES_REBUILD_CSV.name)
     async def rebuild_csv(self, inp: RebuildInput) -> RebuildResult:
         host_name, host, spec, p = self._where(inp.service)
         if self._dry(inp.service):

@@ -48,8 +48,15 @@ def json_error(path):
 
 def check_csv(path, header):
     """The runbook's CSV check: the header, and every row's length against it."""
-    out = {"path": os.path.basename(path), "exists": os.path.isfile(path), "header_ok": False,
-           "rows": 0, "bad_rows": 0, "first_bad": [], "error": ""}  # fmt: skip
+    out = {
+        "path": os.path.basename(path),
+        "exists": os.path.isfile(path),
+        "header_ok": False,
+        "rows": 0,
+        "bad_rows": 0,
+        "first_bad": [],
+        "error": "",
+    }
     if not out["exists"]:
         return out
     try:
@@ -93,8 +100,9 @@ def backup_copy(backup, rel):
     if not backup or not os.path.isdir(backup):
         return None
     name = os.path.basename(rel)
-    subdirs = sorted((d for d in os.listdir(backup) if os.path.isdir(os.path.join(backup, d))),
-                     reverse=True)  # fmt: skip
+    subdirs = sorted(
+        (d for d in os.listdir(backup) if os.path.isdir(os.path.join(backup, d))), reverse=True
+    )
     for cand in [os.path.join(backup, rel), os.path.join(backup, name)] + [
         os.path.join(backup, d, p) for d in subdirs for p in (rel, name)
     ]:
@@ -118,16 +126,23 @@ def scan(data, pattern, csv_rel, header, args):
         for _root, _dirs, fs in os.walk(backup):
             in_backup.update(f for f in fs if f.endswith(".json"))
     report = {
-        "counts": {"sessions_valid": len(files) - len(invalid), "sessions_invalid": len(invalid),
-                   "csv": dict(check_csv(os.path.join(data, csv_rel), header), path=csv_rel)},
+        "counts": {
+            "sessions_valid": len(files) - len(invalid),
+            "sessions_invalid": len(invalid),
+            "csv": dict(check_csv(os.path.join(data, csv_rel), header), path=csv_rel),
+        },
         "invalid": invalid[:max_listed],
-        "recent": [f"{os.path.relpath(p, data)} {os.stat(p).st_size} bytes "
-                   f"mtime {int(os.stat(p).st_mtime)}" for p in newest],
+        "recent": [
+            f"{os.path.relpath(p, data)} {os.stat(p).st_size} bytes "
+            f"mtime {int(os.stat(p).st_mtime)}"
+            for p in newest
+        ],
         "backup_configured": bool(backup),
-        "backup_covers": [b["path"] for b in invalid[:max_listed]
-                          if backup_copy(backup, b["path"])],
+        "backup_covers": [
+            b["path"] for b in invalid[:max_listed] if backup_copy(backup, b["path"])
+        ],
         "missing_from_data": len(in_backup - names),
-    }  # fmt: skip
+    }
     print(json.dumps(report))
     if write_pattern:
         rx, hits = re.compile(write_pattern, re.IGNORECASE), []
@@ -251,8 +266,10 @@ def rebuild(data, pattern, csv_rel, header, args):
             continue
         got = [r for r in rows_of(doc) if any(k in r for k in header)]
         used += 1 if got else 0
-        rows += [(cell(r.get("ts")), os.path.relpath(p, data), [cell(r.get(k)) for k in header])
-                 for r in got]  # fmt: skip
+        rows += [
+            (cell(r.get("ts")), os.path.relpath(p, data), [cell(r.get(k)) for k in header])
+            for r in got
+        ]
     rows.sort(key=lambda t: (t[0], t[1]))
     tmp = target + ".remedy-rebuild.tmp"
     with open(tmp, "w", encoding="utf-8", newline="") as f:
@@ -270,8 +287,17 @@ def rebuild(data, pattern, csv_rel, header, args):
         os.replace(tmp, target)
     else:
         link_into_place(tmp, target)
-    print(json.dumps({"path": target, "rows": len(rows), "sessions_used": used,
-                      "sessions_skipped": bad, "previous_copy": previous}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "path": target,
+                "rows": len(rows),
+                "sessions_used": used,
+                "sessions_skipped": bad,
+                "previous_copy": previous,
+            }
+        )
+    )
 
 
 def main(argv):

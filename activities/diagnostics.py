@@ -16,8 +16,8 @@ from activities.inventory import Inventory
 from activities.service import resolve_command, resolve_host
 from activities.ssh import run_on_host
 from activities.ssh_policy import check_service_command
-from workflows.contracts import CommandKind
-from workflows.remediation_contracts import LOG_ERRORS, LogErrorsInput, LogErrorsResult
+from workflows.contracts.diagnostics import LOG_ERRORS, LogErrorsInput, LogErrorsResult
+from workflows.contracts.service import CommandKind
 
 _ERROR = re.compile(r"\bERROR\b")
 _LINE_MAX = 300
@@ -41,7 +41,7 @@ class DiagnosticsActivities:
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
 
-    @activity.defn(name=LOG_ERRORS)
+    @activity.defn(name=LOG_ERRORS.name)
     async def log_errors(self, inp: LogErrorsInput) -> LogErrorsResult:
         svc = self.inventory.service(inp.service)
         spec = resolve_command(inp.service, svc, CommandKind.LOGS)

@@ -12,12 +12,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.errors import app_error
-from workflows.safety_contracts import (
-    GOVERNOR_PERMIT,
-    GovernorInput,
-    PermitDecision,
-    PermitRequest,
-)
+from workflows.contracts.safety import GOVERNOR_PERMIT, GovernorInput, PermitDecision, PermitRequest
 
 
 def governor_id(service: str) -> str:
@@ -25,7 +20,7 @@ def governor_id(service: str) -> str:
 
 
 class GovernorActivities:
-    @activity.defn(name=GOVERNOR_PERMIT)
+    @activity.defn(name=GOVERNOR_PERMIT.name)
     async def permit(self, req: PermitRequest) -> PermitDecision:
         client = activity.client()
         wid = governor_id(req.service)

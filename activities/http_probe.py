@@ -18,7 +18,7 @@ from temporalio import activity
 
 from activities.errors import app_error
 from activities.inventory import Inventory
-from workflows.contracts import HTTP_PROBE, HttpProbeInput, HttpProbeResult
+from workflows.contracts.http import HTTP_PROBE, HttpProbeInput, HttpProbeResult
 
 # Enough of a body to show a health endpoint's verdict or an error page's first
 # lines in the incident timeline, small enough to keep workflow history lean.
@@ -61,7 +61,7 @@ class HttpProbeActivities:
             )
         return url
 
-    @activity.defn(name=HTTP_PROBE)
+    @activity.defn(name=HTTP_PROBE.name)
     async def probe(self, inp: HttpProbeInput) -> HttpProbeResult:
         url = self.resolve_url(inp)
         headers = {"Content-Type": "application/json"} if inp.json_body is not None else {}

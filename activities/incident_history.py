@@ -23,7 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.errors import app_error
 from remedy.temporal import visibility_literal
-from workflows.contracts import (
+from workflows.contracts.records import (
     EARLIER_INCIDENTS,
     EarlierIncident,
     EarlierIncidentsInput,
@@ -91,6 +91,6 @@ async def describe_run(
 
 
 class IncidentHistoryActivities:
-    @activity.defn(name=EARLIER_INCIDENTS)
+    @activity.defn(name=EARLIER_INCIDENTS.name)
     async def earlier_incidents(self, inp: EarlierIncidentsInput) -> EarlierIncidentsResult:
         return await earlier_runs(activity.client(), inp)

@@ -37,30 +37,46 @@ from activities.inventory_specs import (
     WaitOverrides,
     _Strict,
 )
-from workflows.agentlab_contracts import AgentLabPolicy, AgentLabSpec
-from workflows.agentlab_errors_contracts import ReleasePolicy
-from workflows.contracts import (
+from workflows.contracts.datafiles import DataIntegrityPolicy, DataIntegritySpec
+from workflows.contracts.diagnostics import DiagnosticsPolicy
+from workflows.contracts.mitigation import MitigationSpec
+from workflows.contracts.policy import (
     SERVICE_POLICY,
-    CommandKind,
+    AgentLabPolicy,
+    AgentLabSpec,
     RecurrencePolicy,
+    ReleasePolicy,
     ServicePolicy,
     ServicePolicyInput,
     Sli,
     Thresholds,
     Waits,
 )
-from workflows.datafile_contracts import DataIntegrityPolicy, DataIntegritySpec
+from workflows.contracts.safety import SafetyOverrides, SafetyPolicy, merge_safety
+from workflows.contracts.security import SecurityPolicy
+from workflows.contracts.service import CommandKind
+from workflows.contracts.testsuite import TestingPolicy
 from workflows.registry import PLAYBOOKS
-from workflows.remediation_contracts import DiagnosticsPolicy, MitigationSpec, TestingPolicy
-from workflows.safety_contracts import SafetyOverrides, SafetyPolicy, merge_safety
-from workflows.security_contracts import SecurityPolicy
 
 # Re-exported: the rest of the code imports every inventory model from here.
 __all__ = [
-    "CiRollbackSpec", "CommandSpec", "ContainmentStep", "Defaults", "HostSpec", "Inventory",
-    "InventoryActivities", "InventoryError", "RollbackSpec", "SecuritySpec", "Seconds",
-    "ServiceSpec", "SliSpec", "ThresholdOverrides", "WaitOverrides", "load_inventory",
-]  # fmt: skip
+    "CiRollbackSpec",
+    "CommandSpec",
+    "ContainmentStep",
+    "Defaults",
+    "HostSpec",
+    "Inventory",
+    "InventoryActivities",
+    "InventoryError",
+    "RollbackSpec",
+    "SecuritySpec",
+    "Seconds",
+    "ServiceSpec",
+    "SliSpec",
+    "ThresholdOverrides",
+    "WaitOverrides",
+    "load_inventory",
+]
 
 
 class ServiceSpec(_Strict):
@@ -174,8 +190,10 @@ class Inventory(_Strict):
         files that are not here (fine if the worker runs elsewhere, fatal if it runs here)."""
         out = []
         for name, h in self.hosts.items():
-            for what, path in (("private_key_file", h.private_key_file),
-                               ("known_hosts_file", h.known_hosts_file)):  # fmt: skip
+            for what, path in (
+                ("private_key_file", h.private_key_file),
+                ("known_hosts_file", h.known_hosts_file),
+            ):
                 if not path.exists():
                     out.append(f"hosts.{name}.{what}: {path} does not exist on this machine")
         return out
@@ -331,6 +349,6 @@ class InventoryActivities:
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
 
-    @activity.defn(name=SERVICE_POLICY)
+    @activity.defn(name=SERVICE_POLICY.name)
     async def service_policy(self, inp: ServicePolicyInput) -> ServicePolicy:
         return self.inventory.policy(inp.service)

@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from workflows.contracts import RecurrencePolicy
-from workflows.security_contracts import DEFAULT_ATTACK_PATTERNS, DEFAULT_HUMAN_STEPS
+from workflows.contracts.policy import RecurrencePolicy
+from workflows.contracts.security import DEFAULT_ATTACK_PATTERNS, DEFAULT_HUMAN_STEPS
 
 
 class _Strict(BaseModel):

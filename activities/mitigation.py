@@ -27,7 +27,7 @@ from temporalio import activity
 from activities.errors import app_error
 from activities.inventory import CommandSpec, Inventory, ServiceSpec
 from activities.service import key_hash, run_keyed
-from workflows.remediation_contracts import (
+from workflows.contracts.mitigation import (
     MITIGATION_APPLY,
     MITIGATION_RESTORE,
     MitigationInput,
@@ -117,7 +117,7 @@ class MitigationActivities:
             backup_dir(host.state_dir, inp.incident_id, inp.name),
         )
 
-    @activity.defn(name=MITIGATION_APPLY)
+    @activity.defn(name=MITIGATION_APPLY.name)
     async def apply(self, inp: MitigationInput) -> MitigationResult:
         spec, host_name, path, bak = self._resolve(inp)
         if self.inventory.safety_for(inp.service).dry_run:
@@ -129,9 +129,13 @@ class MitigationActivities:
                 else f"write {len(spec.content or '')} bytes to"
             )
             return MitigationResult(
-                name=inp.name, path=f"{host_name}:{path}", changed=False, restart=spec.restart,
-                dry_run=True, detail=f"DRY RUN: would {change} {host_name}:{path}",
-            )  # fmt: skip
+                name=inp.name,
+                path=f"{host_name}:{path}",
+                changed=False,
+                restart=spec.restart,
+                dry_run=True,
+                detail=f"DRY RUN: would {change} {host_name}:{path}",
+            )
         mode = "write" if spec.content is not None else "replace"
         old, new = (spec.replace.old, spec.replace.new) if spec.replace else ("", "")
         script = CommandSpec(
@@ -162,14 +166,18 @@ class MitigationActivities:
             detail=res.stdout.strip()[:300],
         )
 
-    @activity.defn(name=MITIGATION_RESTORE)
+    @activity.defn(name=MITIGATION_RESTORE.name)
     async def restore(self, inp: MitigationInput) -> MitigationResult:
         spec, host_name, path, bak = self._resolve(inp)
         if self.inventory.safety_for(inp.service).dry_run:
             return MitigationResult(
-                name=inp.name, path=f"{host_name}:{path}", changed=False, restart=False,
-                dry_run=True, detail=f"DRY RUN: would restore {host_name}:{path} from its backup",
-            )  # fmt: skip
+                name=inp.name,
+                path=f"{host_name}:{path}",
+                changed=False,
+                restart=False,
+                dry_run=True,
+                detail=f"DRY RUN: would restore {host_name}:{path} from its backup",
+            )
         script = CommandSpec(argv=["sh", "-c", RESTORE_SCRIPT, "remedy-restore", path, bak])
         res, replayed = await run_keyed(
             host_name,

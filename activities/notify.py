@@ -29,7 +29,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import ERROR_TYPES, app_error
 from remedy.settings import Settings
-from workflows.contracts import (
+from workflows.contracts.notify import (
     PAGERDUTY_EVENT,
     SLACK_POST,
     NotifyResult,
@@ -102,7 +102,7 @@ class NotifyActivities:
             await self._client.aclose()
             self._client = None
 
-    @activity.defn(name=SLACK_POST)
+    @activity.defn(name=SLACK_POST.name)
     async def slack(self, inp: SlackMessageInput) -> NotifyResult:
         if self.settings.slack_webhook_url is None:
             return NotifyResult(
@@ -112,7 +112,7 @@ class NotifyActivities:
         resp = await self._post("slack", url, render_slack(inp))
         return NotifyResult(channel="slack", delivered=True, detail=_answer(resp))
 
-    @activity.defn(name=PAGERDUTY_EVENT)
+    @activity.defn(name=PAGERDUTY_EVENT.name)
     async def pagerduty(self, inp: PagerDutyInput) -> NotifyResult:
         if self.settings.pagerduty_routing_key is None:
             return NotifyResult(

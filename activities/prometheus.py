@@ -30,7 +30,12 @@ import httpx
 from temporalio import activity
 
 from remedy.settings import Settings
-from workflows.contracts import PROMETHEUS_QUERY, PromQueryInput, PromQueryResult, PromSample
+from workflows.contracts.prometheus import (
+    PROMETHEUS_QUERY,
+    PromQueryInput,
+    PromQueryResult,
+    PromSample,
+)
 
 # Extra time the HTTP client waits beyond the query timeout we hand to Prometheus, so
 # that Prometheus' own "query timed out" error (a real answer) arrives before ours.
@@ -57,7 +62,7 @@ class PrometheusActivities:
             await self._client.aclose()
             self._client = None
 
-    @activity.defn(name=PROMETHEUS_QUERY)
+    @activity.defn(name=PROMETHEUS_QUERY.name)
     async def query(self, inp: PromQueryInput) -> PromQueryResult:
         # Prometheus parses "10" / "0.3" (float seconds) or "10s", but not "10.0s".
         params = {"query": inp.query, "timeout": f"{inp.timeout_s:g}"}

@@ -29,7 +29,7 @@ from temporalio import activity
 from activities.inventory import CommandSpec, Inventory
 from activities.service import run_keyed
 from remedy.settings import Settings
-from workflows.contracts import INCIDENT_LOG, IncidentLogInput, IncidentLogResult
+from workflows.contracts.records import INCIDENT_LOG, IncidentLogInput, IncidentLogResult
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
@@ -65,7 +65,7 @@ class RecordsActivities:
         self.inventory = inventory
         self.settings = settings
 
-    @activity.defn(name=INCIDENT_LOG)
+    @activity.defn(name=INCIDENT_LOG.name)
     async def incident_log(self, inp: IncidentLogInput) -> IncidentLogResult:
         """`written` is True when the log holds the line, whether this attempt wrote it
         or an earlier one did; False (with a warning) when the remote append failed."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from temporalio import activity
 
 from remedy.settings import Settings
-from workflows.remediation_contracts import POSTMORTEM_WRITE, PostmortemInput, PostmortemResult
+from workflows.contracts.records import POSTMORTEM_WRITE, PostmortemInput, PostmortemResult
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -41,7 +41,7 @@ class ReportActivities:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    @activity.defn(name=POSTMORTEM_WRITE)
+    @activity.defn(name=POSTMORTEM_WRITE.name)
     async def postmortem(self, inp: PostmortemInput) -> PostmortemResult:
         path = report_path(Path(self.settings.data_dir), inp.incident_id, inp.run)
         await asyncio.to_thread(_write, path, inp.markdown)

@@ -27,7 +27,7 @@ from activities.inventory import CommandSpec, Inventory, SecuritySpec
 from activities.service import resolve_host, run_keyed
 from activities.ssh import run_on_host
 from activities.ssh_policy import check_service_command
-from workflows.security_contracts import (
+from workflows.contracts.security import (
     SECURITY_ACCESS_LOG,
     SECURITY_CONTAIN,
     SECURITY_SNAPSHOT,
@@ -35,8 +35,8 @@ from workflows.security_contracts import (
     AccessLogReport,
     ContainInput,
     ContainResult,
-    SnapshotInput,
-    SnapshotResult,
+    EvidenceInput,
+    EvidenceResult,
     SourceCount,
 )
 
@@ -74,7 +74,7 @@ class SecurityActivities:
             raise app_error("CommandNotConfigured", f"service {service!r} has no security section")
         return svc.security
 
-    @activity.defn(name=SECURITY_ACCESS_LOG)
+    @activity.defn(name=SECURITY_ACCESS_LOG.name)
     async def access_log(self, inp: AccessLogInput) -> AccessLogReport:
         sec, svc = self._spec(inp.service), self.inventory.service(inp.service)
         host_name = resolve_host(inp.service, svc, None)
@@ -82,9 +82,12 @@ class SecurityActivities:
 
         async def tail(path: str) -> list[str]:
             res = await run_on_host(
-                host_name, host, ["tail", "-n", str(inp.max_lines), path],
-                timeout_s=60, max_output_bytes=MAX_LOG_BYTES,
-            )  # fmt: skip
+                host_name,
+                host,
+                ["tail", "-n", str(inp.max_lines), path],
+                timeout_s=60,
+                max_output_bytes=MAX_LOG_BYTES,
+            )
             if not res.ok:
                 raise app_error("LogUnreadable", f"{host_name}:{path}: {res.stderr.strip()[:300]}")
             return res.stdout.splitlines()
@@ -106,22 +109,24 @@ class SecurityActivities:
             samples=[ln[:SAMPLE_MAX] for ln in samples[-SAMPLES:]],
         )
 
-    @activity.defn(name=SECURITY_SNAPSHOT)
-    async def snapshot(self, inp: SnapshotInput) -> SnapshotResult:
+    @activity.defn(name=SECURITY_SNAPSHOT.name)
+    async def snapshot(self, inp: EvidenceInput) -> EvidenceResult:
         sec, svc = self._spec(inp.service), self.inventory.service(inp.service)
         host_name = resolve_host(inp.service, svc, None)
         paths = sec.evidence_paths or [
             p for p in (svc.data_dir, *svc.log_files, sec.access_log) if p
-        ]  # fmt: skip
+        ]
         safe_id = evidence_name(inp.incident_id)
         out = f"{sec.evidence_dir.rstrip('/')}/evidence-{safe_id}.tar.gz"
         if self.inventory.safety_for(inp.service).dry_run:
-            return SnapshotResult(
-                path=f"{host_name}:{out}", dry_run=True,
+            return EvidenceResult(
+                path=f"{host_name}:{out}",
+                dry_run=True,
                 detail=f"DRY RUN: would tar {shlex.join(paths)} into {host_name}:{out}",
-            )  # fmt: skip
-        spec = CommandSpec(argv=["sh", "-c", SNAPSHOT_SCRIPT, "remedy-snapshot", out, *paths],
-                           timeout_s=600)  # fmt: skip
+            )
+        spec = CommandSpec(
+            argv=["sh", "-c", SNAPSHOT_SCRIPT, "remedy-snapshot", out, *paths], timeout_s=600
+        )
         res, replayed = await run_keyed(
             host_name, self.inventory.host(host_name), spec, key=f"{inp.incident_id}:snapshot"
         )
@@ -130,12 +135,15 @@ class SecurityActivities:
                 "SnapshotFailed", f"{host_name}:{out}: exit {res.exit_status}: {res.stderr[-300:]}"
             )
         size, _, digest = res.stdout.strip().partition(" ")
-        return SnapshotResult(
-            path=f"{host_name}:{out}", size_bytes=int(size or 0), sha256=digest,
-            replayed=replayed, detail=f"{len(paths)} paths: {shlex.join(paths)}",
-        )  # fmt: skip
+        return EvidenceResult(
+            path=f"{host_name}:{out}",
+            size_bytes=int(size or 0),
+            sha256=digest,
+            replayed=replayed,
+            detail=f"{len(paths)} paths: {shlex.join(paths)}",
+        )
 
-    @activity.defn(name=SECURITY_CONTAIN)
+    @activity.defn(name=SECURITY_CONTAIN.name)
     async def contain(self, inp: ContainInput) -> ContainResult:
         sec, svc = self._spec(inp.service), self.inventory.service(inp.service)
         step = sec.containment.get(inp.name)
@@ -152,12 +160,16 @@ class SecurityActivities:
             what = f"DRY RUN: would run `{shlex.join(argv)}` on {host_name}"
             return ContainResult(name=inp.name, ok=True, dry_run=True, detail=what)
         res, replayed = await run_keyed(
-            host_name, self.inventory.host(host_name), step.command,
+            host_name,
+            self.inventory.host(host_name),
+            step.command,
             key=f"{inp.incident_id}:containment:{inp.name}",
-        )  # fmt: skip
+        )
         out = (res.stderr if not res.ok else res.stdout).strip()
         return ContainResult(
-            name=inp.name, ok=res.ok, exit_status=res.exit_status,
+            name=inp.name,
+            ok=res.ok,
+            exit_status=res.exit_status,
             detail=f"exit {res.exit_status}" + (f": {out[-300:]}" if out else ""),
             replayed=replayed,
-        )  # fmt: skip
+        )

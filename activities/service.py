@@ -46,14 +46,14 @@ from activities.errors import app_error
 from activities.inventory import CommandSpec, HostSpec, Inventory, ServiceSpec
 from activities.ssh import run_on_host
 from activities.ssh_policy import check_service_command
-from workflows.contracts import (
+from workflows.contracts.service import (
     SERVICE_RESTART,
     SERVICE_RUN,
     CommandKind,
-    CommandResult,
     ServiceCommandInput,
     ServiceCommandResult,
 )
+from workflows.contracts.ssh import CommandResult
 
 MAX_OUTPUT_BYTES = 64 * 1024
 MARKER = "remedy-idempotency:"
@@ -143,9 +143,16 @@ async def run_keyed(
     wait_s = math.ceil(spec.timeout_s)
     h = key_hash(key)
     wrapped = [
-        "sh", "-c", KEYED_SCRIPT, "remedy-keyed",
-        host.state_dir, h, key, str(wait_s), str(host.state_retention_days),
-    ]  # fmt: skip
+        "sh",
+        "-c",
+        KEYED_SCRIPT,
+        "remedy-keyed",
+        host.state_dir,
+        h,
+        key,
+        str(wait_s),
+        str(host.state_retention_days),
+    ]
     res = await run_on_host(
         host_name,
         host,
@@ -243,7 +250,7 @@ class ServiceActivities:
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
 
-    @activity.defn(name=SERVICE_RUN)
+    @activity.defn(name=SERVICE_RUN.name)
     async def run(self, inp: ServiceCommandInput) -> ServiceCommandResult:
         svc = self.inventory.service(inp.service)
         host_name = resolve_host(inp.service, svc, inp.host)
@@ -271,7 +278,7 @@ class ServiceActivities:
             service=inp.service, command=inp.command, result=result, replayed=replayed
         )
 
-    @activity.defn(name=SERVICE_RESTART)
+    @activity.defn(name=SERVICE_RESTART.name)
     async def restart(self, inp: ServiceCommandInput) -> ServiceCommandResult:
         """Restart, exactly once per idempotency key. `inp.command` is ignored."""
         if not inp.idempotency_key:

@@ -31,7 +31,7 @@ from activities.errors import app_error
 from activities.inventory import HostSpec, Inventory
 from activities.ssh_connect import open_session
 from activities.ssh_policy import DEFAULT_PATTERNS, check_host_command, redact
-from workflows.contracts import SSH_RUN, CommandResult, SshRunInput
+from workflows.contracts.ssh import SSH_RUN, CommandResult, SshRunInput
 
 HEARTBEAT_EVERY_S = 5.0
 # After the exit status arrives, how long to wait for the rest of the output. A daemon
@@ -203,7 +203,7 @@ class SshActivities:
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
 
-    @activity.defn(name=SSH_RUN)
+    @activity.defn(name=SSH_RUN.name)
     async def run(self, inp: SshRunInput) -> CommandResult:
         host = self.inventory.host(inp.host)
         check_host_command(self.inventory, inp.host, inp.argv)

@@ -95,10 +95,18 @@ def _connect(host_name: str, host: HostSpec) -> paramiko.SSHClient:
     client.set_missing_host_key_policy(_StrictPolicy())
     try:
         client.connect(
-            host.address, host.port, host.user, key_filename=str(host.private_key_file),
-            look_for_keys=False, allow_agent=False,  # only the inventory's key, never ~/.ssh
-            timeout=t, banner_timeout=t, auth_timeout=t, channel_timeout=t, sock=sock,
-        )  # fmt: skip
+            host.address,
+            host.port,
+            host.user,
+            key_filename=str(host.private_key_file),
+            look_for_keys=False,
+            allow_agent=False,  # only the inventory's key, never ~/.ssh
+            timeout=t,
+            banner_timeout=t,
+            auth_timeout=t,
+            channel_timeout=t,
+            sock=sock,
+        )
     except Exception as e:
         client.close()
         for cls, type_ in _CONNECT_ERRORS:

@@ -76,7 +76,7 @@ def allowed_programs(name: str, svc: ServiceSpec) -> frozenset[str]:
     # Derived through service.resolve_command so derived steps (rollback, log tail)
     # stay in step with what the service activity would actually run.
     from activities.service import resolve_command  # service imports ssh imports us
-    from workflows.contracts import CommandKind
+    from workflows.contracts.service import CommandKind
 
     out = {program(spec) for spec in _configured_specs(svc)}
     for kind in CommandKind:

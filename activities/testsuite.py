@@ -22,9 +22,9 @@ from activities.inventory import CommandSpec, Inventory, ServiceSpec
 from activities.service import resolve_command, resolve_host
 from activities.ssh import run_on_host
 from activities.ssh_policy import check_service_command
-from workflows.contracts import CommandKind
-from workflows.remediation_contracts import (
-    MAX_IDS,
+from workflows.contracts.diagnostics import MAX_IDS
+from workflows.contracts.service import CommandKind
+from workflows.contracts.testsuite import (
     TESTSUITE_CHECK,
     TESTSUITE_RUN,
     CheckInput,
@@ -145,7 +145,7 @@ class TestSuiteActivities:
         check_service_command(self.inventory, service, spec)
         return svc, resolve_host(service, svc, None), spec
 
-    @activity.defn(name=TESTSUITE_RUN)
+    @activity.defn(name=TESTSUITE_RUN.name)
     async def run(self, inp: TestRunInput) -> TestRunResult:
         svc, host_name, spec = self._suite(inp.service)
         t = svc.testing
@@ -168,7 +168,7 @@ class TestSuiteActivities:
         )
         return to_result(res.exit_status, res.stdout, t.categories, f"{host_name}:{log}")
 
-    @activity.defn(name=TESTSUITE_CHECK)
+    @activity.defn(name=TESTSUITE_CHECK.name)
     async def check(self, inp: CheckInput) -> CheckResult:
         """Scenario A: `python3 -c "from infrastructure import ..."` and
         `pip list | grep -E "opentelemetry|pytest|prometheus"`."""

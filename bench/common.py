@@ -48,9 +48,13 @@ def machine() -> str:
     mem = next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if "MemTotal" in ln)
     kib = int(mem.split()[1])
     cpu = next(
-        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-         if ln.startswith("model name")), "?",
-    )  # fmt: skip
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        "?",
+    )
     return f"{os.cpu_count()} cores ({cpu}), {kib / 1024 / 1024:.1f} GiB RAM"
 
 
@@ -144,9 +148,13 @@ class Stack:
     def _spawn(self, name: str, argv: list[str], extra: dict[str, str]) -> subprocess.Popen[bytes]:
         log = open(self.dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
         proc = subprocess.Popen(
-            [sys.executable, *argv], cwd=ROOT, env=self._env(extra),
-            stdout=subprocess.PIPE, stderr=log, start_new_session=True,
-        )  # fmt: skip
+            [sys.executable, *argv],
+            cwd=ROOT,
+            env=self._env(extra),
+            stdout=subprocess.PIPE,
+            stderr=log,
+            start_new_session=True,
+        )
         self.procs[name] = proc
         return proc
 

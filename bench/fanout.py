@@ -32,8 +32,13 @@ from bench.contracts import FanoutInput, HostTiming
 from remedy.temporal import connect
 
 SSHD = Path("/usr/sbin/sshd")
-DIAGNOSTICS = [["uptime"], ["df", "-h"], ["free", "-m"], ["ps", "-e", "-o", "pid,comm"],
-               ["cat", "/proc/loadavg"]]  # fmt: skip
+DIAGNOSTICS = [
+    ["uptime"],
+    ["df", "-h"],
+    ["free", "-m"],
+    ["ps", "-e", "-o", "pid,comm"],
+    ["cat", "/proc/loadavg"],
+]
 
 
 def keygen(path: Path) -> str:
@@ -64,8 +69,11 @@ def _sshd(d: Path, n: int, ports: list[int]) -> subprocess.Popen[bytes]:
     )
     Path("/run/sshd").mkdir(parents=True, exist_ok=True)
     log = open(d / f"sshd.{n}.log", "ab")  # noqa: SIM115 - owned by the child
-    return subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(d / f"sshd_config.{n}")],
-                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    return subprocess.Popen(
+        [str(SSHD), "-D", "-e", "-f", str(d / f"sshd_config.{n}")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def children_cpu(procs: list[subprocess.Popen[bytes]]) -> float:
@@ -94,14 +102,21 @@ async def main(a: argparse.Namespace) -> int:
     ports = [free_port() for _ in range(a.hosts + 1)]
     names = [f"h{i:02d}" for i in range(a.hosts)] + ["solo"]
     sshds = start_sshd(d, ports)
-    host = {"address": "127.0.0.1", "user": os.environ.get("USER") or "root",
-            "private_key_file": str(d / "client_ed25519"), "known_hosts_file": str(d / "known_hosts"),
-            "connect_timeout_s": 10.0, "state_dir": str(d / "state")}  # fmt: skip
+    host = {
+        "address": "127.0.0.1",
+        "user": os.environ.get("USER") or "root",
+        "private_key_file": str(d / "client_ed25519"),
+        "known_hosts_file": str(d / "known_hosts"),
+        "connect_timeout_s": 10.0,
+        "state_dir": str(d / "state"),
+    }
     allowed = sorted({argv[0] for argv in DIAGNOSTICS})
-    stack.write_inventory({
-        "hosts": {n: host | {"port": p} for n, p in zip(names, ports, strict=True)},
-        "services": {f"svc-{n}": {"hosts": [n], "allowed_commands": allowed} for n in names},
-    })  # fmt: skip
+    stack.write_inventory(
+        {
+            "hosts": {n: host | {"port": p} for n, p in zip(names, ports, strict=True)},
+            "services": {f"svc-{n}": {"hosts": [n], "allowed_commands": allowed} for n in names},
+        }
+    )
     try:
         await stack.start_server()
         await stack.start_worker(shlex.split(a.worker_args))
@@ -118,9 +133,12 @@ async def main(a: argparse.Namespace) -> int:
         async def run(hosts: list[str], wid: str) -> tuple[float, list[HostTiming]]:
             t = time.perf_counter()
             res = await client.execute_workflow(
-                "BenchFanout", FanoutInput(hosts=hosts, argvs=DIAGNOSTICS), id=wid,
-                task_queue=TASK_QUEUE, result_type=list[HostTiming],
-            )  # fmt: skip
+                "BenchFanout",
+                FanoutInput(hosts=hosts, argvs=DIAGNOSTICS),
+                id=wid,
+                task_queue=TASK_QUEUE,
+                result_type=list[HostTiming],
+            )
             return time.perf_counter() - t, res
 
         load1 = loadavg()
@@ -137,15 +155,33 @@ async def main(a: argparse.Namespace) -> int:
             ["worker args", a.worker_args or "(SDK and asyncio defaults)", "-", "-"],
             ["all diagnostics exited 0", ok, True, "yes" if ok else "NO"],
             ["single host: 5 diagnostics, s", f"{single:.2f} (load {load1})", "-", "-"],
-            [f"{a.hosts} hosts in parallel, s", f"{fan:.2f} (load {load2})", f"<= {2 * single:.2f}",
-             "yes" if fan <= 2 * single else "NO"],
-            ["ratio fan-out / single", f"{fan / single:.2f}", "<= 2", "yes" if fan <= 2 * single else "NO"],
+            [
+                f"{a.hosts} hosts in parallel, s",
+                f"{fan:.2f} (load {load2})",
+                f"<= {2 * single:.2f}",
+                "yes" if fan <= 2 * single else "NO",
+            ],
+            [
+                "ratio fan-out / single",
+                f"{fan / single:.2f}",
+                "<= 2",
+                "yes" if fan <= 2 * single else "NO",
+            ],
             ["slowest host (in-workflow), s", f"{slowest:.2f}", "-", "-"],
             ["sshd session CPU during fan-out, s", f"{sshd_cpu:.1f}", "-", "-"],
-            ["SSH connections per host (fan-out)", dict(Counter(fan_conns)), "{1: n}",
-             "yes" if set(fan_conns) == {1} else "NO"],
-            ["SSH connections, single host", per_port[ports[-1]], 1, "yes" if per_port[ports[-1]] == 1 else "NO"],
-        ]  # fmt: skip
+            [
+                "SSH connections per host (fan-out)",
+                dict(Counter(fan_conns)),
+                "{1: n}",
+                "yes" if set(fan_conns) == {1} else "NO",
+            ],
+            [
+                "SSH connections, single host",
+                per_port[ports[-1]],
+                1,
+                "yes" if per_port[ports[-1]] == 1 else "NO",
+            ],
+        ]
         print(table("SSH fan-out", rows))
         print(f"load after: {loadavg()}")
         return 0 if all(r[3] in ("yes", "-") for r in rows) else 1

@@ -34,11 +34,13 @@ from remedy.temporal import connect
 
 def inventory(n: int, stack: Stack) -> dict[str, object]:
     host = {
-        "address": "127.0.0.1", "port": 1, "user": "bench",
+        "address": "127.0.0.1",
+        "port": 1,
+        "user": "bench",
         "private_key_file": str(stack.dir / "absent_key"),
         "known_hosts_file": str(stack.dir / "absent_known_hosts"),
         "state_dir": str(stack.dir / "state"),
-    }  # fmt: skip
+    }
     svc = {"hosts": ["h"], "severity": "P3", "commands": {"status": ["true"], "restart": ["true"]}}
     return {"hosts": {"h": host}, "services": {f"lat-{i:04d}": svc for i in range(n)}}
 
@@ -77,13 +79,16 @@ async def main(a: argparse.Namespace) -> int:
         await stack.start_server()
         stack.write_inventory(inventory(n, stack))
         worker = await stack.start_worker()
-        bridge = await stack.start_bridge({"REMEDY_BRIDGE_RATE_LIMIT_RPS": "1000",
-                                           "REMEDY_BRIDGE_RATE_LIMIT_BURST": "1000"})  # fmt: skip
+        bridge = await stack.start_bridge(
+            {"REMEDY_BRIDGE_RATE_LIMIT_RPS": "1000", "REMEDY_BRIDGE_RATE_LIMIT_BURST": "1000"}
+        )
         client = await connect(stack.address)
         http = httpx.AsyncClient(
-            base_url=stack.bridge_url, timeout=30, limits=httpx.Limits(max_connections=200),
+            base_url=stack.bridge_url,
+            timeout=30,
+            limits=httpx.Limits(max_connections=200),
             headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
-        )  # fmt: skip
+        )
         # Warm the bridge's Temporal connection and the HTTP pool (not measured).
         await http.get("/healthz")
         sent: dict[int, float] = {}
@@ -127,17 +132,36 @@ async def main(a: argparse.Namespace) -> int:
             return f"{pct(v, 50):.0f} / {pct(v, 99):.0f} / {max(v):.0f}"
 
         rows = [
-            ["incidents sent (HTTP 200)", f"{n} ({sum(c == 200 for c in codes.values())})", f"{a.rate:g}/s", "-"],
+            [
+                "incidents sent (HTTP 200)",
+                f"{n} ({sum(c == 200 for c in codes.values())})",
+                f"{a.rate:g}/s",
+                "-",
+            ],
             ["first activity started (found)", len(got), n, "yes" if len(got) == n else "NO"],
             ["send -> bridge response ms p50/p99/max", ms(resp), "-", "-"],
             ["send -> workflow started ms", ms(to["wf"]), "-", "-"],
             ["send -> first activity scheduled ms", ms(to["sch"]), "-", "-"],
-            ["send -> first activity started p50 ms", f"{pct(act, 50):.0f}", "< 100", verdict(pct(act, 50), 100, False)],
-            ["send -> first activity started p99 ms", f"{pct(act, 99):.0f}", "< 250", verdict(pct(act, 99), 250, False)],
-            ["CPU % of a core: bridge / worker / server",
-             " / ".join(f"{cpu[k]:.0f}" for k in ("bridge", "worker", "server")), "-", "-"],
+            [
+                "send -> first activity started p50 ms",
+                f"{pct(act, 50):.0f}",
+                "< 100",
+                verdict(pct(act, 50), 100, False),
+            ],
+            [
+                "send -> first activity started p99 ms",
+                f"{pct(act, 99):.0f}",
+                "< 250",
+                verdict(pct(act, 99), 250, False),
+            ],
+            [
+                "CPU % of a core: bridge / worker / server",
+                " / ".join(f"{cpu[k]:.0f}" for k in ("bridge", "worker", "server")),
+                "-",
+                "-",
+            ],
             ["load during", load, "-", "-"],
-        ]  # fmt: skip
+        ]
         print(
             table("alert to action", rows, ["metric", "p50 / p99 / max (or value)", "target", "ok"])
         )

@@ -54,8 +54,13 @@ async def fake_prometheus(scope, receive, send) -> None:  # type: ignore[no-unty
     """An ASGI app: every instant query answers one healthy sample."""
     if scope["type"] != "http":
         return
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json")]})  # fmt: skip
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
     await send({"type": "http.response.body", "body": HEALTHY})
 
 
@@ -89,8 +94,16 @@ async def lateness(
 async def main(a: argparse.Namespace) -> int:
     print(header("bench.open_incidents", sys.argv[1:]))
     prom_port = free_port()
-    prom = uvicorn.Server(uvicorn.Config(fake_prometheus, host="127.0.0.1", port=prom_port,
-                                         log_level="warning", access_log=False, lifespan="off"))  # fmt: skip
+    prom = uvicorn.Server(
+        uvicorn.Config(
+            fake_prometheus,
+            host="127.0.0.1",
+            port=prom_port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
+    )
     prom_task = asyncio.ensure_future(prom.serve())
     stack = Stack(keep=a.keep)
     stack.env["REMEDY_PROMETHEUS_URL"] = f"http://127.0.0.1:{prom_port}"
@@ -109,8 +122,9 @@ async def main(a: argparse.Namespace) -> int:
 
         async def start(i: int):  # type: ignore[no-untyped-def]
             async with sem:
-                return await client.start_workflow(wf, inp, id=f"bench-verify-{i:04d}", task_queue=TASK_QUEUE,
-                                                   result_type=rtype)  # fmt: skip
+                return await client.start_workflow(
+                    wf, inp, id=f"bench-verify-{i:04d}", task_queue=TASK_QUEUE, result_type=rtype
+                )
 
         t0 = time.monotonic()
         handles = await asyncio.gather(*(start(i) for i in range(a.incidents)))
@@ -151,20 +165,49 @@ async def main(a: argparse.Namespace) -> int:
 
         rows = [
             ["design / worker args", f"{a.design} / {a.worker_args or '(SDK defaults)'}", "-", "-"],
-            ["incidents, window, interval", f"{a.incidents}, {a.window:g} s, {a.interval:g} s", "-", "-"],
-            ["windows held (all samples healthy)", held, a.incidents, "yes" if held == a.incidents else "NO"],
+            [
+                "incidents, window, interval",
+                f"{a.incidents}, {a.window:g} s, {a.interval:g} s",
+                "-",
+                "-",
+            ],
+            [
+                "windows held (all samples healthy)",
+                held,
+                a.incidents,
+                "yes" if held == a.incidents else "NO",
+            ],
             ["all started in s / all done in s", f"{t_started:.1f} / {t_all:.0f}", "-", "-"],
             ["timers measured", len(timers), "-", "-"],
-            ["timer lateness ms p50 / p99 / max", ms(timers), "p99 < 1000",
-             verdict(pct(timers, 99), 1000, False) if timers else "-"],
+            [
+                "timer lateness ms p50 / p99 / max",
+                ms(timers),
+                "p99 < 1000",
+                verdict(pct(timers, 99), 1000, False) if timers else "-",
+            ],
             ["sample lateness ms p50 / p99 / max", ms(samples), "-", "-"],
-            ["history events per incident", f"{events / a.incidents:.0f}" if events else "n/a", "-", "-"],
+            [
+                "history events per incident",
+                f"{events / a.incidents:.0f}" if events else "n/a",
+                "-",
+                "-",
+            ],
             ["worker RSS peak MB", f"{watch.peak_rss['worker']:.0f}", "-", "-"],
-            ["worker CPU % of a core avg / peak 5 s", f"{cpu['worker']:.0f} / {watch.peak_cpu['worker']:.0f}", "-", "-"],
-            ["server CPU % of a core avg / peak 5 s", f"{cpu['server']:.0f} / {watch.peak_cpu['server']:.0f}", "-", "-"],
+            [
+                "worker CPU % of a core avg / peak 5 s",
+                f"{cpu['worker']:.0f} / {watch.peak_cpu['worker']:.0f}",
+                "-",
+                "-",
+            ],
+            [
+                "server CPU % of a core avg / peak 5 s",
+                f"{cpu['server']:.0f} / {watch.peak_cpu['server']:.0f}",
+                "-",
+                "-",
+            ],
             ["server RSS peak MB", f"{watch.peak_rss['server']:.0f}", "-", "-"],
             ["load before / half-way", f"{load0} / {load_mid}", "-", "-"],
-        ]  # fmt: skip
+        ]
         print(table("many open incidents", rows))
         print(f"load after: {loadavg()}")
         return 0 if all(r[3] in ("yes", "-") for r in rows) else 1

@@ -50,10 +50,12 @@ async def rate(
     # One warm-up pass (imports, sandbox module cache) outside the clock.
     await replayers[0].replay_workflows(_once(histories), raise_on_replay_failure=False)
     t = time.perf_counter()
-    results = await asyncio.gather(*(
-        r.replay_workflows(_once(work[i::parallel]), raise_on_replay_failure=False)
-        for i, r in enumerate(replayers)
-    ))  # fmt: skip
+    results = await asyncio.gather(
+        *(
+            r.replay_workflows(_once(work[i::parallel]), raise_on_replay_failure=False)
+            for i, r in enumerate(replayers)
+        )
+    )
     elapsed = time.perf_counter() - t
     failures = sum(len(res.replay_failures) for res in results)
     return len(work) / elapsed, len(work), failures

@@ -65,9 +65,11 @@ def entry(i: int, k: int, status: str) -> dict[str, object]:
         "labels": labels,
         "annotations": {"summary": f"storm incident {i}"},
         "startsAt": (T0 + timedelta(seconds=i)).isoformat(),
-        "endsAt": (T0 + timedelta(hours=1)).isoformat() if status == "resolved" else "0001-01-01T00:00:00Z",
+        "endsAt": (T0 + timedelta(hours=1)).isoformat()
+        if status == "resolved"
+        else "0001-01-01T00:00:00Z",
         "fingerprint": f"{i:012x}{k:04x}",
-    }  # fmt: skip
+    }
 
 
 def batches(a: argparse.Namespace) -> tuple[list[bytes], list[bytes], set[int]]:
@@ -83,10 +85,17 @@ def batches(a: argparse.Namespace) -> tuple[list[bytes], list[bytes], set[int]]:
 
     def bodies(alerts: list[dict[str, object]]) -> list[bytes]:
         return [
-            json.dumps({"version": "4", "status": a_[0]["status"], "receiver": "remedy",
-                        "groupKey": "{}:{alertname=\"BenchStorm\"}", "alerts": a_}).encode()
+            json.dumps(
+                {
+                    "version": "4",
+                    "status": a_[0]["status"],
+                    "receiver": "remedy",
+                    "groupKey": '{}:{alertname="BenchStorm"}',
+                    "alerts": a_,
+                }
+            ).encode()
             for a_ in (alerts[j : j + a.batch] for j in range(0, len(alerts), a.batch))
-        ]  # fmt: skip
+        ]
 
     return bodies(firing), bodies(resolved), resolved_ids
 
@@ -97,20 +106,26 @@ async def raw_signal_with_start(client: Client, n: int, concurrency: int) -> flo
     sem = asyncio.Semaphore(concurrency)
 
     async def one(j: int) -> None:
-        wa = WebhookAlert.model_validate(entry(j, 0, "firing") | {"labels": {
-            "alertname": "BenchRaw", "service": f"raw-{j:04d}", "instance": "node-0"}})  # fmt: skip
+        wa = WebhookAlert.model_validate(
+            entry(j, 0, "firing")
+            | {"labels": {"alertname": "BenchRaw", "service": f"raw-{j:04d}", "instance": "node-0"}}
+        )
         route = router.route(wa.labels)
         alert = to_alert(wa, route)
         summary, details = ui_summary(alert, route)
         async with sem:
             await client.start_workflow(
-                route.playbook, IncidentInput(alert=alert, route_reason=route.reason),
-                id=route.workflow_id, task_queue=TASK_QUEUE,
-                static_summary=summary, static_details=details,
-                start_signal="alert_fired", start_signal_args=[alert],
+                route.playbook,
+                IncidentInput(alert=alert, route_reason=route.reason),
+                id=route.workflow_id,
+                task_queue=TASK_QUEUE,
+                static_summary=summary,
+                static_details=details,
+                start_signal="alert_fired",
+                start_signal_args=[alert],
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            )  # fmt: skip
+            )
 
     t = time.perf_counter()
     await asyncio.gather(*(one(j) for j in range(n)))
@@ -137,17 +152,33 @@ def profiler(pid: int, out: str | None) -> subprocess.Popen[bytes] | None:
     if not out:
         return None
     spy = Path(sys.executable).parent / "py-spy"
-    return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--format", "raw",
-                             "--rate", "50", "--nonblocking", "-o", out],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return subprocess.Popen(
+        [
+            str(spy),
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--rate",
+            "50",
+            "--nonblocking",
+            "-o",
+            out,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 class Poster:
     def __init__(self, url: str, concurrency: int) -> None:
         self.http = httpx.AsyncClient(
-            base_url=url, timeout=60, limits=httpx.Limits(max_connections=concurrency),
+            base_url=url,
+            timeout=60,
+            limits=httpx.Limits(max_connections=concurrency),
             headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
-        )  # fmt: skip
+        )
         self.concurrency = concurrency
         self.latency: list[float] = []
         self.actions: Counter[str] = Counter()
@@ -175,9 +206,14 @@ class Poster:
                     if r.status_code < 500 and r.status_code != 429:
                         raise RuntimeError(f"bridge said {r.status_code}: {r.text[:500]}")
                     body = json.dumps(  # only what was not applied yet
-                        json.loads(body) | {"alerts": [json.loads(body)["alerts"][o["index"]]
-                                                       for o in doc.get("not_applied", [])]}
-                    ).encode()  # fmt: skip
+                        json.loads(body)
+                        | {
+                            "alerts": [
+                                json.loads(body)["alerts"][o["index"]]
+                                for o in doc.get("not_applied", [])
+                            ]
+                        }
+                    ).encode()
                     await asyncio.sleep(0.5)
 
         await asyncio.gather(*(lane() for _ in range(self.concurrency)))
@@ -209,8 +245,9 @@ async def check(client: Client, a: argparse.Namespace, resolved_ids: set[int]) -
             hist = await client.get_workflow_handle(wid).fetch_history()
         names = Counter(
             e.workflow_execution_signaled_event_attributes.signal_name
-            for e in hist.events if e.HasField("workflow_execution_signaled_event_attributes")
-        )  # fmt: skip
+            for e in hist.events
+            if e.HasField("workflow_execution_signaled_event_attributes")
+        )
         fired[names["alert_fired"]] += 1
         i = int(wid.rsplit("-", 1)[1])
         want = 2 if i in resolved_ids else 0
@@ -221,14 +258,32 @@ async def check(client: Client, a: argparse.Namespace, resolved_ids: set[int]) -
     await asyncio.gather(*(one(w) for w in runs))
     doubled = sum(len(r) > 1 for r in runs.values())
     return [
-        ["incident workflows (distinct ids)", len(runs), a.incidents, "yes" if len(runs) == a.incidents else "NO"],
+        [
+            "incident workflows (distinct ids)",
+            len(runs),
+            a.incidents,
+            "yes" if len(runs) == a.incidents else "NO",
+        ],
         ["ids with more than one run", doubled, 0, "yes" if doubled == 0 else "NO"],
-        ["alert_fired signals per incident", dict(sorted(fired.items())), "2 (one per instance)", "-"],
-        ["incidents with the expected alert_resolved signals", resolved_ok, a.incidents,
-         "yes" if resolved_ok == a.incidents else "NO"],
-        ["incidents open/closed as expected", a.incidents - wrong_state, a.incidents,
-         "yes" if wrong_state == 0 else "NO"],
-    ]  # fmt: skip
+        [
+            "alert_fired signals per incident",
+            dict(sorted(fired.items())),
+            "2 (one per instance)",
+            "-",
+        ],
+        [
+            "incidents with the expected alert_resolved signals",
+            resolved_ok,
+            a.incidents,
+            "yes" if resolved_ok == a.incidents else "NO",
+        ],
+        [
+            "incidents open/closed as expected",
+            a.incidents - wrong_state,
+            a.incidents,
+            "yes" if wrong_state == 0 else "NO",
+        ],
+    ]
 
 
 async def main(a: argparse.Namespace) -> int:
@@ -270,23 +325,59 @@ async def main(a: argparse.Namespace) -> int:
         lat = poster.latency
         rows = [
             ["bridge", a.bridge, "-", "-"],
-            ["alerts posted (requests)", f"{n_alerts} ({len(firing) + len(resolved)})", a.alerts, "-"],
+            [
+                "alerts posted (requests)",
+                f"{n_alerts} ({len(firing) + len(resolved)})",
+                a.alerts,
+                "-",
+            ],
             ["ingest rate, alerts/s", f"{ingest:,.0f}", ">= 2,500", verdict(ingest, 2500, True)],
-            ["bridge response p50 / p95 ms", f"{pct(lat, 50) * 1e3:.0f} / {pct(lat, 95) * 1e3:.0f}", "-", "-"],
-            ["bridge response p99 / max ms", f"{pct(lat, 99) * 1e3:.0f} / {max(lat) * 1e3:.0f}",
-             "p99 < 250", verdict(pct(lat, 99), 0.25, False)],
+            [
+                "bridge response p50 / p95 ms",
+                f"{pct(lat, 50) * 1e3:.0f} / {pct(lat, 95) * 1e3:.0f}",
+                "-",
+                "-",
+            ],
+            [
+                "bridge response p99 / max ms",
+                f"{pct(lat, 99) * 1e3:.0f} / {max(lat) * 1e3:.0f}",
+                "p99 < 250",
+                verdict(pct(lat, 99), 0.25, False),
+            ],
             ["HTTP statuses", dict(poster.statuses), "all 200", "-"],
             ["bridge outcomes", dict(poster.actions), "-", "-"],
             ["raw SDK signal-with-start, workflows/s", f"{raw:.0f} (load {raw_load})", "-", "-"],
-            ["bridge incident creation, incidents/s", f"{creation:.0f} (load {storm_load})", "-", "-"],
-            ["creation / raw SDK ratio", f"{creation / raw:.2f}", ">= 0.8", verdict(creation / raw, 0.8, True)],
-            ["CPU % of a core during firing: bridge / worker / server",
-             " / ".join(f"{cpu[k]:.0f}" for k in ("bridge", "worker", "server")), "-", "-"],
-            ["bridge CPU ms per 1,000 alerts (firing)",
-             f"{cpu['bridge'] * (t_firing - t0) * 1e4 / (n_alerts - len(resolved_ids) * 2):.0f}", "-", "-"],
-            ["peak RSS MB: bridge / worker",
-             f"{watch.peak_rss['bridge']:.0f} / {watch.peak_rss['worker']:.0f}", "-", "-"],
-        ]  # fmt: skip
+            [
+                "bridge incident creation, incidents/s",
+                f"{creation:.0f} (load {storm_load})",
+                "-",
+                "-",
+            ],
+            [
+                "creation / raw SDK ratio",
+                f"{creation / raw:.2f}",
+                ">= 0.8",
+                verdict(creation / raw, 0.8, True),
+            ],
+            [
+                "CPU % of a core during firing: bridge / worker / server",
+                " / ".join(f"{cpu[k]:.0f}" for k in ("bridge", "worker", "server")),
+                "-",
+                "-",
+            ],
+            [
+                "bridge CPU ms per 1,000 alerts (firing)",
+                f"{cpu['bridge'] * (t_firing - t0) * 1e4 / (n_alerts - len(resolved_ids) * 2):.0f}",
+                "-",
+                "-",
+            ],
+            [
+                "peak RSS MB: bridge / worker",
+                f"{watch.peak_rss['bridge']:.0f} / {watch.peak_rss['worker']:.0f}",
+                "-",
+                "-",
+            ],
+        ]
         rows += await check(client, a, resolved_ids)
         print(table("alert storm", rows))
         print(f"load after: {loadavg()}")

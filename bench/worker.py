@@ -31,7 +31,7 @@ from remedy.settings import Settings
 from remedy.temporal import connect
 from worker import activities_for
 from workflows import registry
-from workflows.contracts import PromQueryInput
+from workflows.contracts.prometheus import PromQueryInput
 
 
 class SamplerActivities:
@@ -98,12 +98,19 @@ async def main(argv: list[str]) -> None:
     worker = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[*registry.PLAYBOOKS.values(), *support.values(),
-                   BenchVerify, BenchSampler, BenchFanout],
-        activities=[*activities_for(inventory, settings),
-                    SamplerActivities(settings).sample_window],
+        workflows=[
+            *registry.PLAYBOOKS.values(),
+            *support.values(),
+            BenchVerify,
+            BenchSampler,
+            BenchFanout,
+        ],
+        activities=[
+            *activities_for(inventory, settings),
+            SamplerActivities(settings).sample_window,
+        ],
         **knobs,
-    )  # fmt: skip
+    )
     async with worker:
         print("READY", flush=True)
         await asyncio.Event().wait()

@@ -24,7 +24,8 @@ with workflow.unsafe.imports_passed_through():
         SamplerResult,
         VerifyInput,
     )
-    from workflows.contracts import SSH_RUN, CommandResult, Sli, SshRunInput
+    from workflows.contracts.policy import Sli
+    from workflows.contracts.ssh import SSH_RUN, CommandResult, SshRunInput
     from workflows.incident import StepFailed, Steps
     from workflows.models import VerifyResult
     from workflows.policies import DIAGNOSTIC

@@ -89,9 +89,12 @@ class Router:
         if service not in self.services:
             return triage(f"service {_short(service)} is not in the inventory")
         source = (
-            f"service {service}" if alertname in own
-            else "inventory" if alertname in self._from_inventory else "default"
-        )  # fmt: skip
+            f"service {service}"
+            if alertname in own
+            else "inventory"
+            if alertname in self._from_inventory
+            else "default"
+        )
         return Route(playbook, alertname, service, wid, f"{source} route {alertname} -> {playbook}")
 
 

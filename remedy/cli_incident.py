@@ -54,7 +54,7 @@ def approve(
     note: Annotated[str, typer.Option(help="free text for the timeline")] = "",
 ) -> None:
     """Approve a held step (restart, rollback, mitigation, over-limit, containment: NAME)."""
-    from workflows.safety_contracts import ApproveRequest
+    from workflows.contracts.safety import ApproveRequest
 
     req = ApproveRequest(by=by, step=step, note=note)
     _update(incident, "approve", req, f"{step} approved by {by}")
@@ -68,7 +68,7 @@ def reject(
     by: Annotated[str, typer.Option("--by", help="who rejects")] = ME,
 ) -> None:
     """Reject a held step: it never runs, and the incident escalates to a person."""
-    from workflows.safety_contracts import RejectRequest
+    from workflows.contracts.safety import RejectRequest
 
     req = RejectRequest(by=by, step=step, reason=reason)
     _update(incident, "reject", req, f"{step} rejected by {by}")

@@ -38,8 +38,8 @@ from activities.inventory import Inventory, InventoryError, load_inventory
 from remedy.cli import OUTCOME_COLORS, InventoryOpt, app, err, fail, out, parse_kv
 from remedy.devstack import package_binary
 from remedy.settings import Settings
+from workflows.contracts.safety import SafetyOverrides
 from workflows.models import Alert, IncidentInput, PlaybookResult, TimelineEntry
-from workflows.safety_contracts import SafetyOverrides
 
 if TYPE_CHECKING:
     from temporalio.client import WorkflowHandle

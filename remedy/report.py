@@ -94,9 +94,14 @@ def communication(
         return markdown_of(result, status)
     src = result if result is not None else status
     assert src is not None
-    inc = _Incident(src.incident_id, src.playbook,
-                    Alert(alertname=src.alertname, service=src.service), src.severity,
-                    src.detected_at, src.timeline)  # fmt: skip
+    inc = _Incident(
+        src.incident_id,
+        src.playbook,
+        Alert(alertname=src.alertname, service=src.service),
+        src.severity,
+        src.detected_at,
+        src.timeline,
+    )
     ended = result.ended_at if result is not None else None
     if template == "status":
         return communications.status_update(inc, src.outcome, ended or datetime.now(UTC))
@@ -310,8 +315,9 @@ def countdowns(st: IncidentStatus, now: datetime) -> list[str]:
         out.append(f"{st.phase.value} budget ends in {left(st.detected_at + b)}")
     window = next((e for e in reversed(tl) if e.step.endswith(" sustained")), None)
     if window and st.phase.value == "Verification" and (w := _delta(window.detail)):
-        done = any(e.step == window.step.removesuffix(" sustained") and e.at >= window.at
-                   for e in tl)  # fmt: skip
+        done = any(
+            e.step == window.step.removesuffix(" sustained") and e.at >= window.at for e in tl
+        )
         if not done:
             name = window.step.removeprefix("verify ").removesuffix(" sustained")
             out.append(f"verifying {name}: window ends in {left(window.at + w)}")

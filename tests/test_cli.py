@@ -144,8 +144,10 @@ def test_dev_stops_within_bounds_when_the_server_hangs(dev: Dev) -> None:
     dev.start()
     found = subprocess.run(
         ["pgrep", "-f", "--", f"--db-filename {dev.data / 'temporal.db'}"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     server_pid = int(found.stdout.split()[0])
     os.kill(server_pid, signal.SIGSTOP)
     t0 = time.monotonic()
@@ -182,8 +184,10 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     assert "host 'nope' is not defined" in res.stderr and "Traceback" not in res.stderr
     # Valid but not usable from this machine: a warning, not a failure.
     missing = tmp_path / "inv2.yaml"
-    missing.write_text("hosts:\n  h: {address: 10.0.0.1, user: u, private_key_file: /no/key, "
-                       "known_hosts_file: /no/kh}\nservices:\n  x: {hosts: [h]}\n")  # fmt: skip
+    missing.write_text(
+        "hosts:\n  h: {address: 10.0.0.1, user: u, private_key_file: /no/key, "
+        "known_hosts_file: /no/kh}\nservices:\n  x: {hosts: [h]}\n"
+    )
     res = d.cli("check", str(missing), check=False)
     assert res.returncode == 0 and "OK — 1 hosts, 1 services" in res.stdout
     assert "warning:" in res.stderr and "hosts.h.private_key_file: /no/key does not exist" in (

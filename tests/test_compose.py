@@ -104,8 +104,11 @@ def test_prometheus_and_alertmanager_reach_the_bridge_with_the_token(tmp_path: P
     workers = next(j for j in prom["scrape_configs"] if j["job_name"] == "remedy-worker")
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     port = compose["services"]["worker"]["environment"]["REMEDY_WORKER_METRICS_ADDRESS"]
-    assert workers["dns_sd_configs"][0] == {"names": ["worker"], "type": "A",
-                                           "port": int(port.rpartition(":")[2])}  # fmt: skip
+    assert workers["dns_sd_configs"][0] == {
+        "names": ["worker"],
+        "type": "A",
+        "port": int(port.rpartition(":")[2]),
+    }
     assert job["authorization"]["credentials_file"] == "/run/secrets/bridge_token"
     am = yaml.safe_load((ROOT / "deploy/alertmanager/alertmanager.yml").read_text())
     # Remedy's own alerts (every rule in rules.yml) page people, never the bridge: a
@@ -127,8 +130,11 @@ def test_prometheus_and_alertmanager_reach_the_bridge_with_the_token(tmp_path: P
     for sub in ("prometheus", "alertmanager"):
         shutil.copytree(ROOT / "deploy" / sub, tmp_path / sub)
         for f in (tmp_path / sub).glob("*.yml"):
-            f.write_text(f.read_text().replace("/run/secrets/bridge_token", str(token))
-                         .replace("/run/secrets/pagerduty_routing_key", str(token)))  # fmt: skip
+            f.write_text(
+                f.read_text()
+                .replace("/run/secrets/bridge_token", str(token))
+                .replace("/run/secrets/pagerduty_routing_key", str(token))
+            )
     for tool, args in (
         ("promtool", ["check", "config", "prometheus/prometheus.yml"]),
         ("amtool", ["check-config", "alertmanager/alertmanager.yml"]),

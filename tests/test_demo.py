@@ -49,10 +49,23 @@ def _run_demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     env.pop("REMEDY_BRIDGE_TOKEN", None)
     try:
         res = subprocess.run(
-            [REMEDY, "demo", "--unattended", "--timeout", "100", "--keep", str(d),
-             "--ui-port", str(free_port())],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=150,
-        )  # fmt: skip
+            [
+                REMEDY,
+                "demo",
+                "--unattended",
+                "--timeout",
+                "100",
+                "--keep",
+                str(d),
+                "--ui-port",
+                str(free_port()),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=150,
+        )
     except subprocess.TimeoutExpired as e:
         pytest.fail(f"remedy demo did not finish in 150 s:\n{e.stdout!r}")
     return DemoRun(d, res.returncode, res.stdout + res.stderr)
@@ -70,8 +83,11 @@ def test_demo_heals_both_incidents_through_prometheus_and_alertmanager(demo_run:
     assert "verifying error_rate: window ends in" in out
     # The end: both post-incident reports and a UI link per incident.
     assert out.count("# Incident Summary:") == 2
-    assert re.search(r"/namespaces/default/workflows/incident%3AApplicationDown%3Ademo-api/"
-                     r"[0-9a-f-]{36}/history", out)  # fmt: skip
+    assert re.search(
+        r"/namespaces/default/workflows/incident%3AApplicationDown%3Ademo-api/"
+        r"[0-9a-f-]{36}/history",
+        out,
+    )
 
     # The real path: Prometheus fired both rules and Alertmanager delivered them to the
     # bridge (firing and resolved), authenticated; nothing else held the token.

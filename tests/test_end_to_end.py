@@ -16,10 +16,10 @@ from activities.inventory import CommandSpec, RollbackSpec
 from remedy.settings import Settings
 from tests.fixtures.gitrepo import bad_deployment, git
 from tests.fixtures.sshd import SshServer, Supervisor
-from workflows.contracts import CommandKind
+from workflows.contracts.safety import SafetyOverrides
+from workflows.contracts.service import CommandKind
 from workflows.models import Alert, IncidentInput, PlaybookResult
 from workflows.playbooks.service_down import ServiceDown
-from workflows.safety_contracts import SafetyOverrides
 
 
 async def run(

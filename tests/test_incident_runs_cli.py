@@ -147,8 +147,15 @@ def test_resolve_run_names_the_candidates_of_an_ambiguous_prefix() -> None:
 def test_list_table_fits_80_columns_by_dropping_the_least_useful_columns() -> None:
     from rich.console import Console
 
-    row = ("incident:GenesisServiceDown:genesis-orchestration", "a1b2c3d4", "ServiceDown",
-           "COMPLETED", "Resolution", "P0", "2026-12-06 04:01")  # fmt: skip
+    row = (
+        "incident:GenesisServiceDown:genesis-orchestration",
+        "a1b2c3d4",
+        "ServiceDown",
+        "COMPLETED",
+        "Resolution",
+        "P0",
+        "2026-12-06 04:01",
+    )
     for width, shown in ((80, {"incident", "run", "status"}), (200, {n for n, _ in LIST_COLUMNS})):
         console = Console(width=width, record=True)
         console.print(incident_table([row, ("x[/]", *row[1:])], width))
@@ -170,8 +177,13 @@ async def _remedy(client: Client, tmp: Path, *args: str) -> subprocess.Completed
     # cwd: a directory without a .env for Settings to pick up.
     return await asyncio.to_thread(
         subprocess.run,
-        [REMEDY, *args], cwd=tmp, env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [REMEDY, *args],
+        cwd=tmp,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_short_ids_are_unique_prefixes_even_for_uuid7_runs_a_second_apart() -> None:

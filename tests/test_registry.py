@@ -31,14 +31,50 @@ def test_every_playbook_has_tests() -> None:
         assert f'"{name}"' in text or f"{name}.run" in text or f"{name}(" in text, name
 
 
-def test_worker_registers_every_playbook_and_activity() -> None:
+def test_worker_registers_exactly_the_declared_activities() -> None:
+    """Both ways: every activity a contract declares has a method on the worker, every
+    method the worker registers is declared, and each method's registered name, input
+    and result types are the declared ones (so a workflow's call cannot drift from the
+    activity that answers it)."""
+    import inspect
+    import typing
+
+    from temporalio import activity as ta
+
     from activities.inventory import Inventory
     from remedy.settings import Settings
-    from workflows import contracts
+    from workflows.contracts import declared_activities
 
-    acts = worker.activities_for(Inventory(), Settings())
-    names = {fn.__temporal_activity_definition.name for fn in acts}  # type: ignore[attr-defined]
-    declared = {
-        v for k, v in vars(contracts).items() if k.isupper() and isinstance(v, str) and "." in v
-    }
-    assert declared <= names, declared - names
+    declared = declared_activities()
+    table = worker.implementations(Inventory(), Settings())
+    assert {ref.name for ref in table} == set(declared)
+    for ref, fn in table.items():
+        defn = ta._Definition.from_callable(fn)
+        assert defn is not None and defn.name == ref.name, (ref.name, fn)
+        hints = typing.get_type_hints(fn)
+        params = [p for p in inspect.signature(fn).parameters if p != "self"]
+        assert hints[params[0]] is ref.input, (ref.name, hints[params[0]], ref.input)
+        assert hints["return"] is ref.result, (ref.name, hints["return"], ref.result)
+    assert len(worker.activities_for(Inventory(), Settings())) == len(declared)
+
+
+def test_worker_refuses_an_undeclared_or_missing_activity(monkeypatch) -> None:
+    from activities.inventory import Inventory
+    from remedy.settings import Settings
+    from workflows.contracts import declared_activities
+
+    real = worker.implementations
+
+    def missing_one(inv: Inventory, s: Settings) -> dict:
+        table = dict(real(inv, s))
+        table.pop(next(iter(table)))
+        return table
+
+    monkeypatch.setattr(worker, "implementations", missing_one)
+    try:
+        worker.activities_for(Inventory(), Settings())
+    except RuntimeError as err:
+        assert "declared but not implemented" in str(err)
+    else:
+        raise AssertionError("a declared activity without a method was accepted")
+    assert len(declared_activities()) >= 38

@@ -16,7 +16,7 @@ import yaml
 from activities.inventory import CommandSpec, Inventory, ServiceSpec
 from tests.fixtures.httpsink import HttpSink
 from tests.fixtures.sshd import HOST_NAME, SshServer, free_port
-from workflows.contracts import CommandKind
+from workflows.contracts.service import CommandKind
 
 ROOT = Path(__file__).resolve().parents[1]
 REMEDY = str(Path(sys.executable).parent / "remedy")
@@ -54,10 +54,24 @@ def rehearse(inv: Path, tmp: Path, sink: HttpSink, *args: str) -> subprocess.Com
         "COLUMNS": "200",
     }
     return subprocess.run(
-        [REMEDY, "rehearse", "ShopDown", "-l", f"service={SVC}", "--inventory", str(inv),
-         "--keep", str(tmp / "scratch"), *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=150,
-    )  # fmt: skip
+        [
+            REMEDY,
+            "rehearse",
+            "ShopDown",
+            "-l",
+            f"service={SVC}",
+            "--inventory",
+            str(inv),
+            "--keep",
+            str(tmp / "scratch"),
+            *args,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
 
 
 def test_rehearsal_reads_for_real_changes_nothing_tells_nobody(
@@ -96,11 +110,17 @@ def test_bad_input_is_refused_clearly(tmp_path: Path) -> None:
     bad.write_text("services:\n  x:\n    hosts: nope\n")
     res = subprocess.run(
         [REMEDY, "rehearse", "ShopDown", "--inventory", str(bad)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 2 and "services.x.hosts" in res.stderr
     res = subprocess.run(
         [REMEDY, "rehearse", "ShopDown", "-l", "service", "--expect", "fine"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 2 and "--expect 'fine'" in res.stderr

@@ -14,7 +14,7 @@ from temporalio.worker import Worker
 from bridge.routing import Route, ui_summary
 from remedy import report
 from tests.workflows.fakes import World
-from workflows.contracts import ServicePolicy
+from workflows.contracts.policy import ServicePolicy
 from workflows.models import Alert, IncidentInput, IncidentStatus, Phase, Severity, TimelineEntry
 from workflows.playbooks.service_down import ServiceDown
 from workflows.registry import PLAYBOOKS
@@ -132,8 +132,13 @@ def test_static_summary_and_details() -> None:
         severity=Severity.P1,
         annotations={"summary": "5xx above 1 %"},
     )
-    route = Route("HighErrorRate", "HighErrorRate", "demo-api", "incident:HighErrorRate:demo-api",
-                  "default route HighErrorRate -> HighErrorRate")  # fmt: skip
+    route = Route(
+        "HighErrorRate",
+        "HighErrorRate",
+        "demo-api",
+        "incident:HighErrorRate:demo-api",
+        "default route HighErrorRate -> HighErrorRate",
+    )
     summary, details = ui_summary(alert, route)
     assert summary == "HighErrorRate on demo-api (P1)"
     assert "- service: `demo-api`" in details and "- severity: P1" in details
@@ -159,8 +164,14 @@ def test_open_incident_status_update_lists_pending_approvals() -> None:
 
 def test_run_wording_in_the_earlier_runs_note() -> None:
     t = datetime(2026, 12, 6, 3, 40, tzinfo=UTC)
-    run = report.Run("incident:A:x", "9f8e7d6c-5b4a-4000-8000-000000000000", t, "COMPLETED",
-                     "resolved", "restart")  # fmt: skip
+    run = report.Run(
+        "incident:A:x",
+        "9f8e7d6c-5b4a-4000-8000-000000000000",
+        t,
+        "COMPLETED",
+        "resolved",
+        "restart",
+    )
     assert run.short == "9f8e7d6c"  # until runs_of makes it unique among the id's runs
     assert run.line() == "2026-12-06 03:40 9f8e7d6c resolved via restart"
     escalated = replace(run, outcome="escalated", action="escalation (no rollback)")

@@ -43,7 +43,7 @@ from tests.bridge.conftest import HarnessFactory, dev_server, make_harness, temp
 from tests.bridge.helpers import TOKEN, payload_json
 from tests.fixtures.httpsink import HttpSink
 from tests.fixtures.sshd import SshServer, Supervisor
-from workflows.contracts import RecurrencePolicy
+from workflows.contracts.policy import RecurrencePolicy
 from workflows.models import IncidentStatus, PlaybookResult
 
 SERVICE = "demo"

@@ -40,11 +40,12 @@ import worker
 from activities.inventory import Inventory, ServiceSpec
 from remedy.settings import Settings
 from tests.fixtures.sshd import HOST_NAME, SshServer
-from workflows.agentlab_contracts import AgentLabSpec, StreamingSpec
+from workflows.contracts.http import StreamingSpec
+from workflows.contracts.mitigation import MitigationSpec
+from workflows.contracts.policy import AgentLabSpec
+from workflows.contracts.safety import SafetyOverrides
 from workflows.models import Alert, IncidentInput, PlaybookResult
 from workflows.playbooks.streaming_failure import StreamingFailure
-from workflows.remediation_contracts import MitigationSpec
-from workflows.safety_contracts import SafetyOverrides
 
 ORIGINAL = "streaming:\n  enabled: true\n"  # A: before incident 1
 OPERATOR = "streaming:\n  enabled: true\n  chunk_size: 512  # tuned by an operator\n"  # B

@@ -64,11 +64,20 @@ def ui_server(demo_run: DemoRun, tmp_path: Path) -> Iterator[DevServer]:  # noqa
 def chromium(*args: str) -> str:
     assert CHROMIUM is not None
     res = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-         "--disable-background-networking", "--virtual-time-budget=5000",
-         "--window-size=1400,900", *args],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--virtual-time-budget=5000",
+            "--window-size=1400,900",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     return res.stdout
 
@@ -104,11 +113,13 @@ async def test_incidents_listed_with_their_summaries(ui_server: DevServer, tmp_p
     # sandboxed frames whose src carries the text) and its current details, which the
     # UI reads with a query: a worker replays the closed run to answer it.
     client = await connect(ui_server.address)
-    async with Worker(client, task_queue=Settings().task_queue,
-                      workflows=list(PLAYBOOKS.values()), activities=[]):  # fmt: skip
+    async with Worker(
+        client, task_queue=Settings().task_queue, workflows=list(PLAYBOOKS.values()), activities=[]
+    ):
         for wid, summary in SUMMARIES.items():
-            page = (f"{ui}/namespaces/default/workflows/{quote(wid, safe='')}/{runs[wid]}"
-                    "/user-metadata")  # fmt: skip
+            page = (
+                f"{ui}/namespaces/default/workflows/{quote(wid, safe='')}/{runs[wid]}/user-metadata"
+            )
             dom = unquote(await asyncio.to_thread(chromium, "--dump-dom", page))
             assert summary in dom
             assert "- severity: P1" in dom

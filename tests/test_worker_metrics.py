@@ -75,11 +75,12 @@ async def test_worker_serves_sdk_metrics_for_what_it_ran(
         await scrape_until(url, rf'temporal_num_pollers\{{[^}}]*task_queue="{tq}"')
         handle = await time_env.client.start_workflow(
             "ServiceDown",
-            IncidentInput(alert=Alert(alertname="GenesisServiceDown",
-                                      service="genesis-orchestration")),
+            IncidentInput(
+                alert=Alert(alertname="GenesisServiceDown", service="genesis-orchestration")
+            ),
             id=f"incident:metrics:{uuid.uuid4().hex[:8]}",
             task_queue=tq,
-        )  # fmt: skip
+        )
         text = await scrape_until(
             url,
             r'temporal_activity_execution_latency\w*\{[^}]*activity_type="inventory\.service_policy"',

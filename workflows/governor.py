@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.safety_contracts import (
+    from workflows.contracts.safety import (
         GovernorInput,
         GovernorStatus,
         Grant,
@@ -53,25 +53,36 @@ class Governor:
         now = workflow.now()
         live = self._live(now)
         if any(g.key == req.key for g in live):  # a retried activity: same answer
-            return PermitDecision(granted=True, used=len(live), limit=req.max_per_hour,
-                                  detail="already granted")  # fmt: skip
+            return PermitDecision(
+                granted=True, used=len(live), limit=req.max_per_hour, detail="already granted"
+            )
         if len(live) < req.max_per_hour or req.approved_by:
             live.append(
-                Grant(key=req.key, incident_id=req.incident_id, kind=req.kind, at=now,
-                      approved_by=req.approved_by)
-            )  # fmt: skip
+                Grant(
+                    key=req.key,
+                    incident_id=req.incident_id,
+                    kind=req.kind,
+                    at=now,
+                    approved_by=req.approved_by,
+                )
+            )
             over = f", over the limit, approved by {req.approved_by}" if req.approved_by else ""
             return PermitDecision(
-                granted=True, used=len(live), limit=req.max_per_hour,
+                granted=True,
+                used=len(live),
+                limit=req.max_per_hour,
                 detail=f"{len(live)} of {req.max_per_hour} this hour{over}",
-            )  # fmt: skip
+            )
         free_at = min(g.at for g in live) + WINDOW if live else None
         holders = ", ".join(f"{g.kind} by {g.incident_id}" for g in live)
         return PermitDecision(
-            granted=False, used=len(live), limit=req.max_per_hour, next_free_at=free_at,
+            granted=False,
+            used=len(live),
+            limit=req.max_per_hour,
+            next_free_at=free_at,
             detail=f"limit {req.max_per_hour}/h for {self.service} reached ({holders})"
             + (f"; next permit free at {free_at:%H:%M:%S} UTC" if free_at else ""),
-        )  # fmt: skip
+        )
 
     @permit.validator
     def _validate(self, req: PermitRequest) -> None:

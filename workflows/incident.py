@@ -19,7 +19,11 @@ from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import SERVICE_POLICY, ServicePolicy, ServicePolicyInput
+    from pydantic import BaseModel
+
+    from workflows.contracts.base import Activity
+    from workflows.contracts.policy import SERVICE_POLICY, ServicePolicy, ServicePolicyInput
+    from workflows.contracts.safety import ApproveRequest, Decision, RejectRequest
     from workflows.models import (
         AckRequest,
         Alert,
@@ -31,8 +35,7 @@ with workflow.unsafe.imports_passed_through():
         Severity,
         TimelineEntry,
     )
-    from workflows.policies import LOCAL_CONFIG, ActivityPolicy
-    from workflows.safety_contracts import ApproveRequest, Decision, RejectRequest
+    from workflows.policies import ActivityPolicy
 
 # Custom search attributes: registered on the server before any workflow upserts them
 # (an unknown attribute makes the workflow task fail forever -- see remedy/temporal.py).
@@ -42,7 +45,9 @@ SA_SEVERITY = SearchAttributeKey.for_keyword("RemedySeverity")
 SA_PHASE = SearchAttributeKey.for_keyword("RemedyPhase")
 SEARCH_ATTRIBUTES = (SA_SERVICE, SA_ALERTNAME, SA_SEVERITY, SA_PHASE)
 
-R = TypeVar("R")
+I = TypeVar("I", bound=BaseModel)  # noqa: E741
+R = TypeVar("R", bound=BaseModel)
+T = TypeVar("T")
 
 # workflow.patched id: side-effect keys, backups, records and pages are scoped to one
 # incident *run* (see Steps.run_key). Runs started before it keep keying on the workflow
@@ -122,18 +127,21 @@ class Steps:
     async def act(
         self,
         step: str,
-        activity: str,
-        arg: Any,
-        result_type: type[R],
-        policy: ActivityPolicy,
+        activity: Activity[I, R],
+        arg: I,
+        *,
+        policy: ActivityPolicy | None = None,
     ) -> R:
-        """Run one activity as a named step; a final failure is recorded and raised as
-        StepFailed (playbooks decide what a failure means)."""
+        """Run one declared activity as a named step (its summary in the Temporal UI);
+        `policy` overrides the declared retry policy where a step needs another (a
+        keyed rollback command is a side effect, an unkeyed one a diagnostic). A final
+        failure is recorded and raised as StepFailed (playbooks decide what it means)."""
+        policy = policy or activity.policy
         try:
             result: R = await workflow.execute_activity(
-                activity,
+                activity.name,
                 arg,
-                result_type=result_type,
+                result_type=activity.result,
                 start_to_close_timeout=policy.start_to_close,
                 schedule_to_close_timeout=policy.schedule_to_close,
                 heartbeat_timeout=policy.heartbeat,
@@ -323,8 +331,6 @@ class Incident(Steps):
             "load service policy",
             SERVICE_POLICY,
             ServicePolicyInput(service=inp.alert.service),
-            ServicePolicy,
-            LOCAL_CONFIG,
         )
         if inp.alert.severity is None:
             self.severity = Severity(self.policy.severity_default)
@@ -353,9 +359,9 @@ class Incident(Steps):
         )
 
     # ------------------------------------------------------------ background work and deadlines
-    def background(self, work: Awaitable[R]) -> asyncio.Task[R]:
+    def background(self, work: Awaitable[T]) -> asyncio.Task[T]:
         """Start work that must not block recovery (crash evidence, paging)."""
-        task: asyncio.Task[R] = asyncio.ensure_future(work)
+        task: asyncio.Task[T] = asyncio.ensure_future(work)
         self._background.append(task)
         return task
 

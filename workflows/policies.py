@@ -59,7 +59,7 @@ PROMETHEUS = ActivityPolicy(
     retry=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3),
 )
 
-HTTP_PROBE = ActivityPolicy(
+PROBE = ActivityPolicy(
     start_to_close=timedelta(seconds=30),
     retry=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=2),
 )
@@ -97,3 +97,41 @@ GOVERNOR = ActivityPolicy(
 
 # The Rollback child workflow as a whole: the seeds give it 2-5 minutes; allow slack.
 ROLLBACK_WORKFLOW_TIMEOUT = timedelta(minutes=20)
+
+# Agent Lab upstream probes: five probes of up to 10 s each, so one attempt may take a
+# minute; heartbeats between.
+UPSTREAM = ActivityPolicy(
+    start_to_close=timedelta(minutes=2),
+    heartbeat=timedelta(seconds=30),
+    retry=RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=2),
+)
+
+# GitHub answering 429/5xx is retried with backoff for up to 10 minutes; the activity
+# raises non-retryable errors for other 4xx. Each attempt first looks for a run already
+# dispatched under the same key (activities/ci.py).
+CI_DISPATCH = ActivityPolicy(
+    start_to_close=timedelta(minutes=1),
+    schedule_to_close=timedelta(minutes=10),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=5),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=1),
+        maximum_attempts=8,
+    ),
+)
+
+# A streaming read is bounded by the inventory's timeout (<= 300 s); one retry for a
+# worker lost mid-read. The playbook itself retries on its own schedule.
+STREAM_PROBE = ActivityPolicy(
+    start_to_close=timedelta(minutes=6),
+    retry=RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=2),
+)
+
+# The load probe is never retried by Temporal: a retry would send the whole load again.
+# Heartbeats let a lost worker be noticed; start_to_close is the hard cap on the probe's
+# duration (contracts/http.py LOAD_MAX_DURATION_S = 300 s) plus a minute of slack.
+LOAD_PROBE = ActivityPolicy(
+    start_to_close=timedelta(seconds=300 + 60),
+    heartbeat=timedelta(seconds=30),
+    retry=RetryPolicy(maximum_attempts=1),
+)

@@ -15,12 +15,9 @@ from activities.inventory import CommandSpec, ServiceSpec
 from tests.fixtures.gitrepo import commit, git
 from tests.fixtures.httpsink import HttpSink, SinkResponse
 from tests.fixtures.sshd import HOST_NAME, SshServer
-from workflows.agentlab_errors_contracts import (
-    DeployCommandInput,
-    ErrorGroupsInput,
-    RecentChangesInput,
-    UpstreamProbeInput,
-)
+from workflows.contracts.diagnostics import ErrorGroupsInput, RecentChangesInput
+from workflows.contracts.http import UpstreamProbeInput
+from workflows.contracts.service import DeployCommandInput
 
 LOG = """\
 2024-05-01 10:00:00,001 INFO started
@@ -49,10 +46,15 @@ def acts(
 ) -> AgentLabDiagnosticsActivities:
     log = tmp_path / "app.log"
     log.write_text(LOG)
-    spec: dict[str, object] = dict(
-        hosts=[HOST_NAME], log_files=[str(log)], source_repo=str(repo),
-        commands={"logs": CommandSpec(argv=["tail", "-n", "3", str(log)])},
-    ) | svc  # fmt: skip
+    spec: dict[str, object] = (
+        dict(
+            hosts=[HOST_NAME],
+            log_files=[str(log)],
+            source_repo=str(repo),
+            commands={"logs": CommandSpec(argv=["tail", "-n", "3", str(log)])},
+        )
+        | svc
+    )
     return AgentLabDiagnosticsActivities(sshd.inventory({"agent-lab": ServiceSpec(**spec)}))  # type: ignore[arg-type]
 
 
@@ -113,12 +115,14 @@ async def test_deploy_checks_startup_logs_import_smoke(
 ) -> None:
     py = sys.executable
     a = acts(
-        sshd, tmp_path, app_repo,
+        sshd,
+        tmp_path,
+        app_repo,
         import_check=CommandSpec(
             argv=[py, "-c", "import app; print('Import OK')"], cwd=str(app_repo)
         ),
         smoke_test=CommandSpec(argv=[py, "-c", "import sys; print('1 failed'); sys.exit(1)"]),
-    )  # fmt: skip
+    )
     logs = await a.deploy_command(DeployCommandInput(service="agent-lab", kind="startup_logs"))
     assert logs.ok and len(logs.excerpt) == 3 and "[REDACTED]" in logs.excerpt[-1]
     imp = await a.deploy_command(DeployCommandInput(service="agent-lab", kind="import_check"))

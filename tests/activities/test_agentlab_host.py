@@ -17,14 +17,10 @@ from temporalio.exceptions import ApplicationError
 from activities.agentlab_host import AgentLabHostActivities, listening_on
 from activities.inventory import ServiceSpec
 from tests.fixtures.sshd import HOST_NAME, SshServer, free_port
-from workflows.agentlab_contracts import (
-    AgentLabSpec,
-    DiagCommand,
-    DiagnoseInput,
-    MaintenanceInput,
-    MaintenanceSpec,
-)
-from workflows.safety_contracts import SafetyOverrides
+from workflows.contracts.diagnostics import DiagCommand, DiagnoseInput
+from workflows.contracts.policy import AgentLabSpec
+from workflows.contracts.safety import SafetyOverrides
+from workflows.contracts.service import MaintenanceInput, MaintenanceSpec
 
 SVC = "agent-lab"
 
@@ -41,13 +37,16 @@ def acts(sshd: SshServer, tmp_path: Path, **svc: Any) -> AgentLabHostActivities:
             disable=DiagCommand(
                 argv=["cp", str(site / "index.html.backup"), str(site / "index.html")]
             ),
-        ),  # fmt: skip
+        ),
         **svc.pop("lab", {}),
     )
     spec = ServiceSpec(
-        hosts=[HOST_NAME], log_files=[str(tmp_path / "app.log")],
-        data_dir=str(tmp_path / "data"), agent_lab=lab, **svc,
-    )  # fmt: skip
+        hosts=[HOST_NAME],
+        log_files=[str(tmp_path / "app.log")],
+        data_dir=str(tmp_path / "data"),
+        agent_lab=lab,
+        **svc,
+    )
     return AgentLabHostActivities(sshd.inventory({SVC: spec}))
 
 

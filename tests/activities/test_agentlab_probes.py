@@ -25,15 +25,15 @@ from activities.agentlab_probes import (
 from activities.inventory import HostSpec, Inventory, ServiceSpec
 from tests.fixtures.httpsink import HttpSink, SinkResponse
 from tests.fixtures.sshd import free_port
-from workflows.agentlab_contracts import (
+from workflows.contracts.http import (
     AgentLabProbeInput,
-    AgentLabSpec,
     HttpRequestSpec,
     LoadProbeInput,
     LoadProbeSpec,
     StreamingSpec,
 )
-from workflows.safety_contracts import SafetyOverrides
+from workflows.contracts.policy import AgentLabSpec
+from workflows.contracts.safety import SafetyOverrides
 
 SVC = "agent-lab"
 
@@ -58,8 +58,9 @@ def probe_in() -> AgentLabProbeInput:
 # ---------------------------------------------------------------- smoke and upstream
 async def test_smoke_posts_the_configured_json(httpsink: HttpSink) -> None:
     body = {"name": "test", "model": "gpt-3.5-turbo", "system_prompt": "test"}
-    smoke = HttpRequestSpec(url=f"{httpsink.url}/api/agents", method="POST", json=body,
-                            expected_status=[200, 201])  # fmt: skip
+    smoke = HttpRequestSpec(
+        url=f"{httpsink.url}/api/agents", method="POST", json=body, expected_status=[200, 201]
+    )
     a = AgentLabProbeActivities(inventory(smoke=smoke))
     httpsink.script(201, 500)
     ok = await a.smoke(probe_in())
@@ -92,8 +93,9 @@ class StreamServer:
     def __init__(self) -> None:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()  # fmt: skip
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     @property
     def url(self) -> str:
@@ -223,8 +225,12 @@ async def test_load_probe_sends_nothing_in_dry_run(httpsink: HttpSink) -> None:
 
 async def test_load_probe_refuses_foreign_targets(httpsink: HttpSink) -> None:
     a = AgentLabProbeActivities(inventory(f"{httpsink.url}/health"))
-    for url in ("http://example.com/health", "http://10.0.0.8:7860/health",
-                "http://agent-lab.internal.evil.com/", "ftp://127.0.0.1/x"):  # fmt: skip
+    for url in (
+        "http://example.com/health",
+        "http://10.0.0.8:7860/health",
+        "http://agent-lab.internal.evil.com/",
+        "ftp://127.0.0.1/x",
+    ):
         with pytest.raises(ApplicationError) as err:
             await a.load(LoadProbeInput(service=SVC, url=url))
         assert err.value.type == "ProbeTargetRefused" and err.value.non_retryable, url

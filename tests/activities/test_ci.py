@@ -14,8 +14,8 @@ from temporalio.exceptions import ApplicationError
 from activities.ci import CiActivities
 from activities.inventory import CiRollbackSpec, HostSpec, Inventory, ServiceSpec
 from tests.fixtures.httpsink import HttpSink, SinkResponse
-from workflows.agentlab_errors_contracts import CiDispatchInput
-from workflows.safety_contracts import SafetyOverrides
+from workflows.contracts.ci import CiDispatchInput
+from workflows.contracts.safety import SafetyOverrides
 
 TOKEN = "ghp_s3cretTOKENvalue0123456789"
 KEY = "incident:HighErrorRate:agent-lab:ci:1"
@@ -24,9 +24,12 @@ WF = "/repos/your-org/agent-lab/actions/workflows/rollback.yml"
 
 def ci(sink: HttpSink, env: dict[str, str] | None = None, **svc: Any) -> CiActivities:
     spec = CiRollbackSpec(
-        api_url=sink.url, repo="your-org/agent-lab", workflow="rollback.yml",
-        ref="main", token_env="AGENT_LAB_GITHUB_TOKEN",
-    )  # fmt: skip
+        api_url=sink.url,
+        repo="your-org/agent-lab",
+        workflow="rollback.yml",
+        ref="main",
+        token_env="AGENT_LAB_GITHUB_TOKEN",
+    )
     host = HostSpec(
         address="x", user="u", private_key_file=Path("/k"), known_hosts_file=Path("/kh")
     )
@@ -37,8 +40,9 @@ def ci(sink: HttpSink, env: dict[str, str] | None = None, **svc: Any) -> CiActiv
 
 
 def inp() -> CiDispatchInput:
-    return CiDispatchInput(service="agent-lab", reason="High error rate detected",
-                           idempotency_key=KEY)  # fmt: skip
+    return CiDispatchInput(
+        service="agent-lab", reason="High error rate detected", idempotency_key=KEY
+    )
 
 
 def runs(*titles: str) -> SinkResponse:

@@ -21,8 +21,7 @@ from activities.datafiles import DataFileActivities
 from activities.inventory import CommandSpec, ServiceSpec
 from activities.service import ServiceActivities
 from tests.fixtures.sshd import HOST_NAME, SshServer
-from workflows.contracts import CommandKind, ServiceCommandInput
-from workflows.datafile_contracts import (
+from workflows.contracts.datafiles import (
     SEED_CSV_HEADER,
     DataIntegritySpec,
     QuarantineInput,
@@ -32,20 +31,44 @@ from workflows.datafile_contracts import (
     ScanInput,
     SnapshotInput,
 )
-from workflows.safety_contracts import SafetyOverrides
+from workflows.contracts.safety import SafetyOverrides
+from workflows.contracts.service import CommandKind, ServiceCommandInput
 
 SVC = "agent-lab"
 STAMP = "20260301_101500"
-VALUES = ["2026-03-01T09:00:00", "a", "gpt", "1", "2", "3", "40", "0.1", "e1", "t", "", "True",
-          "api", "False", "ok", "False"]  # fmt: skip
+VALUES = [
+    "2026-03-01T09:00:00",
+    "a",
+    "gpt",
+    "1",
+    "2",
+    "3",
+    "40",
+    "0.1",
+    "e1",
+    "t",
+    "",
+    "True",
+    "api",
+    "False",
+    "ok",
+    "False",
+]
 ROW = dict(zip(SEED_CSV_HEADER, VALUES, strict=True))
 GOOD = {
     # A session with two runs: each run's fields over the session's own.
-    "sessions/good1.json": json.dumps({"agent_name": "alpha", "model": "gpt-4o", "runs": [
-        {"ts": "2026-03-01T08:00:00", "prompt_tokens": 10, "streaming": True},
-        {"ts": "2026-03-01T08:05:00", "prompt_tokens": 12, "run_notes": "x, y"}]}),
+    "sessions/good1.json": json.dumps(
+        {
+            "agent_name": "alpha",
+            "model": "gpt-4o",
+            "runs": [
+                {"ts": "2026-03-01T08:00:00", "prompt_tokens": 10, "streaming": True},
+                {"ts": "2026-03-01T08:05:00", "prompt_tokens": 12, "run_notes": "x, y"},
+            ],
+        }
+    ),
     "sessions/good2.json": json.dumps({"ts": "2026-03-01T07:00:00", "agent_name": "beta"}),
-}  # fmt: skip
+}
 BROKEN: dict[str, str | bytes] = {
     "sessions/broken1.json": '{"ts": "2026-03-01T06:00:00", "agent_name": "gam',  # truncated
     "sessions/broken2.json": b"\xff\xfe\x00garbage",  # not even UTF-8
@@ -90,10 +113,13 @@ def world(
     write(tmp / "backup", dict(BACKUP))
     write(tmp / "logs", {"app.log": "INFO ok\nERROR failed to save session s3: disk full\n"})
     svc = ServiceSpec(
-        hosts=[HOST_NAME], data_dir=str(data), log_files=[str(tmp / "logs" / "app.log")],
+        hosts=[HOST_NAME],
+        data_dir=str(data),
+        log_files=[str(tmp / "logs" / "app.log")],
         data_integrity=DataIntegritySpec.model_validate({"backup_dir": str(tmp / "backup")} | spec),
-        safety=SafetyOverrides(dry_run=dry_run), commands=commands or {},
-    )  # fmt: skip
+        safety=SafetyOverrides(dry_run=dry_run),
+        commands=commands or {},
+    )
     return DataFileActivities(sshd.inventory({SVC: svc})), data
 
 
@@ -195,8 +221,9 @@ async def test_retried_keyed_calls_do_not_move_or_tar_twice(
     assert tar_path.stat().st_mtime_ns == stat.st_mtime_ns  # noqa: ASYNC240 -- not rewritten
     assert list(tar_path.parent.iterdir()) == [tar_path]
 
-    q_in = QuarantineInput(service=SVC, incident_id=inc, stamp=STAMP,
-                           paths=["sessions/broken1.json"])  # fmt: skip
+    q_in = QuarantineInput(
+        service=SVC, incident_id=inc, stamp=STAMP, paths=["sessions/broken1.json"]
+    )
     q1 = await acts.quarantine(q_in)
     # The file is put back broken: a second *real* run would move it again.
     (data / "sessions/broken1.json").write_text("{ broken again")
@@ -221,8 +248,9 @@ async def test_retried_keyed_calls_do_not_move_or_tar_twice(
     with pytest.raises(ApplicationError, match="exists: not overwritten"):
         await acts.snapshot(snap.model_copy(update={"incident_id": incident()}))
     assert tar_path.stat().st_mtime_ns == stat.st_mtime_ns  # noqa: ASYNC240
-    other = await acts.snapshot(SnapshotInput(service=SVC, incident_id=incident(),
-                                              stamp="20260301_101501"))  # fmt: skip
+    other = await acts.snapshot(
+        SnapshotInput(service=SVC, incident_id=incident(), stamp="20260301_101501")
+    )
     assert not other.replayed and other.path != first.path
 
 
@@ -230,10 +258,19 @@ async def test_never_overwrites_never_leaves_the_data_dir(sshd: SshServer, tmp_p
     acts, data = world(sshd, tmp_path)
     (tmp_path / "app" / "outside.json").write_text("{")
     inc = incident()
-    q = await acts.quarantine(QuarantineInput(
-        service=SVC, incident_id=inc, stamp=STAMP,
-        paths=["../outside.json", "sessions/good1.json", "/etc/passwd", "sessions/broken1.json"],
-    ))  # fmt: skip
+    q = await acts.quarantine(
+        QuarantineInput(
+            service=SVC,
+            incident_id=inc,
+            stamp=STAMP,
+            paths=[
+                "../outside.json",
+                "sessions/good1.json",
+                "/etc/passwd",
+                "sessions/broken1.json",
+            ],
+        )
+    )
     assert [m.path for m in q.moved] == ["sessions/broken1.json"]
     reasons = {s.path: s.reason for s in q.skipped}
     assert "inside the data dir" in reasons["../outside.json"]
@@ -265,11 +302,14 @@ async def test_dry_run_touches_nothing(sshd: SshServer, tmp_path: Path) -> None:
     results = [
         await acts.read_only(ReadOnlyInput(service=SVC, incident_id=inc, on=True)),
         await acts.snapshot(SnapshotInput(service=SVC, incident_id=inc, stamp=STAMP)),
-        await acts.quarantine(QuarantineInput(service=SVC, incident_id=inc, stamp=STAMP,
-                                              paths=[b.path for b in scan.invalid])),
+        await acts.quarantine(
+            QuarantineInput(
+                service=SVC, incident_id=inc, stamp=STAMP, paths=[b.path for b in scan.invalid]
+            )
+        ),
         await acts.restore(RestoreInput(service=SVC, incident_id=inc, paths=["sessions/a.json"])),
         await acts.rebuild_csv(RebuildInput(service=SVC, incident_id=inc, stamp=STAMP)),
-    ]  # fmt: skip
+    ]
     assert all(r.dry_run and r.detail.startswith("DRY RUN") for r in results)
     assert digests(tmp_path) == originals  # nothing written, moved or created
 
@@ -284,8 +324,9 @@ async def test_off_host_backups_and_evidence_through_the_inventory_commands(
     bucket = tmp_path / "s3"
     write(bucket / "sessions", {"nobackup.json": json.dumps({"ts": "t", "agent_name": "eps"})})
     sync = CommandSpec(argv=["cp", "-R", "--", f"{bucket}/sessions/.", f"{tmp_path}/backup/"])
-    upload = CommandSpec(argv=["cp", "-R", "--", f"{tmp_path}/app/evidence/.",
-                               f"{bucket}/forensics/"])  # fmt: skip
+    upload = CommandSpec(
+        argv=["cp", "-R", "--", f"{tmp_path}/app/evidence/.", f"{bucket}/forensics/"]
+    )
     commands = {CommandKind.BACKUP_SYNC: sync, CommandKind.EVIDENCE_UPLOAD: upload}
 
     dry, _ = world(sshd, tmp_path / "dry", dry_run=True, commands=commands)
@@ -301,21 +342,29 @@ async def test_off_host_backups_and_evidence_through_the_inventory_commands(
     acts, _ = world(sshd, tmp_path, commands=commands)
     svc = ServiceActivities(acts.inventory)
     assert "sessions/nobackup.json" not in (await acts.scan(ScanInput(service=SVC))).backup_covers
-    key = ServiceCommandInput(service=SVC, command=CommandKind.BACKUP_SYNC,
-                              idempotency_key=f"{inc}:backup_sync")  # fmt: skip
+    key = ServiceCommandInput(
+        service=SVC, command=CommandKind.BACKUP_SYNC, idempotency_key=f"{inc}:backup_sync"
+    )
     first = await svc.run(key)
     assert first.result.ok and not first.replayed
     scan = await acts.scan(ScanInput(service=SVC))
     assert sorted(scan.backup_covers) == [
-        "sessions/broken1.json", "sessions/broken2.json", "sessions/nobackup.json"
-    ]  # fmt: skip
+        "sessions/broken1.json",
+        "sessions/broken2.json",
+        "sessions/nobackup.json",
+    ]
     (bucket / "sessions" / "nobackup.json").write_text("changed in the bucket")
     again = await svc.run(key)  # an activity retry after a crash: recorded, not re-run
     assert again.replayed and json.loads((tmp_path / "backup" / "nobackup.json").read_text())
 
     await acts.snapshot(SnapshotInput(service=SVC, incident_id=inc, stamp=STAMP))
-    up = await svc.run(ServiceCommandInput(service=SVC, command=CommandKind.EVIDENCE_UPLOAD,
-                                           idempotency_key=f"{inc}:evidence_upload"))  # fmt: skip
+    up = await svc.run(
+        ServiceCommandInput(
+            service=SVC,
+            command=CommandKind.EVIDENCE_UPLOAD,
+            idempotency_key=f"{inc}:evidence_upload",
+        )
+    )
     assert up.result.ok
     name = f"evidence-{STAMP}.tar.gz"
     local, remote = tmp_path / "app" / "evidence" / name, bucket / "forensics" / name
@@ -325,8 +374,12 @@ async def test_off_host_backups_and_evidence_through_the_inventory_commands(
 def test_off_host_commands_need_their_data_integrity_settings() -> None:
     sync = CommandSpec(argv=["aws", "s3", "sync", "s3://b/s/", "/b/"])
     with pytest.raises(ValueError, match="backup_sync fills data_integrity.backup_dir"):
-        ServiceSpec(hosts=["h"], data_dir="/app/data", data_integrity=DataIntegritySpec(),
-                    commands={CommandKind.BACKUP_SYNC: sync})  # fmt: skip
+        ServiceSpec(
+            hosts=["h"],
+            data_dir="/app/data",
+            data_integrity=DataIntegritySpec(),
+            commands={CommandKind.BACKUP_SYNC: sync},
+        )
     with pytest.raises(ValueError, match="evidence_upload needs a data_integrity section"):
         ServiceSpec(hosts=["h"], commands={CommandKind.EVIDENCE_UPLOAD: sync})
 

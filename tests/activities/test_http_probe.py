@@ -11,7 +11,7 @@ from activities.http_probe import BODY_EXCERPT_BYTES, HttpProbeActivities
 from activities.inventory import Inventory
 from tests.fixtures.httpsink import HttpSink, SinkResponse
 from tests.fixtures.prometheus import free_port
-from workflows.contracts import HttpProbeInput
+from workflows.contracts.http import HttpProbeInput
 
 
 def _inventory(health_url: str | None) -> Inventory:

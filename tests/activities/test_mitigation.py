@@ -11,7 +11,7 @@ from temporalio.exceptions import ApplicationError
 from activities.inventory import RollbackSpec, ServiceSpec
 from activities.mitigation import MitigationActivities
 from tests.fixtures.sshd import HOST_NAME, SshServer
-from workflows.remediation_contracts import MitigationInput, MitigationSpec, TextReplace
+from workflows.contracts.mitigation import MitigationInput, MitigationSpec, TextReplace
 
 LLM = "llm:\n  enabled: false  # Temporarily disable LLM\n  fallback_mode: heuristic\n"
 LOGGING = "handlers: [file]\nlevel=DEBUG\napi_key: s3cr3t-value\nformat: level=DEBUG %(msg)s\n"

@@ -14,7 +14,7 @@ from activities.notify import MAX_RETRY_AFTER, REDACTED, NotifyActivities, retry
 from remedy.settings import Settings
 from tests.fixtures.httpsink import HttpSink, SinkResponse
 from tests.fixtures.prometheus import free_port
-from workflows.contracts import PagerDutyInput, SlackMessageInput
+from workflows.contracts.notify import PagerDutyInput, SlackMessageInput
 
 SLACK_PATH = "/services/T000/B000/sl4ck-s3cret-XYZ"
 ROUTING_KEY = "R0UTING-KEY-s3cret-123"

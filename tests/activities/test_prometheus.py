@@ -13,7 +13,7 @@ from activities.prometheus import PrometheusActivities
 from remedy.settings import Settings
 from tests.fixtures.httpsink import HttpSink, SinkResponse
 from tests.fixtures.prometheus import free_port
-from workflows.contracts import PromQueryInput, PromQueryResult
+from workflows.contracts.prometheus import PromQueryInput, PromQueryResult
 
 
 def _acts(url: str) -> PrometheusActivities:

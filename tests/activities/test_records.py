@@ -11,7 +11,7 @@ from activities.inventory import Inventory, RollbackSpec, ServiceSpec
 from activities.records import RecordsActivities
 from remedy.settings import Settings
 from tests.fixtures.sshd import HOST_NAME, SshServer
-from workflows.contracts import IncidentLogInput
+from workflows.contracts.records import IncidentLogInput
 
 SEED_LINE = "Incident: TestPassRateLow - Resolved via rollback\n"
 
@@ -86,7 +86,7 @@ async def test_over_ssh_absolute_path_and_failure(sshd: SshServer, tmp_path: Pat
 async def test_dry_run_appends_nothing_anywhere(sshd: SshServer, tmp_path: Path) -> None:
     """A dry run's "Resolved via restart" would be a false record for whoever greps the
     log: nothing is appended, on the host or locally, and the result says so."""
-    from workflows.safety_contracts import SafetyOverrides
+    from workflows.contracts.safety import SafetyOverrides
 
     remote = tmp_path / "remote.log"
     dry = SafetyOverrides(dry_run=True)

@@ -14,8 +14,8 @@ from temporalio.exceptions import ApplicationError
 from activities.inventory import CommandSpec, ContainmentStep, SecuritySpec, ServiceSpec
 from activities.security import SecurityActivities
 from tests.fixtures.sshd import HOST_NAME, SshServer
-from workflows.safety_contracts import SafetyOverrides
-from workflows.security_contracts import AccessLogInput, ContainInput, SnapshotInput
+from workflows.contracts.safety import SafetyOverrides
+from workflows.contracts.security import AccessLogInput, ContainInput, EvidenceInput
 
 ACCESS = (
     ['203.0.113.9 - - [01/Dec/2026] "GET /api/agents?q=\' UNION SELECT 1 -- HTTP/1.1" 500'] * 7
@@ -58,8 +58,10 @@ async def test_access_log_analysis(sshd: SshServer, tmp_path: Path) -> None:
     r = await world(sshd, tmp_path).access_log(AccessLogInput(service="agent-lab"))
     assert r.lines == 11
     assert [(s.source, s.requests) for s in r.top_sources] == [
-        ("203.0.113.9", 7), ("198.51.100.4", 3), ("192.0.2.1", 1)
-    ]  # fmt: skip
+        ("203.0.113.9", 7),
+        ("198.51.100.4", 3),
+        ("192.0.2.1", 1),
+    ]
     assert r.suspicious == 1  # "invalid path"
     assert r.attack_hits["sql"] == 1 and r.attack_hits["injection"] == 1  # the app log
     assert r.attack_hits[r"union\s+select"] == 7
@@ -72,7 +74,7 @@ async def test_snapshot_keeps_original_bytes_once_per_incident(
 ) -> None:
     acts = world(sshd, tmp_path)
     inc = f"incident:SecurityIncident:{uuid.uuid4().hex[:6]}"
-    r = await acts.snapshot(SnapshotInput(service="agent-lab", incident_id=inc))
+    r = await acts.snapshot(EvidenceInput(service="agent-lab", incident_id=inc))
     path = Path(r.path.split(":", 1)[1])
     assert path.parent == tmp_path / "evidence" and r.size_bytes == path.stat().st_size  # noqa: ASYNC240
     with tarfile.open(path) as tar:
@@ -82,7 +84,7 @@ async def test_snapshot_keeps_original_bytes_once_per_incident(
     assert any(n.endswith("access.log") for n in names)
     # A retried activity does not tar again (the evidence is not overwritten).
     (tmp_path / "data" / "runs.csv").write_text("changed after the snapshot\n")
-    again = await acts.snapshot(SnapshotInput(service="agent-lab", incident_id=inc))
+    again = await acts.snapshot(EvidenceInput(service="agent-lab", incident_id=inc))
     assert again.replayed and again.sha256 == r.sha256
 
 
@@ -105,7 +107,7 @@ async def test_dry_run_snapshot_and_containment_touch_nothing(
 ) -> None:
     acts = world(sshd, tmp_path, dry_run=True)
     inc = "incident:SecurityIncident:dry"
-    snap = await acts.snapshot(SnapshotInput(service="agent-lab", incident_id=inc))
+    snap = await acts.snapshot(EvidenceInput(service="agent-lab", incident_id=inc))
     done = await acts.contain(ContainInput(service="agent-lab", incident_id=inc, name="block-ip"))
     assert snap.dry_run and done.dry_run and "DRY RUN: would run" in done.detail
     assert not (tmp_path / "evidence").exists() and not (tmp_path / "blocked.txt").exists()

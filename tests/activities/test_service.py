@@ -19,7 +19,7 @@ from activities.inventory import CommandSpec, Inventory, RollbackSpec, ServiceSp
 from activities.service import ServiceActivities, key_hash, run_keyed
 from tests.fixtures.gitrepo import commit, git
 from tests.fixtures.sshd import HOST_NAME, SshServer, Supervisor
-from workflows.contracts import CommandKind, ServiceCommandInput
+from workflows.contracts.service import CommandKind, ServiceCommandInput
 
 
 def key() -> str:

@@ -17,7 +17,7 @@ from activities import ssh, ssh_connect
 from activities.inventory import ServiceSpec
 from activities.ssh import SshActivities, run_on_host
 from tests.fixtures.sshd import HOST_NAME, SshServer, free_port
-from workflows.contracts import CommandResult, SshRunInput
+from workflows.contracts.ssh import CommandResult, SshRunInput
 
 
 async def run(server: SshServer, argv: list[str], **kw: Any) -> CommandResult:

@@ -13,12 +13,8 @@ import pytest
 from activities.inventory import CommandSpec, ServiceSpec
 from activities.testsuite import TestSuiteActivities, categorize, parse_pytest
 from tests.fixtures.sshd import HOST_NAME, SshServer
-from workflows.contracts import CommandKind
-from workflows.remediation_contracts import (
-    CheckInput,
-    TestingPolicy,
-    TestRunInput,
-)
+from workflows.contracts.service import CommandKind
+from workflows.contracts.testsuite import CheckInput, TestingPolicy, TestRunInput
 
 PY = sys.executable
 FLAKY = "tests/test_performance.py::test_halo_routing_performance_large_dag"
@@ -70,8 +66,11 @@ def make_suite(root: Path, broken_fixture: bool = True) -> Path:
 def pytest_output(root: Path, *args: str) -> str:
     out = subprocess.run(
         [PY, "-m", "pytest", "tests/", "-p", "no:cacheprovider", *args],
-        cwd=root, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert out.returncode == 1, out.stdout[-2000:]
     return out.stdout
 
@@ -80,8 +79,13 @@ def pytest_output(root: Path, *args: str) -> str:
 def test_parser_on_real_pytest_output(tmp_path: Path, args: tuple[str, ...]) -> None:
     s = parse_pytest(pytest_output(make_suite(tmp_path), *args))
     assert s.counts == {
-        "failed": 2, "passed": 2, "skipped": 1, "xfailed": 1, "xpassed": 1, "errors": 1
-    }  # fmt: skip
+        "failed": 2,
+        "passed": 2,
+        "skipped": 1,
+        "xfailed": 1,
+        "xpassed": 1,
+        "errors": 1,
+    }
     assert sorted(s.failing) == sorted(
         ["tests/test_htdag_planner.py::test_bad", "tests/test_htdag_planner.py::test_err", FLAKY]
     )

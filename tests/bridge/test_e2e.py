@@ -24,7 +24,7 @@ from tests.bridge.helpers import GENESIS_ID, TOKEN, payload, run_history, runs_o
 from tests.fixtures.alertmanager import AlertmanagerFactory
 from tests.fixtures.sshd import free_port
 from tests.workflows.fakes import World
-from workflows.contracts import ServicePolicy
+from workflows.contracts.policy import ServicePolicy
 from workflows.models import IncidentStatus
 from workflows.registry import PLAYBOOKS
 

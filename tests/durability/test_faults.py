@@ -29,10 +29,10 @@ from tests.fixtures.httpsink import HttpSink, SinkResponse
 from tests.fixtures.prometheus import free_port, prometheus_binary, running_prometheus
 from tests.fixtures.sshd import SshServer, Supervisor
 from tests.workflows.verify_harness import VerifyHarness
-from workflows.contracts import CommandKind
+from workflows.contracts.safety import SafetyOverrides
+from workflows.contracts.service import CommandKind
 from workflows.models import Alert, IncidentInput, PlaybookResult, VerifyResult
 from workflows.registry import PLAYBOOKS, SUPPORT_WORKFLOWS
-from workflows.safety_contracts import SafetyOverrides
 
 
 def settings_for(tmp_path: Path, **kw: Any) -> Settings:

@@ -43,7 +43,11 @@ from remedy import history
 from remedy.temporal import ensure_search_attributes
 from tests.workflows.fakes import World
 from tests.workflows.sli_world import SliWorld, sli_policy
-from workflows.contracts import CommandKind, ServicePolicy
+from workflows.contracts.diagnostics import LogErrorsResult
+from workflows.contracts.policy import ServicePolicy
+from workflows.contracts.safety import SafetyPolicy
+from workflows.contracts.service import CommandKind
+from workflows.contracts.testsuite import CheckResult, TestRunResult
 from workflows.models import (
     AckRequest,
     Alert,
@@ -54,8 +58,6 @@ from workflows.models import (
     RollbackResult,
 )
 from workflows.registry import PLAYBOOKS
-from workflows.remediation_contracts import CheckResult, LogErrorsResult, TestRunResult
-from workflows.safety_contracts import SafetyPolicy
 
 HERE = Path(__file__).parent
 SERVICE = "genesis-orchestration"
@@ -151,7 +153,7 @@ WORLDS: dict[str, Callable[[Scenario], World]] = {"SecurityIncident": _security_
 
 async def approve_all_then_ack(env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any]) -> None:
     """SecurityIncident: a person approves every containment step, then acknowledges."""
-    from workflows.safety_contracts import ApproveRequest
+    from workflows.contracts.safety import ApproveRequest
 
     await _until(env, handle, lambda s: len(s.pending_approvals) == 3)
     for step in list((await handle.query("status", result_type=IncidentStatus)).pending_approvals):
@@ -160,7 +162,7 @@ async def approve_all_then_ack(env: WorkflowEnvironment, handle: WorkflowHandle[
 
 
 async def reject_first(env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any]) -> None:
-    from workflows.safety_contracts import RejectRequest
+    from workflows.contracts.safety import RejectRequest
 
     await _until(env, handle, lambda s: len(s.pending_approvals) == 3)
     step = "containment: rotate-credentials"
@@ -178,10 +180,17 @@ NEW_FAILURE = "tests/test_orchestration.py::test_plan"
 
 def suite_run(passed: int, failing: list[str], **kw: Any) -> TestRunResult:
     return TestRunResult.model_validate(
-        dict(exit_status=1 if failing else 0, passed=passed, failed=len(failing),
-             pass_rate=passed / (passed + len(failing)), failing=failing,
-             failing_total=len(failing), summary="...") | kw
-    )  # fmt: skip
+        dict(
+            exit_status=1 if failing else 0,
+            passed=passed,
+            failed=len(failing),
+            pass_rate=passed / (passed + len(failing)),
+            failing=failing,
+            failing_total=len(failing),
+            summary="...",
+        )
+        | kw
+    )
 
 
 def infra(n: int) -> list[str]:
@@ -464,42 +473,78 @@ def _release_world(sc: Scenario) -> World:
     return ReleaseWorld(agentlab_policy(**sc.policy), **sc.world)
 
 
-def rel(playbook: str, branch: str, expect: str = "resolved", policy: dict[str, Any] | None = None,
-        **world: Any) -> Scenario:  # fmt: skip
+def rel(
+    playbook: str,
+    branch: str,
+    expect: str = "resolved",
+    policy: dict[str, Any] | None = None,
+    **world: Any,
+) -> Scenario:
     """Agent Lab HighErrorRate / DeploymentFailure on service agent-lab (their git
     Rollback children are the Rollback workflow already recorded above: not exported)."""
     alertname = "HighErrorRate" if playbook == "AgentLabHighErrorRate" else playbook
-    return Scenario(playbook, branch, world=world, policy=policy or {}, expect=expect,
-                    alert={"alertname": alertname, "service": "agent-lab"})  # fmt: skip
+    return Scenario(
+        playbook,
+        branch,
+        world=world,
+        policy=policy or {},
+        expect=expect,
+        alert={"alertname": alertname, "service": "agent-lab"},
+    )
 
 
 def _release_scenarios() -> list[Scenario]:
     from tests.workflows.agentlab_errors_world import DOWN
-    from workflows.agentlab_errors_contracts import ReleasePolicy
+    from workflows.contracts.policy import ReleasePolicy
 
-    ci = {"release": ReleasePolicy(has_ci_rollback=True, has_upstream_probe=True,
-                                   has_source_repo=True, has_smoke_test=True)}  # fmt: skip
+    ci = {
+        "release": ReleasePolicy(
+            has_ci_rollback=True, has_upstream_probe=True, has_source_repo=True, has_smoke_test=True
+        )
+    }
     good, bad, tests_ok = 0.002, 0.03, [suite_run(40, [])]
     her, dep = "AgentLabHighErrorRate", "DeploymentFailure"
     return [
         rel(her, "git-rollback-resolved", sli=[bad], sli_after_rollback=[good], suite=tests_ok),
-        rel(her, "ci-rollback-resolved", policy=ci, sli=[bad], sli_after_rollback=[good],
-            suite=tests_ok),
-        rel(her, "upstream-failing-asks-human", upstream=DOWN, sli=[bad, bad, good],
-            suite=tests_ok),
-        rel(her, "error-rate-not-falling-escalates", "escalated", sli=[bad],
-            sli_after_rollback=[bad]),
-        rel(her, "integration-tests-fail-escalates", "escalated", sli=[bad],
-            sli_after_rollback=[good], suite=[suite_run(38, ["tests/integration/test_a.py::t"])]),
+        rel(
+            her,
+            "ci-rollback-resolved",
+            policy=ci,
+            sli=[bad],
+            sli_after_rollback=[good],
+            suite=tests_ok,
+        ),
+        rel(
+            her, "upstream-failing-asks-human", upstream=DOWN, sli=[bad, bad, good], suite=tests_ok
+        ),
+        rel(
+            her,
+            "error-rate-not-falling-escalates",
+            "escalated",
+            sli=[bad],
+            sli_after_rollback=[bad],
+        ),
+        rel(
+            her,
+            "integration-tests-fail-escalates",
+            "escalated",
+            sli=[bad],
+            sli_after_rollback=[good],
+            suite=[suite_run(38, ["tests/integration/test_a.py::t"])],
+        ),
         rel(her, "ci-rejected-escalates", "escalated", policy=ci, sli=[bad], ci_error="CiRejected"),
         rel(dep, "git-rollback-resolved"),
         rel(dep, "ci-rollback-import-failed-resolved", policy=ci, import_ok=False),
-        rel(dep, "rollback-step-fails-escalates", "escalated",
-            rollback_fail_step=CommandKind.ROLLBACK_RESET),
+        rel(
+            dep,
+            "rollback-step-fails-escalates",
+            "escalated",
+            rollback_fail_step=CommandKind.ROLLBACK_RESET,
+        ),
         rel(dep, "unhealthy-after-rollback-escalates", "escalated", healthy_after_calls=10_000),
         rel(dep, "smoke-tests-fail-escalates", "escalated", smoke_exit=1),
         rel(dep, "no-rollback-escalates", "escalated", policy={"has_rollback": False}),
-    ]  # fmt: skip
+    ]
 
 
 WORLDS["AgentLabHighErrorRate"] = WORLDS["DeploymentFailure"] = _release_world
@@ -516,7 +561,7 @@ async def approve_containment_late(
     env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any]
 ) -> None:
     """ApplicationDown: maintenance mode approved 35 minutes in (Containment overruns)."""
-    from workflows.safety_contracts import ApproveRequest
+    from workflows.contracts.safety import ApproveRequest
 
     await _until(env, handle, lambda s: "containment" in s.pending_approvals)
     await env.sleep(timedelta(minutes=35))
@@ -528,7 +573,7 @@ def _lab_scenarios() -> list[Scenario]:
     the worlds of tests/workflows/test_application_down.py, test_streaming_failure.py
     and test_performance_degradation.py."""
     from tests.workflows.agentlab_world import load_result
-    from workflows.safety_contracts import SafetyPolicy
+    from workflows.contracts.safety import SafetyPolicy
 
     def lab(playbook: str, branch: str, expect: str = "resolved", **kw: Any) -> Scenario:
         alert = {"alertname": playbook, "service": "agent-lab"} | kw.pop("alert", {})
@@ -538,36 +583,98 @@ def _lab_scenarios() -> list[Scenario]:
     return [
         lab("ApplicationDown", "restart-maintenance-verified"),
         lab("ApplicationDown", "commander-paged-then-healthy", world={"healthy_after_calls": 13}),
-        lab("ApplicationDown", "not-up-rolls-back", world={"active_after_restart": False},
-            child=True),
-        lab("ApplicationDown", "no-rollback-escalates-maintenance-on", "escalated",
-            world={"restart_exit": 1}, policy={"has_rollback": False}, drive=ack_when_escalated),
-        lab("ApplicationDown", "smoke-fails-escalates", "escalated", world={"smoke_ok": False},
-            drive=ack_when_escalated),
-        lab("ApplicationDown", "flapping-escalates", "escalated", flapping=True,
-            route_reason="flapping: test"),
-        lab("ApplicationDown", "resolved-without-action", "resolved_without_action",
-            world={"up_from_start": True}, alert={"status": "resolved"}),
-        lab("ApplicationDown", "late-approval-overruns-containment", policy=late,
-            drive=approve_containment_late),
-        lab("StreamingFailure", "disabled-recovers-re-enabled",
-            world={"stream_ok": [False, False, False, True, True], "sli": [0.995]}),
-        lab("StreamingFailure", "never-recovers-escalates", "escalated",
-            world={"stream_ok": [False]}, drive=ack_when_escalated),
-        lab("StreamingFailure", "verify-fails-disables-again", "escalated",
-            world={"stream_ok": [False, True, True], "sli": [0.5]}),
-        lab("StreamingFailure", "recovered-without-action", "resolved_without_action",
-            world={"stream_ok": [True]}, alert={"status": "resolved"}),
-        lab("StreamingFailure", "no-endpoint-escalates", "escalated",
-            policy={"agent_lab": {"has_streaming_probe": False}}),
+        lab(
+            "ApplicationDown",
+            "not-up-rolls-back",
+            world={"active_after_restart": False},
+            child=True,
+        ),
+        lab(
+            "ApplicationDown",
+            "no-rollback-escalates-maintenance-on",
+            "escalated",
+            world={"restart_exit": 1},
+            policy={"has_rollback": False},
+            drive=ack_when_escalated,
+        ),
+        lab(
+            "ApplicationDown",
+            "smoke-fails-escalates",
+            "escalated",
+            world={"smoke_ok": False},
+            drive=ack_when_escalated,
+        ),
+        lab(
+            "ApplicationDown",
+            "flapping-escalates",
+            "escalated",
+            flapping=True,
+            route_reason="flapping: test",
+        ),
+        lab(
+            "ApplicationDown",
+            "resolved-without-action",
+            "resolved_without_action",
+            world={"up_from_start": True},
+            alert={"status": "resolved"},
+        ),
+        lab(
+            "ApplicationDown",
+            "late-approval-overruns-containment",
+            policy=late,
+            drive=approve_containment_late,
+        ),
+        lab(
+            "StreamingFailure",
+            "disabled-recovers-re-enabled",
+            world={"stream_ok": [False, False, False, True, True], "sli": [0.995]},
+        ),
+        lab(
+            "StreamingFailure",
+            "never-recovers-escalates",
+            "escalated",
+            world={"stream_ok": [False]},
+            drive=ack_when_escalated,
+        ),
+        lab(
+            "StreamingFailure",
+            "verify-fails-disables-again",
+            "escalated",
+            world={"stream_ok": [False, True, True], "sli": [0.5]},
+        ),
+        lab(
+            "StreamingFailure",
+            "recovered-without-action",
+            "resolved_without_action",
+            world={"stream_ok": [True]},
+            alert={"status": "resolved"},
+        ),
+        lab(
+            "StreamingFailure",
+            "no-endpoint-escalates",
+            "escalated",
+            policy={"agent_lab": {"has_streaming_probe": False}},
+        ),
         lab("PerformanceDegradation", "mitigated-verified", world={"sli": [0.9, 0.3]}),
-        lab("PerformanceDegradation", "load-probe-fails-escalates", "escalated",
-            world={"sli": [0.9], "load": load_result(ok=False, p95=1.2)}),
-        lab("PerformanceDegradation", "latency-not-sustained-escalates", "escalated",
-            world={"sli": [0.9, 0.3, 0.3, 0.7]}),
-        lab("PerformanceDegradation", "nothing-to-verify-escalates", "escalated",
-            policy={"slis": {}, "agent_lab": {"has_load_probe": False}}),
-    ]  # fmt: skip
+        lab(
+            "PerformanceDegradation",
+            "load-probe-fails-escalates",
+            "escalated",
+            world={"sli": [0.9], "load": load_result(ok=False, p95=1.2)},
+        ),
+        lab(
+            "PerformanceDegradation",
+            "latency-not-sustained-escalates",
+            "escalated",
+            world={"sli": [0.9, 0.3, 0.3, 0.7]},
+        ),
+        lab(
+            "PerformanceDegradation",
+            "nothing-to-verify-escalates",
+            "escalated",
+            policy={"slis": {}, "agent_lab": {"has_load_probe": False}},
+        ),
+    ]
 
 
 for _pb in ("ApplicationDown", "StreamingFailure", "PerformanceDegradation"):
@@ -585,7 +692,7 @@ async def approve_containment_after_70min(
     env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any]
 ) -> None:
     """DataCorruption: containment approved 70 minutes in (its 60-minute budget overruns)."""
-    from workflows.safety_contracts import ApproveRequest
+    from workflows.contracts.safety import ApproveRequest
 
     await _until(env, handle, lambda s: "containment" in s.pending_approvals)
     await env.sleep(timedelta(minutes=70))
@@ -594,7 +701,7 @@ async def approve_containment_after_70min(
 
 def _data_scenarios() -> list[Scenario]:
     """DataCorruption on agent-lab: the worlds of tests/workflows/test_data_corruption.py."""
-    from workflows.safety_contracts import SafetyPolicy
+    from workflows.contracts.safety import SafetyPolicy
 
     bad = {"sessions/a.json": True, "sessions/b.json": False, "sessions/c.json": False}
     both = {"sessions/b.json", "sessions/c.json"}
@@ -606,20 +713,38 @@ def _data_scenarios() -> list[Scenario]:
 
     return [
         dc("nothing-corrupt-no-change", "resolved_without_action"),
-        dc("backup-restores-all-resolved", world={"sessions": dict(bad), "csv_ok": False,
-                                                  "backup": both}),
-        dc("no-backup-quarantined-escalates", "escalated",
-           world={"sessions": dict(bad), "backup": {"sessions/b.json"}}, drive=ack_when_escalated),
-        dc("validation-failing-escalates", "escalated",
-           world={"sessions": dict(bad), "backup": both, "stuck": {"sessions/c.json"}}),
-        dc("snapshot-fails-escalates", "escalated",
-           world={"sessions": dict(bad), "backup": both, "snapshot_fails": True}),
-        dc("late-approval-overruns-containment", policy=late,
-           world={"sessions": dict(bad), "backup": both}, drive=approve_containment_after_70min),
-        dc("offsite-backup-synced-evidence-upload-fails",
-           policy={"data_integrity": {"has_backup_sync": True, "has_evidence_upload": True}},
-           world={"sessions": dict(bad), "remote": both, "upload_exit": 1}),
-    ]  # fmt: skip
+        dc(
+            "backup-restores-all-resolved",
+            world={"sessions": dict(bad), "csv_ok": False, "backup": both},
+        ),
+        dc(
+            "no-backup-quarantined-escalates",
+            "escalated",
+            world={"sessions": dict(bad), "backup": {"sessions/b.json"}},
+            drive=ack_when_escalated,
+        ),
+        dc(
+            "validation-failing-escalates",
+            "escalated",
+            world={"sessions": dict(bad), "backup": both, "stuck": {"sessions/c.json"}},
+        ),
+        dc(
+            "snapshot-fails-escalates",
+            "escalated",
+            world={"sessions": dict(bad), "backup": both, "snapshot_fails": True},
+        ),
+        dc(
+            "late-approval-overruns-containment",
+            policy=late,
+            world={"sessions": dict(bad), "backup": both},
+            drive=approve_containment_after_70min,
+        ),
+        dc(
+            "offsite-backup-synced-evidence-upload-fails",
+            policy={"data_integrity": {"has_backup_sync": True, "has_evidence_upload": True}},
+            world={"sessions": dict(bad), "remote": both, "upload_exit": 1},
+        ),
+    ]
 
 
 WORLDS["DataCorruption"] = _data_world
@@ -683,8 +808,11 @@ async def record(out_dir: Path = HERE, match: str = "") -> list[Path]:
         await ensure_search_attributes(env.client)
         # "ServiceDown" matches names containing it; "^HighErrorRate-" only names
         # starting so (not AgentLabHighErrorRate-...).
-        chosen = [s for s in SCENARIOS if (s.name.startswith(match[1:]) if match.startswith("^")
-                                           else match in s.name)]  # fmt: skip
+        chosen = [
+            s
+            for s in SCENARIOS
+            if (s.name.startswith(match[1:]) if match.startswith("^") else match in s.name)
+        ]
         # Sequential: the time-skipping server skips time for everything at once, and
         # one scenario's drive (waiting for a status) must not be raced by another's timers.
         out: list[Path] = []

@@ -89,21 +89,33 @@ async def test_browser_signs_in_and_decodes_cross_origin(
     assert secret not in stored[0].data
     body = json.dumps({"payloads": [json_format.MessageToDict(p) for p in stored]})
     (root / "index.html").write_text(
-        PAGE % {"codec": json.dumps(codec_url), "body": json.dumps(body),
-                "token": json.dumps(TOKEN)}
-    )  # fmt: skip
+        PAGE
+        % {"codec": json.dumps(codec_url), "body": json.dumps(body), "token": json.dumps(TOKEN)}
+    )
 
     with running(
-        [REMEDY, "codec-server"], tmp_path / "codec.log", http_ready(f"{codec_url}/healthz"),
-        name="remedy codec-server", timeout_s=30,
-    ):  # fmt: skip
+        [REMEDY, "codec-server"],
+        tmp_path / "codec.log",
+        http_ready(f"{codec_url}/healthz"),
+        name="remedy codec-server",
+        timeout_s=30,
+    ):
         res = await asyncio.to_thread(
             subprocess.run,
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-             "--disable-background-networking", "--virtual-time-budget=5000",
-             "--dump-dom", f"{origin}/index.html"],
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--virtual-time-budget=5000",
+                "--dump-dom",
+                f"{origin}/index.html",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert res.returncode == 0, res.stderr[-2000:]
     m = re.search(r'<pre id="out">(.*?)</pre>', res.stdout, re.S)
     assert m, res.stdout[-2000:]

@@ -17,8 +17,8 @@ from activities.mitigation import MitigationActivities
 from tests.durability.test_faults import demo_down, run, settings_for
 from tests.fixtures.gitrepo import bad_deployment
 from tests.fixtures.sshd import SshServer, Supervisor
-from workflows.remediation_contracts import MitigationInput, MitigationSpec
-from workflows.safety_contracts import SafetyOverrides
+from workflows.contracts.mitigation import MitigationInput, MitigationSpec
+from workflows.contracts.safety import SafetyOverrides
 
 
 def snapshot(*roots: Path) -> dict[str, str]:

@@ -29,7 +29,7 @@ from remedy.settings import Settings
 from remedy.temporal import connect, ensure_search_attributes
 from tests.fixtures.sshd import SshServer, Supervisor
 from tests.security.conftest import DevServer
-from workflows.contracts import CommandKind
+from workflows.contracts.service import CommandKind
 from workflows.models import Alert, IncidentInput
 from workflows.playbooks.service_down import ServiceDown
 

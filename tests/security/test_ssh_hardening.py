@@ -16,7 +16,8 @@ from activities.service import ServiceActivities
 from activities.ssh import SshActivities
 from activities.ssh_policy import MASK, redact
 from tests.fixtures.sshd import HOST_NAME, SshServer
-from workflows.contracts import CommandKind, ServiceCommandInput, SshRunInput
+from workflows.contracts.service import CommandKind, ServiceCommandInput
+from workflows.contracts.ssh import SshRunInput
 
 
 def jump_inventory(

@@ -18,25 +18,23 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from tests.workflows.sli_world import SliWorld
-from workflows.agentlab_contracts import (
-    AGENTLAB_DIAGNOSE,
+from workflows.contracts.diagnostics import AGENTLAB_DIAGNOSE, DiagnoseInput, DiagnoseResult
+from workflows.contracts.http import (
     AGENTLAB_LOAD_PROBE,
-    AGENTLAB_MAINTENANCE,
     AGENTLAB_SMOKE,
     AGENTLAB_STREAM_PROBE,
     AGENTLAB_UPSTREAM,
-    AgentLabPolicy,
+    HTTP_PROBE,
     AgentLabProbeInput,
-    DiagnoseInput,
-    DiagnoseResult,
+    HttpProbeInput,
+    HttpProbeResult,
     LoadProbeInput,
     LoadProbeResult,
-    MaintenanceInput,
-    MaintenanceResult,
     SmokeResult,
     StreamProbeResult,
 )
-from workflows.contracts import HTTP_PROBE, HttpProbeInput, HttpProbeResult, ServicePolicy
+from workflows.contracts.policy import AgentLabPolicy, ServicePolicy
+from workflows.contracts.service import AGENTLAB_MAINTENANCE, MaintenanceInput, MaintenanceResult
 from workflows.models import Alert, IncidentInput, PlaybookResult
 from workflows.registry import PLAYBOOKS
 
@@ -48,10 +46,17 @@ NO_RESTART: set[str] = {"cache"}
 
 def lab_policy(**kw: Any) -> ServicePolicy:
     lab = AgentLabPolicy(
-        resources=["top", "disk", "memory"], has_log_grep=True, has_data_dir=True, port=7860,
-        has_upstream=True, has_maintenance=True, has_smoke=True, has_health_detailed=True,
-        has_streaming_probe=True, has_load_probe=True,
-    )  # fmt: skip
+        resources=["top", "disk", "memory"],
+        has_log_grep=True,
+        has_data_dir=True,
+        port=7860,
+        has_upstream=True,
+        has_maintenance=True,
+        has_smoke=True,
+        has_health_detailed=True,
+        has_streaming_probe=True,
+        has_load_probe=True,
+    )
     base: dict[str, Any] = dict(
         service=SERVICE,
         hosts=["agent-lab-prod"],
@@ -72,11 +77,19 @@ def lab_policy(**kw: Any) -> ServicePolicy:
 
 def load_result(ok: bool = True, p95: float = 0.08, errors: int = 0) -> LoadProbeResult:
     return LoadProbeResult(
-        url="http://127.0.0.1:7860/health", requested=1000, completed=1000, errors=errors,
-        p50_s=0.02, p95_s=p95, max_s=p95 * 2, duration_s=4.2, capped=False,
-        status_counts={"200": 1000 - errors, "503": errors}, ok=ok,
+        url="http://127.0.0.1:7860/health",
+        requested=1000,
+        completed=1000,
+        errors=errors,
+        p50_s=0.02,
+        p95_s=p95,
+        max_s=p95 * 2,
+        duration_s=4.2,
+        capped=False,
+        status_counts={"200": 1000 - errors, "503": errors},
+        ok=ok,
         detail="" if ok else f"p95 {p95 * 1000:.0f} ms > 500 ms",
-    )  # fmt: skip
+    )
 
 
 @dataclass
@@ -101,64 +114,81 @@ class LabWorld(SliWorld):
 
     def activities(self) -> list[Callable[..., object]]:
         world = self
-        mine = {HTTP_PROBE}
+        mine = {HTTP_PROBE.name}
         base = [
             a
             for a in super().activities()
             if getattr(a, "__temporal_activity_definition").name not in mine  # noqa: B009
         ]
 
-        @activity.defn(name=HTTP_PROBE)
+        @activity.defn(name=HTTP_PROBE.name)
         async def probe(inp: HttpProbeInput) -> HttpProbeResult:
             if inp.target == "health_detailed":
                 world.log("health_detailed", str(world.detailed_ok))
                 ok = world.detailed_ok and world.up()
-                return HttpProbeResult(url="http://lab/health/detailed", ok=ok,
-                                       status_code=200 if ok else 503)  # fmt: skip
+                return HttpProbeResult(
+                    url="http://lab/health/detailed", ok=ok, status_code=200 if ok else 503
+                )
             world.health_calls += 1
             ok = world.up() and world.health_calls > world.healthy_after_calls
             world.log("health", f"{'ok' if ok else 'fail'} timeout={inp.timeout_s:g}")
             return HttpProbeResult(url="http://lab/health", ok=ok, status_code=200 if ok else 503)
 
-        @activity.defn(name=AGENTLAB_DIAGNOSE)
+        @activity.defn(name=AGENTLAB_DIAGNOSE.name)
         async def diagnose(inp: DiagnoseInput) -> DiagnoseResult:
             world.log(f"diag:{inp.kind}", inp.name)
             if inp.kind == "port":
-                return DiagnoseResult(kind="port", ok=world.port_listening,
-                                      listening=world.port_listening, detail=":7860")  # fmt: skip
-            out = {"resource": f"{inp.name} output", "log_errors": "ERROR boom",
-                   "stream_errors": "WARN stream chunk lost; client disconnect",
-                   "data_dir": "runs.csv: readable"}[inp.kind]  # fmt: skip
+                return DiagnoseResult(
+                    kind="port",
+                    ok=world.port_listening,
+                    listening=world.port_listening,
+                    detail=":7860",
+                )
+            out = {
+                "resource": f"{inp.name} output",
+                "log_errors": "ERROR boom",
+                "stream_errors": "WARN stream chunk lost; client disconnect",
+                "data_dir": "runs.csv: readable",
+            }[inp.kind]
             return DiagnoseResult(kind=inp.kind, name=inp.name, ok=True, lines=1, output=out)
 
-        @activity.defn(name=AGENTLAB_MAINTENANCE)
+        @activity.defn(name=AGENTLAB_MAINTENANCE.name)
         async def maintenance(inp: MaintenanceInput) -> MaintenanceResult:
             world.log(f"maintenance:{inp.mode}", inp.idempotency_key)
             world.maintenance_calls.append(inp.mode)
-            return MaintenanceResult(mode=inp.mode, ok=world.maintenance_exit == 0,
-                                     exit_status=world.maintenance_exit)  # fmt: skip
+            return MaintenanceResult(
+                mode=inp.mode, ok=world.maintenance_exit == 0, exit_status=world.maintenance_exit
+            )
 
-        @activity.defn(name=AGENTLAB_SMOKE)
+        @activity.defn(name=AGENTLAB_SMOKE.name)
         async def smoke(inp: AgentLabProbeInput) -> SmokeResult:
             world.log("smoke", str(world.smoke_ok))
-            return SmokeResult(ok=world.smoke_ok, url="http://lab/api/agents",
-                               status_code=201 if world.smoke_ok else 500)  # fmt: skip
+            return SmokeResult(
+                ok=world.smoke_ok,
+                url="http://lab/api/agents",
+                status_code=201 if world.smoke_ok else 500,
+            )
 
-        @activity.defn(name=AGENTLAB_UPSTREAM)
+        @activity.defn(name=AGENTLAB_UPSTREAM.name)
         async def upstream(inp: AgentLabProbeInput) -> SmokeResult:
             world.log("upstream")
             return SmokeResult(ok=True, url="https://openrouter.ai/api/v1/models", status_code=401)
 
-        @activity.defn(name=AGENTLAB_STREAM_PROBE)
+        @activity.defn(name=AGENTLAB_STREAM_PROBE.name)
         async def stream(inp: AgentLabProbeInput) -> StreamProbeResult:
             ok = bool(world._next("stream", world.stream_ok))  # type: ignore[arg-type]
             world.log("stream", str(ok))
             return StreamProbeResult(
-                ok=ok, url="http://lab/api/stream/test", status_code=200, chunks=5 if ok else 1,
-                bytes=500, completed=ok, error="" if ok else "RemoteProtocolError: cut off",
-            )  # fmt: skip
+                ok=ok,
+                url="http://lab/api/stream/test",
+                status_code=200,
+                chunks=5 if ok else 1,
+                bytes=500,
+                completed=ok,
+                error="" if ok else "RemoteProtocolError: cut off",
+            )
 
-        @activity.defn(name=AGENTLAB_LOAD_PROBE)
+        @activity.defn(name=AGENTLAB_LOAD_PROBE.name)
         async def load(inp: LoadProbeInput) -> LoadProbeResult:
             if world.policy.safety.dry_run:  # as activities/agentlab_probes.py
                 world.log("dry-run:load")

@@ -16,8 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from tests.workflows.fakes import World
-from workflows.contracts import CommandKind, ServiceCommandInput, ServicePolicy
-from workflows.datafile_contracts import (
+from workflows.contracts.datafiles import (
     DATAFILES_QUARANTINE,
     DATAFILES_READ_ONLY,
     DATAFILES_REBUILD_CSV,
@@ -45,6 +44,8 @@ from workflows.datafile_contracts import (
     SnapshotInput,
     SnapshotResult,
 )
+from workflows.contracts.policy import ServicePolicy
+from workflows.contracts.service import CommandKind, ServiceCommandInput
 
 SERVICE = "agent-lab"
 CSV = "runs.csv"
@@ -86,46 +87,56 @@ class DataWorld(World):
 
     def counts(self) -> Counts:
         bad = sum(1 for ok in self.sessions.values() if not ok)
-        csv = CsvReport(path=CSV, exists=CSV not in self.quarantined or self.csv_ok,
-                        header_ok=True, rows=10, bad_rows=0 if self.csv_ok else 2)  # fmt: skip
+        csv = CsvReport(
+            path=CSV,
+            exists=CSV not in self.quarantined or self.csv_ok,
+            header_ok=True,
+            rows=10,
+            bad_rows=0 if self.csv_ok else 2,
+        )
         return Counts(sessions_valid=len(self.sessions) - bad, sessions_invalid=bad, csv=csv)
 
     def activities(self) -> list[Callable[..., object]]:
         world = self
 
-        @activity.defn(name=DATAFILES_SCAN)
+        @activity.defn(name=DATAFILES_SCAN.name)
         async def scan(inp: ScanInput) -> ScanReport:
             world.log("scan")
             bad = [p for p, ok in sorted(world.sessions.items()) if not ok]
             return ScanReport(
                 counts=world.counts(),
                 invalid=[BadFile(path=p, error="JSONDecodeError") for p in bad],
-                recent=["sessions/a.json 120 bytes"], write_errors=["ERROR save failed"],
+                recent=["sessions/a.json 120 bytes"],
+                write_errors=["ERROR save failed"],
                 backup_configured=world.policy.data_integrity.has_backup,
                 backup_covers=[p for p in bad if p in world.backup],
-            )  # fmt: skip
+            )
 
-        @activity.defn(name=DATAFILES_VALIDATE)
+        @activity.defn(name=DATAFILES_VALIDATE.name)
         async def validate(inp: ScanInput) -> Counts:
             world.log("validate")
             return world.counts()
 
-        @activity.defn(name=DATAFILES_READ_ONLY)
+        @activity.defn(name=DATAFILES_READ_ONLY.name)
         async def read_only(inp: ReadOnlyInput) -> ReadOnlyResult:
             world.log(f"read_only:{'on' if inp.on else 'off'}")
             changed = inp.on != world.flag_exists
             world.flag_exists = inp.on if changed else world.flag_exists
             return ReadOnlyResult(flag="/app/READ_ONLY_MODE", changed=changed, detail="fake")
 
-        @activity.defn(name=DATAFILES_SNAPSHOT)
+        @activity.defn(name=DATAFILES_SNAPSHOT.name)
         async def snapshot(inp: SnapshotInput) -> SnapshotResult:
             world.log("snapshot", inp.stamp)
             if world.snapshot_fails:
                 raise ApplicationError("tar: disk full", type="SnapshotFailed", non_retryable=True)
-            return SnapshotResult(path=f"h:/app/evidence/evidence-{inp.stamp}.tar.gz",
-                                  size_bytes=2048, sha256="ab" * 32, members=12)  # fmt: skip
+            return SnapshotResult(
+                path=f"h:/app/evidence/evidence-{inp.stamp}.tar.gz",
+                size_bytes=2048,
+                sha256="ab" * 32,
+                members=12,
+            )
 
-        @activity.defn(name=DATAFILES_QUARANTINE)
+        @activity.defn(name=DATAFILES_QUARANTINE.name)
         async def quarantine(inp: QuarantineInput) -> QuarantineResult:
             world.log("quarantine", ",".join(inp.paths))
             folder = f"/app/data/quarantined/{inp.stamp}"
@@ -139,7 +150,7 @@ class DataWorld(World):
                 moved.append(Moved(path=p, to=f"{folder}/{p}", size_bytes=10, sha256="cd" * 32))
             return QuarantineResult(folder=folder, moved=moved, skipped=skipped)
 
-        @activity.defn(name=DATAFILES_RESTORE)
+        @activity.defn(name=DATAFILES_RESTORE.name)
         async def restore(inp: RestoreInput) -> RestoreResult:
             world.log("restore", ",".join(inp.paths))
             back = [p for p in inp.paths if p in world.backup]
@@ -149,12 +160,23 @@ class DataWorld(World):
                 missing=[p for p in inp.paths if p not in world.backup],
             )
 
-        @activity.defn(name=DATAFILES_REBUILD_CSV)
+        @activity.defn(name=DATAFILES_REBUILD_CSV.name)
         async def rebuild(inp: RebuildInput) -> RebuildResult:
             world.log("rebuild", inp.stamp)
             world.csv_ok = True
-            return RebuildResult(path="/app/data/runs.csv", rows=len(world.sessions),
-                                 sessions_used=len(world.sessions))  # fmt: skip
+            return RebuildResult(
+                path="/app/data/runs.csv",
+                rows=len(world.sessions),
+                sessions_used=len(world.sessions),
+            )
 
-        return [*super().activities(), scan, validate, read_only, snapshot, quarantine, restore,
-                rebuild]  # fmt: skip
+        return [
+            *super().activities(),
+            scan,
+            validate,
+            read_only,
+            snapshot,
+            quarantine,
+            restore,
+            rebuild,
+        ]

@@ -16,37 +16,41 @@ from datetime import datetime
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from workflows.contracts import (
-    EARLIER_INCIDENTS,
-    HTTP_PROBE,
-    INCIDENT_LOG,
+from workflows.contracts.http import HTTP_PROBE, HttpProbeInput, HttpProbeResult
+from workflows.contracts.notify import (
     PAGERDUTY_EVENT,
-    PROMETHEUS_QUERY,
-    SERVICE_POLICY,
-    SERVICE_RESTART,
-    SERVICE_RUN,
     SLACK_POST,
-    CommandKind,
-    CommandResult,
-    EarlierIncidentsInput,
-    EarlierIncidentsResult,
-    HttpProbeInput,
-    HttpProbeResult,
-    IncidentLogInput,
-    IncidentLogResult,
     NotifyResult,
     PagerDutyInput,
+    SlackMessageInput,
+)
+from workflows.contracts.policy import SERVICE_POLICY, ServicePolicy, ServicePolicyInput
+from workflows.contracts.prometheus import (
+    PROMETHEUS_QUERY,
     PromQueryInput,
     PromQueryResult,
     PromSample,
+)
+from workflows.contracts.records import (
+    EARLIER_INCIDENTS,
+    INCIDENT_LOG,
+    POSTMORTEM_WRITE,
+    EarlierIncidentsInput,
+    EarlierIncidentsResult,
+    IncidentLogInput,
+    IncidentLogResult,
+    PostmortemInput,
+    PostmortemResult,
+)
+from workflows.contracts.safety import GOVERNOR_PERMIT, PermitDecision, PermitRequest
+from workflows.contracts.service import (
+    SERVICE_RESTART,
+    SERVICE_RUN,
+    CommandKind,
     ServiceCommandInput,
     ServiceCommandResult,
-    ServicePolicy,
-    ServicePolicyInput,
-    SlackMessageInput,
 )
-from workflows.remediation_contracts import POSTMORTEM_WRITE, PostmortemInput, PostmortemResult
-from workflows.safety_contracts import GOVERNOR_PERMIT, PermitDecision, PermitRequest
+from workflows.contracts.ssh import CommandResult
 
 
 @dataclass
@@ -100,7 +104,7 @@ class World:
     def activities(self) -> list[Callable[..., object]]:
         world = self
 
-        @activity.defn(name=SERVICE_POLICY)
+        @activity.defn(name=SERVICE_POLICY.name)
         async def policy(inp: ServicePolicyInput) -> ServicePolicy:
             if not world.known_service:
                 raise ApplicationError(
@@ -127,7 +131,7 @@ class World:
             res = result(inp, 0, f"DRY RUN: would run `{inp.command.value}` on h")
             return res.model_copy(update={"dry_run": True})
 
-        @activity.defn(name=SERVICE_RESTART)
+        @activity.defn(name=SERVICE_RESTART.name)
         async def restart(inp: ServiceCommandInput) -> ServiceCommandResult:
             if (d := dry(inp)) is not None:
                 return d
@@ -135,7 +139,7 @@ class World:
             world.restarts += 1
             return result(inp, world.restart_exit)
 
-        @activity.defn(name=SERVICE_RUN)
+        @activity.defn(name=SERVICE_RUN.name)
         async def run(inp: ServiceCommandInput) -> ServiceCommandResult:
             if (d := dry(inp)) is not None:
                 return d
@@ -160,14 +164,14 @@ class World:
                 return result(inp, 0, "line1\nSegmentation fault\n")
             return result(inp, 0)
 
-        @activity.defn(name=HTTP_PROBE)
+        @activity.defn(name=HTTP_PROBE.name)
         async def probe(inp: HttpProbeInput) -> HttpProbeResult:
             world.health_calls += 1
             ok = world.health_calls > world.healthy_after_calls
             world.log("health", "ok" if ok else "fail")
             return HttpProbeResult(url="http://svc/health", ok=ok, status_code=200 if ok else 503)
 
-        @activity.defn(name=PROMETHEUS_QUERY)
+        @activity.defn(name=PROMETHEUS_QUERY.name)
         async def prom(inp: PromQueryInput) -> PromQueryResult:
             n = len(world.times("prometheus"))
             world.log("prometheus", inp.query)
@@ -176,18 +180,18 @@ class World:
                 return PromQueryResult(status="no_data")
             return PromQueryResult(status="ok", samples=[PromSample(labels={}, value=value)])
 
-        @activity.defn(name=SLACK_POST)
+        @activity.defn(name=SLACK_POST.name)
         async def slack(inp: SlackMessageInput) -> NotifyResult:
             world.log("slack", inp.status)
             world.slack_messages.append(inp)
             return NotifyResult(channel="slack", delivered=True)
 
-        @activity.defn(name=PAGERDUTY_EVENT)
+        @activity.defn(name=PAGERDUTY_EVENT.name)
         async def pagerduty(inp: PagerDutyInput) -> NotifyResult:
             world.log(f"pagerduty:{inp.action}", inp.dedup_key)
             return NotifyResult(channel="pagerduty", delivered=True)
 
-        @activity.defn(name=INCIDENT_LOG)
+        @activity.defn(name=INCIDENT_LOG.name)
         async def incident_log(inp: IncidentLogInput) -> IncidentLogResult:
             line = f"Incident: {inp.alertname} - Resolved via {inp.action}"
             if world.policy.safety.dry_run:  # as activities/records.py: nothing appended
@@ -196,24 +200,25 @@ class World:
             world.log("incident_log", line)
             return IncidentLogResult(written=True, where="memory", line=line)
 
-        @activity.defn(name=POSTMORTEM_WRITE)
+        @activity.defn(name=POSTMORTEM_WRITE.name)
         async def postmortem(inp: PostmortemInput) -> PostmortemResult:
             world.log("postmortem", inp.markdown)
             return PostmortemResult(where=f"memory:{inp.incident_id}.md")
 
-        @activity.defn(name=GOVERNOR_PERMIT)
+        @activity.defn(name=GOVERNOR_PERMIT.name)
         async def permit(inp: PermitRequest) -> PermitDecision:
             # The real governor is a workflow (tests/workflows/test_safety.py); here every
             # request is granted, unlogged, so call sequences stay the runbook's.
             world.permits.append(inp)
             return PermitDecision(granted=True, used=1, limit=inp.max_per_hour, detail="fake")
 
-        @activity.defn(name=EARLIER_INCIDENTS)
+        @activity.defn(name=EARLIER_INCIDENTS.name)
         async def earlier(inp: EarlierIncidentsInput) -> EarlierIncidentsResult:
             world.earlier_asked.append(inp)  # unlogged: call sequences stay the runbook's
             return world.earlier(activity.info().current_attempt_scheduled_time)
 
         return [
             *(policy, restart, run, probe, prom, slack, pagerduty, incident_log, postmortem),
-            permit, earlier,
-        ]  # fmt: skip
+            permit,
+            earlier,
+        ]

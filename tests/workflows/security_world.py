@@ -10,8 +10,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from tests.workflows.fakes import World
-from workflows.contracts import ServicePolicy
-from workflows.security_contracts import (
+from workflows.contracts.policy import ServicePolicy
+from workflows.contracts.security import (
     SECURITY_ACCESS_LOG,
     SECURITY_CONTAIN,
     SECURITY_SNAPSHOT,
@@ -19,9 +19,9 @@ from workflows.security_contracts import (
     AccessLogReport,
     ContainInput,
     ContainResult,
+    EvidenceInput,
+    EvidenceResult,
     SecurityPolicy,
-    SnapshotInput,
-    SnapshotResult,
     SourceCount,
 )
 
@@ -35,9 +35,14 @@ CONTAINMENT = {
 def security_policy(**kw: object) -> ServicePolicy:
     sec = SecurityPolicy(configured=True, containment=dict(CONTAINMENT))
     return ServicePolicy.model_validate(
-        dict(service="agent-lab", hosts=["h"], severity_default="P0",
-             security=sec.model_copy(update=kw), safety={"approval_timeout_s": 900})
-    )  # fmt: skip
+        dict(
+            service="agent-lab",
+            hosts=["h"],
+            severity_default="P0",
+            security=sec.model_copy(update=kw),
+            safety={"approval_timeout_s": 900},
+        )
+    )
 
 
 @dataclass
@@ -49,32 +54,36 @@ class SecurityWorld(World):
     def activities(self) -> list[Callable[..., object]]:
         world = self
 
-        @activity.defn(name=SECURITY_ACCESS_LOG)
+        @activity.defn(name=SECURITY_ACCESS_LOG.name)
         async def access_log(inp: AccessLogInput) -> AccessLogReport:
             world.log("access_log")
             return AccessLogReport(
-                lines=1200, suspicious=40,
+                lines=1200,
+                suspicious=40,
                 top_sources=[SourceCount(source="203.0.113.9", requests=900)],
-                attack_hits={"sql": 31, "xss": 0}, samples=["203.0.113.9 GET /?q=' OR 1=1"],
-            )  # fmt: skip
+                attack_hits={"sql": 31, "xss": 0},
+                samples=["203.0.113.9 GET /?q=' OR 1=1"],
+            )
 
-        @activity.defn(name=SECURITY_SNAPSHOT)
-        async def snapshot(inp: SnapshotInput) -> SnapshotResult:
+        @activity.defn(name=SECURITY_SNAPSHOT.name)
+        async def snapshot(inp: EvidenceInput) -> EvidenceResult:
             if world.policy.safety.dry_run:  # as activities/security.py
                 world.log("dry-run:snapshot")
-                return SnapshotResult(path="h:/evidence/e.tar.gz", dry_run=True,
-                                      detail="DRY RUN: would tar /app/data")  # fmt: skip
+                return EvidenceResult(
+                    path="h:/evidence/e.tar.gz", dry_run=True, detail="DRY RUN: would tar /app/data"
+                )
             world.log("snapshot")
             if world.snapshot_fails:
                 raise ApplicationError("tar: disk full", type="SnapshotFailed", non_retryable=True)
-            return SnapshotResult(path="h:/evidence/e.tar.gz", size_bytes=4096, sha256="ab" * 32)
+            return EvidenceResult(path="h:/evidence/e.tar.gz", size_bytes=4096, sha256="ab" * 32)
 
-        @activity.defn(name=SECURITY_CONTAIN)
+        @activity.defn(name=SECURITY_CONTAIN.name)
         async def contain(inp: ContainInput) -> ContainResult:
             if world.policy.safety.dry_run:  # as activities/security.py
                 world.log("dry-run:contain", inp.name)
-                return ContainResult(name=inp.name, ok=True, dry_run=True,
-                                     detail=f"DRY RUN: would run {inp.name}")  # fmt: skip
+                return ContainResult(
+                    name=inp.name, ok=True, dry_run=True, detail=f"DRY RUN: would run {inp.name}"
+                )
             world.log("contain", inp.name)
             world.contained.append(inp.name)
             ok = inp.name != world.failing_step

@@ -11,35 +11,39 @@ from dataclasses import dataclass, field
 from temporalio import activity
 
 from tests.workflows.fakes import World
-from workflows.contracts import (
-    HTTP_PROBE,
+from workflows.contracts.diagnostics import LOG_ERRORS, LogErrorsInput, LogErrorsResult
+from workflows.contracts.http import HTTP_PROBE, HttpProbeInput, HttpProbeResult
+from workflows.contracts.mitigation import (
+    MITIGATION_APPLY,
+    MITIGATION_RESTORE,
+    MitigationInput,
+    MitigationResult,
+)
+from workflows.contracts.policy import ServicePolicy
+from workflows.contracts.prometheus import (
     PROMETHEUS_QUERY,
-    HttpProbeInput,
-    HttpProbeResult,
     PromQueryInput,
     PromQueryResult,
     PromSample,
-    ServicePolicy,
 )
-from workflows.remediation_contracts import (
-    LOG_ERRORS,
-    MITIGATION_APPLY,
-    MITIGATION_RESTORE,
+from workflows.contracts.testsuite import (
     TESTSUITE_CHECK,
     TESTSUITE_RUN,
     CheckInput,
     CheckResult,
-    LogErrorsInput,
-    LogErrorsResult,
-    MitigationInput,
-    MitigationResult,
     TestingPolicy,
     TestRunInput,
     TestRunResult,
 )
 
-MITIGATIONS = ["llm_fallback", "aop_relaxed", "htdag_cache", "halo_perf", "concurrency",
-               "logging_verbosity"]  # fmt: skip
+MITIGATIONS = [
+    "llm_fallback",
+    "aop_relaxed",
+    "htdag_cache",
+    "halo_perf",
+    "concurrency",
+    "logging_verbosity",
+]
 NO_RESTART = {"logging_verbosity"}  # the runbook's sed has no restart
 
 
@@ -53,7 +57,7 @@ def sli_policy(**kw: object) -> ServicePolicy:
         mitigations=MITIGATIONS,
         testing=TestingPolicy(
             import_check=["python3", "-c", "import infrastructure"], required_packages=["pytest"]
-        ),  # fmt: skip
+        ),
         slis={
             "test_pass_rate": dict(
                 name="test_pass_rate",
@@ -65,7 +69,7 @@ def sli_policy(**kw: object) -> ServicePolicy:
                 name="error_rate", query="error_ratio", comparison="lt", threshold=0.001
             ),
             "latency_p95": dict(name="latency_p95", query="p95", comparison="lt", threshold=0.2),
-        },  # fmt: skip
+        },
     )
     return ServicePolicy.model_validate(base | kw)
 
@@ -95,7 +99,7 @@ class SliWorld(World):
 
     def activities(self) -> list[Callable[..., object]]:
         world = self
-        mine = {PROMETHEUS_QUERY, HTTP_PROBE}
+        mine = {PROMETHEUS_QUERY.name, HTTP_PROBE.name}
         base = [
             a
             for a in super().activities()
@@ -104,7 +108,7 @@ class SliWorld(World):
         sli_queries = {s.query for s in self.policy.slis.values()}
         d = self.policy.diagnostics
 
-        @activity.defn(name=PROMETHEUS_QUERY)
+        @activity.defn(name=PROMETHEUS_QUERY.name)
         async def prom(inp: PromQueryInput) -> PromQueryResult:
             if inp.query in sli_queries:
                 seq = world.sli_after_rollback if world.started_after_rollback else world.sli
@@ -115,25 +119,31 @@ class SliWorld(World):
                 return PromQueryResult(status="ok", samples=[PromSample(labels={}, value=v)])  # type: ignore[arg-type]
             world.log("diag", inp.query)
             if inp.query == d.error_categories_query and world.error_samples:
-                return PromQueryResult(status="ok", samples=[
-                    PromSample(labels={d.error_category_label: k}, value=v)
-                    for k, v in world.error_samples.items()])  # fmt: skip
+                return PromQueryResult(
+                    status="ok",
+                    samples=[
+                        PromSample(labels={d.error_category_label: k}, value=v)
+                        for k, v in world.error_samples.items()
+                    ],
+                )
             hit = next((v for k, v in world.diag.items() if k in inp.query), None)
             if hit is None:
                 return PromQueryResult(status="no_data")
             return PromQueryResult(status="ok", samples=[PromSample(labels={}, value=hit)])
 
-        @activity.defn(name=HTTP_PROBE)
+        @activity.defn(name=HTTP_PROBE.name)
         async def probe(inp: HttpProbeInput) -> HttpProbeResult:
             ptr = inp.json_pointer
             world.log("probe", ptr or inp.url or "")
             value = world._next(ptr, world.health_json[ptr]) if ptr in world.health_json else None  # type: ignore[index]
             return HttpProbeResult(
-                url=inp.url or "http://svc/health", ok=True, status_code=200,
+                url=inp.url or "http://svc/health",
+                ok=True,
+                status_code=200,
                 json_value=None if value is None else json.dumps(value),
-            )  # fmt: skip
+            )
 
-        @activity.defn(name=TESTSUITE_RUN)
+        @activity.defn(name=TESTSUITE_RUN.name)
         async def suite(inp: TestRunInput) -> TestRunResult:
             world.log("testsuite", ",".join(inp.node_ids))
             if inp.node_ids:
@@ -141,25 +151,29 @@ class SliWorld(World):
                 return world.isolated
             return world._next("suite", world.suite)  # type: ignore[arg-type,return-value]
 
-        @activity.defn(name=TESTSUITE_CHECK)
+        @activity.defn(name=TESTSUITE_CHECK.name)
         async def check(inp: CheckInput) -> CheckResult:
             world.log(f"check:{inp.check}")
             return world.checks.get(inp.check, CheckResult(ok=True, detail="ok"))
 
-        @activity.defn(name=LOG_ERRORS)
+        @activity.defn(name=LOG_ERRORS.name)
         async def log_errors(inp: LogErrorsInput) -> LogErrorsResult:
             world.log("log_errors")
             return world.log_errs
 
-        @activity.defn(name=MITIGATION_APPLY)
+        @activity.defn(name=MITIGATION_APPLY.name)
         async def apply(inp: MitigationInput) -> MitigationResult:
             world.log("mitigation", f"{inp.name}|{inp.incident_id}")
             world.applied.append(inp.name)
-            return MitigationResult(name=inp.name, path=f"h:config/{inp.name}.yaml",
-                                    changed=True, restart=inp.name not in NO_RESTART,
-                                    detail=f"changed: config/{inp.name}.yaml")  # fmt: skip
+            return MitigationResult(
+                name=inp.name,
+                path=f"h:config/{inp.name}.yaml",
+                changed=True,
+                restart=inp.name not in NO_RESTART,
+                detail=f"changed: config/{inp.name}.yaml",
+            )
 
-        @activity.defn(name=MITIGATION_RESTORE)
+        @activity.defn(name=MITIGATION_RESTORE.name)
         async def restore(inp: MitigationInput) -> MitigationResult:
             world.log("restore", inp.name)
             world.restored.append(inp.name)

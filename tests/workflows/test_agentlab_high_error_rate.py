@@ -11,10 +11,16 @@ from temporalio.testing import WorkflowEnvironment
 from tests.histories.record import suite_run
 from tests.workflows.agentlab_errors_world import DOWN, ReleaseWorld, agentlab_policy, run_release
 from tests.workflows.sli_harness import near, steps
-from workflows.agentlab_errors_contracts import ReleasePolicy
+from workflows.contracts.policy import ReleasePolicy
 
-ROLLBACK = ["stop", "rollback_fetch", "rollback_reset", "rollback_clean",
-            "rollback_restore_config", "start"]  # fmt: skip
+ROLLBACK = [
+    "stop",
+    "rollback_fetch",
+    "rollback_reset",
+    "rollback_clean",
+    "rollback_restore_config",
+    "start",
+]
 GOOD, BAD = 0.002, 0.03  # the Agent Lab SLO: error rate < 1 %
 PASSING = suite_run(40, [])
 CI = ReleasePolicy(has_ci_rollback=True, has_upstream_probe=True, has_source_repo=True)

@@ -14,13 +14,19 @@ from temporalio.worker import Worker
 
 from tests.workflows.agentlab_world import SERVICE, LabWorld, lab_policy, run_lab
 from tests.workflows.sli_harness import near
+from workflows.contracts.safety import ApproveRequest, SafetyPolicy
 from workflows.models import Alert, IncidentInput, IncidentStatus, PlaybookResult
 from workflows.registry import PLAYBOOKS, ROUTES
-from workflows.safety_contracts import ApproveRequest, SafetyPolicy
 
 PB = "ApplicationDown"
-ROLLBACK = ["stop", "rollback_fetch", "rollback_reset", "rollback_clean",
-            "rollback_restore_config", "start"]  # fmt: skip
+ROLLBACK = [
+    "stop",
+    "rollback_fetch",
+    "rollback_reset",
+    "rollback_clean",
+    "rollback_restore_config",
+    "start",
+]
 
 
 def steps(res: PlaybookResult, outcome: str | None = None) -> list[str]:
@@ -60,8 +66,9 @@ async def test_restart_in_maintenance_mode_then_verified(time_env: WorkflowEnvir
     assert names.count("logs") == 1  # crash evidence, once, in the background
     # The runbook's budgets are announced with its phase names.
     assert "Containment: ends 0:30:00 after detection" in detail(res, "phase budget: Response")
-    assert ("Incident: ApplicationDown - Resolved via restart"
-            == next(c.detail for c in w.calls if c.name == "incident_log"))  # fmt: skip
+    assert "Incident: ApplicationDown - Resolved via restart" == next(
+        c.detail for c in w.calls if c.name == "incident_log"
+    )
 
 
 async def test_commander_paged_at_five_minutes(time_env: WorkflowEnvironment) -> None:
@@ -120,25 +127,44 @@ async def test_without_agent_lab_settings_skips_and_restarts(
     time_env: WorkflowEnvironment,
 ) -> None:
     # A service with no `agent_lab:` section: the generic steps only, each skip recorded.
-    w = LabWorld(lab_policy(agent_lab={"has_maintenance": False, "has_smoke": False,
-                                       "has_upstream": False, "port": None}))  # fmt: skip
+    w = LabWorld(
+        lab_policy(
+            agent_lab={
+                "has_maintenance": False,
+                "has_smoke": False,
+                "has_upstream": False,
+                "port": None,
+            }
+        )
+    )
     res = await run_lab(time_env, w, PB)
     assert res.outcome == "resolved" and w.maintenance_calls == []
     skipped = steps(res, "skipped")
-    assert {"maintenance mode on", "recovery: core functionality",
-            "diagnosis: upstream API", "diagnosis: port listening"} <= set(skipped)  # fmt: skip
+    assert {
+        "maintenance mode on",
+        "recovery: core functionality",
+        "diagnosis: upstream API",
+        "diagnosis: port listening",
+    } <= set(skipped)
 
 
 async def test_flapping_escalates_without_restart(time_env: WorkflowEnvironment) -> None:
     w = LabWorld(lab_policy())
     tq = f"tq-{uuid.uuid4()}"
-    async with Worker(time_env.client, task_queue=tq, workflows=list(PLAYBOOKS.values()),
-                      activities=w.activities()):  # fmt: skip
+    async with Worker(
+        time_env.client,
+        task_queue=tq,
+        workflows=list(PLAYBOOKS.values()),
+        activities=w.activities(),
+    ):
         res = await time_env.client.execute_workflow(
-            PB, IncidentInput(alert=Alert(alertname=PB, service=SERVICE), flapping=True),
-            id=f"incident:{PB}:{uuid.uuid4()}", task_queue=tq,
-            execution_timeout=timedelta(days=2), result_type=PlaybookResult,
-        )  # fmt: skip
+            PB,
+            IncidentInput(alert=Alert(alertname=PB, service=SERVICE), flapping=True),
+            id=f"incident:{PB}:{uuid.uuid4()}",
+            task_queue=tq,
+            execution_timeout=timedelta(days=2),
+            result_type=PlaybookResult,
+        )
     assert res.outcome == "escalated" and w.restarts == 0 and w.maintenance_calls == []
 
 
@@ -155,13 +181,20 @@ async def test_late_approval_overruns_containment_budget(time_env: WorkflowEnvir
     safety = SafetyPolicy(require_approval=["containment"], approval_timeout_s=3600)
     w = LabWorld(lab_policy(safety=safety))
     tq = f"tq-{uuid.uuid4()}"
-    async with Worker(time_env.client, task_queue=tq, workflows=list(PLAYBOOKS.values()),
-                      activities=w.activities()):  # fmt: skip
+    async with Worker(
+        time_env.client,
+        task_queue=tq,
+        workflows=list(PLAYBOOKS.values()),
+        activities=w.activities(),
+    ):
         handle = await time_env.client.start_workflow(
-            PB, IncidentInput(alert=Alert(alertname=PB, service=SERVICE)),
-            id=f"incident:{PB}:{uuid.uuid4()}", task_queue=tq,
-            execution_timeout=timedelta(days=2), result_type=PlaybookResult,
-        )  # fmt: skip
+            PB,
+            IncidentInput(alert=Alert(alertname=PB, service=SERVICE)),
+            id=f"incident:{PB}:{uuid.uuid4()}",
+            task_queue=tq,
+            execution_timeout=timedelta(days=2),
+            result_type=PlaybookResult,
+        )
         for _ in range(300):
             s = await handle.query("status", result_type=IncidentStatus)
             if "containment" in s.pending_approvals:
@@ -179,7 +212,7 @@ async def test_late_approval_overruns_containment_budget(time_env: WorkflowEnvir
 
 def test_example_inventory_and_budget_overrides() -> None:
     from activities.inventory import load_inventory
-    from workflows.agentlab_contracts import AgentLabSpec
+    from workflows.contracts.policy import AgentLabSpec
     from workflows.models import Phase
 
     lab = load_inventory("examples/inventory.yaml").policy("agent-lab").agent_lab

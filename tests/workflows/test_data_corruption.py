@@ -15,9 +15,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from tests.workflows.datafiles_world import SERVICE, SIDE_EFFECTS, DataWorld, data_policy
+from workflows.contracts.safety import ApproveRequest, SafetyPolicy
 from workflows.models import Alert, IncidentInput, IncidentStatus, PlaybookResult
 from workflows.registry import PLAYBOOKS, ROUTES, SUPPORT_WORKFLOWS
-from workflows.safety_contracts import ApproveRequest, SafetyPolicy
 from workflows.steps.resolution import HOLD_OPEN
 
 WORKFLOWS = [*PLAYBOOKS.values(), *SUPPORT_WORKFLOWS.values()]
@@ -26,8 +26,9 @@ BAD = {"sessions/a.json": True, "sessions/b.json": False, "sessions/c.json": Fal
 
 async def run(env: WorkflowEnvironment, world: DataWorld, drive: object = None) -> PlaybookResult:
     tq = f"tq-{uuid.uuid4()}"
-    async with Worker(env.client, task_queue=tq, workflows=WORKFLOWS,
-                      activities=world.activities()):  # fmt: skip
+    async with Worker(
+        env.client, task_queue=tq, workflows=WORKFLOWS, activities=world.activities()
+    ):
         handle = await env.client.start_workflow(
             "DataCorruption",
             IncidentInput(alert=Alert(alertname="DataCorruption", service=SERVICE)),
@@ -73,8 +74,9 @@ async def test_nothing_corrupt_closes_without_change(time_env: WorkflowEnvironme
 
 
 async def test_dry_run_writes_no_incident_log_line(time_env: WorkflowEnvironment) -> None:
-    world = DataWorld(data_policy(safety=SafetyPolicy(dry_run=True)),
-                      sessions={"sessions/a.json": True})  # fmt: skip
+    world = DataWorld(
+        data_policy(safety=SafetyPolicy(dry_run=True)), sessions={"sessions/a.json": True}
+    )
     res = await run(time_env, world)
     assert res.outcome == "resolved_without_action"
     assert "incident_log" not in world.names() and "dry-run:incident_log" in world.names()
@@ -85,14 +87,23 @@ async def test_dry_run_writes_no_incident_log_line(time_env: WorkflowEnvironment
 async def test_corrupt_with_backup_restores_all_and_resolves(
     time_env: WorkflowEnvironment,
 ) -> None:
-    world = DataWorld(data_policy(), sessions=dict(BAD), csv_ok=False,
-                      backup={"sessions/b.json", "sessions/c.json"})  # fmt: skip
+    world = DataWorld(
+        data_policy(),
+        sessions=dict(BAD),
+        csv_ok=False,
+        backup={"sessions/b.json", "sessions/c.json"},
+    )
     res = await run(time_env, world)
     assert res.outcome == "resolved"
     # The runbook's order: stop writes, evidence before any change, then quarantine.
     assert [n for n in world.names() if n in SIDE_EFFECTS] == [
-        "read_only:on", "snapshot", "quarantine", "restore", "rebuild", "read_only:off"
-    ]  # fmt: skip
+        "read_only:on",
+        "snapshot",
+        "quarantine",
+        "restore",
+        "rebuild",
+        "read_only:off",
+    ]
     assert world.calls[world.names().index("quarantine")].detail == (
         "sessions/b.json,sessions/c.json,runs.csv"
     )
@@ -136,8 +147,9 @@ async def test_off_host_backups_fetched_before_the_scan_evidence_sent_off(
 
 async def test_failed_evidence_upload_goes_on_with_a_to_do(time_env: WorkflowEnvironment) -> None:
     pol = data_policy(data_integrity={"has_evidence_upload": True})
-    world = DataWorld(pol, sessions=dict(BAD), backup={"sessions/b.json", "sessions/c.json"},
-                      upload_exit=1)  # fmt: skip
+    world = DataWorld(
+        pol, sessions=dict(BAD), backup={"sessions/b.json", "sessions/c.json"}, upload_exit=1
+    )
     res = await run(time_env, world)
     assert res.outcome == "resolved"  # the tar is on the host; the data are restored
     assert "backup_sync" not in world.names()  # not configured: not run
@@ -173,8 +185,12 @@ async def test_no_backup_configured_escalates(time_env: WorkflowEnvironment) -> 
 
 
 async def test_validation_still_failing_escalates(time_env: WorkflowEnvironment) -> None:
-    world = DataWorld(data_policy(), sessions=dict(BAD), stuck={"sessions/c.json"},
-                      backup={"sessions/b.json", "sessions/c.json"})  # fmt: skip
+    world = DataWorld(
+        data_policy(),
+        sessions=dict(BAD),
+        stuck={"sessions/c.json"},
+        backup={"sessions/b.json", "sessions/c.json"},
+    )
     res = await run(time_env, world)
     assert res.outcome == "escalated"
     assert "validation still failing: Valid sessions: 2, Invalid: 1" in res.action
@@ -183,16 +199,24 @@ async def test_validation_still_failing_escalates(time_env: WorkflowEnvironment)
 
 
 async def test_no_evidence_no_change(time_env: WorkflowEnvironment) -> None:
-    world = DataWorld(data_policy(), sessions=dict(BAD), snapshot_fails=True,
-                      backup={"sessions/b.json", "sessions/c.json"})  # fmt: skip
+    world = DataWorld(
+        data_policy(),
+        sessions=dict(BAD),
+        snapshot_fails=True,
+        backup={"sessions/b.json", "sessions/c.json"},
+    )
     res = await run(time_env, world)
     assert res.outcome == "escalated" and "no change without evidence" in res.action
     assert "quarantine" not in world.names() and "restore" not in world.names()
 
 
 async def test_read_only_mode_already_on_is_left_on(time_env: WorkflowEnvironment) -> None:
-    world = DataWorld(data_policy(), sessions=dict(BAD), flag_exists=True,
-                      backup={"sessions/b.json", "sessions/c.json"})  # fmt: skip
+    world = DataWorld(
+        data_policy(),
+        sessions=dict(BAD),
+        flag_exists=True,
+        backup={"sessions/b.json", "sessions/c.json"},
+    )
     res = await run(time_env, world)
     assert res.outcome == "resolved" and "read_only:off" not in world.names()
     assert world.flag_exists and "before this incident" in entry(res, "read-only mode")
@@ -210,8 +234,11 @@ async def test_late_containment_approval_overruns_at_60_minutes(
     """Containment behind an approval; the person answers 70 minutes in: the Containment
     budget (60 min after detection) is marked overrun at 60 minutes."""
     safety = SafetyPolicy(require_approval=["containment"], approval_timeout_s=7200)
-    world = DataWorld(data_policy(safety=safety), sessions=dict(BAD),
-                      backup={"sessions/b.json", "sessions/c.json"})  # fmt: skip
+    world = DataWorld(
+        data_policy(safety=safety),
+        sessions=dict(BAD),
+        backup={"sessions/b.json", "sessions/c.json"},
+    )
 
     async def drive(h: WorkflowHandle) -> None:
         for _ in range(400):  # queries do not skip time: poll the wall clock

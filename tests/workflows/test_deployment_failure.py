@@ -10,11 +10,17 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.workflows.agentlab_errors_world import ReleaseWorld, agentlab_policy, run_release
 from tests.workflows.sli_harness import steps
-from workflows.agentlab_errors_contracts import ReleasePolicy
-from workflows.contracts import CommandKind
+from workflows.contracts.policy import ReleasePolicy
+from workflows.contracts.service import CommandKind
 
-ROLLBACK = ["stop", "rollback_fetch", "rollback_reset", "rollback_clean",
-            "rollback_restore_config", "start"]  # fmt: skip
+ROLLBACK = [
+    "stop",
+    "rollback_fetch",
+    "rollback_reset",
+    "rollback_clean",
+    "rollback_restore_config",
+    "start",
+]
 CI = ReleasePolicy(has_ci_rollback=True, has_source_repo=True, has_smoke_test=True)
 
 
@@ -30,11 +36,33 @@ async def test_git_rollback_healthy_smoke_passes(time_env: WorkflowEnvironment) 
     w = world()
     res = await run(time_env, w)
     assert res.outcome == "resolved" and res.action == "rollback", steps(res)
-    order = [n for n in w.names() if n in {"startup_logs", "import_check", "git_log",
-             "maintenance:enable", "stop", "start", "health", "smoke_test",
-             "maintenance:disable"}]  # fmt: skip
-    assert order == ["startup_logs", "import_check", "git_log", "maintenance:enable", "stop",
-                     "start", "health", "smoke_test", "maintenance:disable"]  # fmt: skip
+    order = [
+        n
+        for n in w.names()
+        if n
+        in {
+            "startup_logs",
+            "import_check",
+            "git_log",
+            "maintenance:enable",
+            "stop",
+            "start",
+            "health",
+            "smoke_test",
+            "maintenance:disable",
+        }
+    ]
+    assert order == [
+        "startup_logs",
+        "import_check",
+        "git_log",
+        "maintenance:enable",
+        "stop",
+        "start",
+        "health",
+        "smoke_test",
+        "maintenance:disable",
+    ]
     assert [c.detail for c in w.calls if c.name == "git_log"] == ["5"]
     assert [n for n in w.names() if n in ROLLBACK] == ROLLBACK
     keys = [c.detail for c in w.calls if c.name.startswith("maintenance:")]

@@ -10,10 +10,16 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.workflows.sli_harness import log_line, near, run_incident, steps
 from tests.workflows.sli_world import SliWorld, sli_policy
-from workflows.remediation_contracts import LogErrorsResult
+from workflows.contracts.diagnostics import LogErrorsResult
 
-ROLLBACK = ["stop", "rollback_fetch", "rollback_reset", "rollback_clean",
-            "rollback_restore_config", "start"]  # fmt: skip
+ROLLBACK = [
+    "stop",
+    "rollback_fetch",
+    "rollback_reset",
+    "rollback_clean",
+    "rollback_restore_config",
+    "start",
+]
 GOOD, MID, BAD = 0.0005, 0.005, 0.02  # < 0.1 %, between, > 1 %
 
 
@@ -132,8 +138,11 @@ async def test_still_bad_after_rollback_escalates(time_env: WorkflowEnvironment)
     res = await run_incident(time_env, w, "HighErrorRate")
     assert res.outcome == "escalated" and res.paged
     assert w.names().count("stop") == 1  # one rollback, never a second
-    assert near(w.times("pagerduty:trigger")[0] - w.times("start")[0], timedelta(minutes=30),
-                timedelta(minutes=1))  # fmt: skip
+    assert near(
+        w.times("pagerduty:trigger")[0] - w.times("start")[0],
+        timedelta(minutes=30),
+        timedelta(minutes=1),
+    )
     assert "incident_log" not in w.names()
 
 

@@ -62,7 +62,7 @@ async def test_nothing_to_verify_with_escalates(time_env: WorkflowEnvironment) -
 async def test_dry_run_sends_no_load(time_env: WorkflowEnvironment) -> None:
     """A dry run must not put 1,000 requests on a degraded service: the probe says what
     it would send and the plan walks on to the latency window."""
-    from workflows.safety_contracts import SafetyPolicy
+    from workflows.contracts.safety import SafetyPolicy
 
     w = LabWorld(lab_policy(safety=SafetyPolicy(dry_run=True)), sli=[0.9, 0.3])
     res = await run_lab(time_env, w, PB)

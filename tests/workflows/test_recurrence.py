@@ -21,7 +21,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.inventory import InventoryError, load_inventory
 from tests.workflows.fakes import World
 from tests.workflows.test_service_down import policy, run_incident
-from workflows.contracts import EarlierIncident, EarlierIncidentsResult, RecurrencePolicy
+from workflows.contracts.policy import RecurrencePolicy
+from workflows.contracts.records import EarlierIncident, EarlierIncidentsResult
 from workflows.models import PlaybookResult
 
 
@@ -37,10 +38,16 @@ def earlier(*ago: timedelta) -> Callable[[datetime], EarlierIncidentsResult]:
 
 def _earlier(now: datetime, ago: tuple[timedelta, ...]) -> EarlierIncidentsResult:
     runs = [
-        EarlierIncident(run_id=f"r{i}", started_at=now - a, closed_at=now - a + timedelta(minutes=2),  # noqa: E501
-                        status="COMPLETED", outcome="resolved", action="restart")
+        EarlierIncident(
+            run_id=f"r{i}",
+            started_at=now - a,
+            closed_at=now - a + timedelta(minutes=2),  # noqa: E501
+            status="COMPLETED",
+            outcome="resolved",
+            action="restart",
+        )
         for i, a in enumerate(ago)
-    ]  # fmt: skip
+    ]
     return EarlierIncidentsResult(available=True, total=len(runs), incidents=runs)
 
 

@@ -22,11 +22,8 @@ from activities.governor import GovernorActivities
 from remedy.temporal import ensure_search_attributes
 from tests.conftest import venv_binary
 from tests.workflows.fakes import World
-from workflows.contracts import ServicePolicy
-from workflows.models import Alert, IncidentInput, IncidentStatus, PlaybookResult
-from workflows.playbooks.service_down import ServiceDown
-from workflows.registry import PLAYBOOKS, SUPPORT_WORKFLOWS
-from workflows.safety_contracts import (
+from workflows.contracts.policy import ServicePolicy
+from workflows.contracts.safety import (
     GOVERNOR_PERMIT,
     ApproveRequest,
     GovernorInput,
@@ -35,6 +32,9 @@ from workflows.safety_contracts import (
     PermitRequest,
     RejectRequest,
 )
+from workflows.models import Alert, IncidentInput, IncidentStatus, PlaybookResult
+from workflows.playbooks.service_down import ServiceDown
+from workflows.registry import PLAYBOOKS, SUPPORT_WORKFLOWS
 
 WORKFLOWS = [*PLAYBOOKS.values(), *SUPPORT_WORKFLOWS.values()]
 
@@ -49,7 +49,7 @@ def real_governor(world: World) -> list[Callable[..., object]]:
     fakes = [
         a
         for a in world.activities()
-        if getattr(a, "__temporal_activity_definition").name != GOVERNOR_PERMIT  # noqa: B009
+        if getattr(a, "__temporal_activity_definition").name != GOVERNOR_PERMIT.name  # noqa: B009
     ]
     return [*fakes, GovernorActivities().permit]
 
@@ -80,8 +80,9 @@ def steps(res: PlaybookResult, outcome: str | None = None) -> list[str]:
 async def test_restart_waits_for_approval(time_env: WorkflowEnvironment) -> None:
     world = World(policy(require_approval=["restart"]))
     tq = f"tq-{uuid.uuid4()}"
-    async with Worker(time_env.client, task_queue=tq, workflows=WORKFLOWS,
-                      activities=world.activities()):  # fmt: skip
+    async with Worker(
+        time_env.client, task_queue=tq, workflows=WORKFLOWS, activities=world.activities()
+    ):
         handle = await start(time_env, tq, "genesis-orchestration")
         await pending(handle, "restart")
         assert world.restarts == 0
@@ -103,8 +104,9 @@ async def test_restart_waits_for_approval(time_env: WorkflowEnvironment) -> None
 async def test_no_approval_in_time_escalates(time_env: WorkflowEnvironment) -> None:
     world = World(policy(require_approval=["restart"], approval_timeout_s=600))
     tq = f"tq-{uuid.uuid4()}"
-    async with Worker(time_env.client, task_queue=tq, workflows=WORKFLOWS,
-                      activities=world.activities()):  # fmt: skip
+    async with Worker(
+        time_env.client, task_queue=tq, workflows=WORKFLOWS, activities=world.activities()
+    ):
         handle = await start(time_env, tq, "genesis-orchestration")
         res: PlaybookResult = await handle.result()
     assert res.outcome == "escalated" and world.restarts == 0
@@ -121,8 +123,9 @@ async def test_no_approval_in_time_escalates(time_env: WorkflowEnvironment) -> N
 async def test_dry_run_walks_the_plan_and_changes_nothing(time_env: WorkflowEnvironment) -> None:
     world = World(policy(dry_run=True, require_approval=["rollback"]))
     tq = f"tq-{uuid.uuid4()}"
-    async with Worker(time_env.client, task_queue=tq, workflows=WORKFLOWS,
-                      activities=world.activities()):  # fmt: skip
+    async with Worker(
+        time_env.client, task_queue=tq, workflows=WORKFLOWS, activities=world.activities()
+    ):
         res: PlaybookResult = await (await start(time_env, tq, "genesis-orchestration")).result()
     assert world.restarts == 0 and not world.permits  # no real permit used up
     side_effects = [n for n in world.names() if n.startswith("dry-run:")]
@@ -160,8 +163,9 @@ async def test_governor_limits_concurrent_incidents(dev_env: WorkflowEnvironment
     )
     world = World(pol)
     tq = f"tq-{uuid.uuid4()}"
-    async with Worker(dev_env.client, task_queue=tq, workflows=WORKFLOWS,
-                      activities=real_governor(world)):  # fmt: skip
+    async with Worker(
+        dev_env.client, task_queue=tq, workflows=WORKFLOWS, activities=real_governor(world)
+    ):
         a, b = await asyncio.gather(start(dev_env, tq, service), start(dev_env, tq, service))
         # Exactly one of the two gets the hour's single permit; the other is held.
         held = await first_pending([a, b], "over-limit")
@@ -197,8 +201,13 @@ async def test_governor_window_is_one_hour(time_env: WorkflowEnvironment) -> Non
     tq = f"tq-{uuid.uuid4()}"
 
     def req(n: int) -> PermitRequest:
-        return PermitRequest(service=service, incident_id=f"i{n}", kind="restart",
-                             key=f"i{n}:restart:1", max_per_hour=1)  # fmt: skip
+        return PermitRequest(
+            service=service,
+            incident_id=f"i{n}",
+            kind="restart",
+            key=f"i{n}:restart:1",
+            max_per_hour=1,
+        )
 
     async with Worker(time_env.client, task_queue=tq, workflows=WORKFLOWS):
         gov = await time_env.client.start_workflow(
@@ -222,8 +231,9 @@ async def test_over_limit_approved_by_a_human(time_env: WorkflowEnvironment) -> 
     service = f"svc-{uuid.uuid4().hex[:8]}"
     world = World(policy(service, max_actions_per_hour=0))  # every action needs a human
     tq = f"tq-{uuid.uuid4()}"
-    async with Worker(time_env.client, task_queue=tq, workflows=WORKFLOWS,
-                      activities=real_governor(world)):  # fmt: skip
+    async with Worker(
+        time_env.client, task_queue=tq, workflows=WORKFLOWS, activities=real_governor(world)
+    ):
         handle = await start(time_env, tq, service)
         await pending(handle, "over-limit")
         await handle.execute_update("approve", ApproveRequest(by="carol", step="over-limit"))
@@ -242,8 +252,9 @@ async def test_rejection_escalates_and_unknown_step_is_a_clear_error(
 ) -> None:
     world = World(policy(require_approval=["restart"]))
     tq = f"tq-{uuid.uuid4()}"
-    async with Worker(time_env.client, task_queue=tq, workflows=WORKFLOWS,
-                      activities=world.activities()):  # fmt: skip
+    async with Worker(
+        time_env.client, task_queue=tq, workflows=WORKFLOWS, activities=world.activities()
+    ):
         handle = await start(time_env, tq, "genesis-orchestration")
         st = await pending(handle, "restart")
         assert "restart" in st.pending_approvals["restart"]  # says what it would do

@@ -14,9 +14,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from tests.workflows.security_world import CONTAINMENT, SecurityWorld, security_policy
+from workflows.contracts.safety import ApproveRequest, RejectRequest
 from workflows.models import Alert, IncidentInput, IncidentStatus, PlaybookResult
 from workflows.registry import PLAYBOOKS, SUPPORT_WORKFLOWS
-from workflows.safety_contracts import ApproveRequest, RejectRequest
 
 WORKFLOWS = [*PLAYBOOKS.values(), *SUPPORT_WORKFLOWS.values()]
 ROTATE, BLOCK, ISOLATE = (f"containment: {n}" for n in CONTAINMENT)
@@ -26,8 +26,9 @@ async def run(
     env: WorkflowEnvironment, world: SecurityWorld, drive: object = None
 ) -> tuple[PlaybookResult, WorkflowHandle]:
     tq = f"tq-{uuid.uuid4()}"
-    async with Worker(env.client, task_queue=tq, workflows=WORKFLOWS,
-                      activities=world.activities()):  # fmt: skip
+    async with Worker(
+        env.client, task_queue=tq, workflows=WORKFLOWS, activities=world.activities()
+    ):
         handle = await env.client.start_workflow(
             "SecurityIncident",
             IncidentInput(alert=Alert(alertname="SecurityIncident", service="agent-lab")),
@@ -69,8 +70,9 @@ async def test_nobody_approves_nothing_runs_and_it_escalates(time_env: WorkflowE
     asked = next(e.at for e in res.timeline if e.step == f"waiting for approval: {ROTATE}")
     expired = [e for e in res.timeline if e.step.startswith("approval: ") and e.outcome == "failed"]
     assert len(expired) == 3  # every step withdrawn, at the 15-minute approval timeout
-    assert all(timedelta(minutes=15) <= e.at - asked < timedelta(minutes=15, seconds=1)
-               for e in expired)  # fmt: skip
+    assert all(
+        timedelta(minutes=15) <= e.at - asked < timedelta(minutes=15, seconds=1) for e in expired
+    )
     assert "diagnosis: attack patterns" in tl
     # The seed's human-only steps are on the timeline, so the checklist carries them.
     assert any(s.startswith("to do: Legal compliance") for s in tl)
@@ -158,7 +160,7 @@ async def test_failed_containment_step_escalates(time_env: WorkflowEnvironment) 
 async def test_dry_run_asks_nobody_and_describes_every_step(time_env: WorkflowEnvironment) -> None:
     """Nothing would run, so nobody is asked (as safety.clear does for restarts): each
     step is recorded as the approval it would need and the command it would run."""
-    from workflows.safety_contracts import SafetyPolicy
+    from workflows.contracts.safety import SafetyPolicy
 
     pol = security_policy()
     pol = pol.model_copy(update={"safety": SafetyPolicy(dry_run=True, approval_timeout_s=900)})

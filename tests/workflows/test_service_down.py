@@ -11,7 +11,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from tests.workflows.fakes import World
-from workflows.contracts import CommandKind, ServicePolicy
+from workflows.contracts.policy import ServicePolicy
+from workflows.contracts.service import CommandKind
 from workflows.models import AckRequest, Alert, IncidentInput, IncidentStatus, PlaybookResult
 from workflows.playbooks.service_down import ServiceDown
 from workflows.registry import PLAYBOOKS

@@ -28,8 +28,10 @@ async def test_disabled_recovers_then_re_enabled_and_verified(
     probes = w.times("stream")
     assert probes[0] < w.times("mitigation")[0] < probes[1]
     retries = probes[1:4]
-    assert all(near(b - a, timedelta(seconds=60), timedelta(seconds=1))
-               for a, b in zip(retries, retries[1:], strict=False))  # fmt: skip
+    assert all(
+        near(b - a, timedelta(seconds=60), timedelta(seconds=1))
+        for a, b in zip(retries, retries[1:], strict=False)
+    )
     # Re-enabled (and restarted, as disabling needed one), then verified: probe + SLI.
     restore_at = w.times("restore")[0]
     assert probes[3] < restore_at < w.times("restart")[1] < probes[4]

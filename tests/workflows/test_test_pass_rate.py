@@ -8,17 +8,24 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.workflows.sli_harness import log_line, near, run_incident, steps
 from tests.workflows.sli_world import SliWorld, sli_policy
-from workflows.remediation_contracts import CheckResult, TestRunResult
+from workflows.contracts.testsuite import CheckResult, TestRunResult
 
 FLAKY = "tests/test_performance.py::test_halo_routing_performance_large_dag"
 
 
 def run(passed: int, failing: list[str], **kw: object) -> TestRunResult:
     return TestRunResult.model_validate(
-        dict(exit_status=1 if failing else 0, passed=passed, failed=len(failing),
-             pass_rate=passed / (passed + len(failing)), failing=failing,
-             failing_total=len(failing), summary="...") | kw
-    )  # fmt: skip
+        dict(
+            exit_status=1 if failing else 0,
+            passed=passed,
+            failed=len(failing),
+            pass_rate=passed / (passed + len(failing)),
+            failing=failing,
+            failing_total=len(failing),
+            summary="...",
+        )
+        | kw
+    )
 
 
 def infra(n: int) -> list[str]:

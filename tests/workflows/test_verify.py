@@ -10,7 +10,7 @@ from temporalio.worker import Worker
 
 from tests.workflows.fakes import World
 from tests.workflows.verify_harness import VerifyHarness
-from workflows.contracts import ServicePolicy, Sli
+from workflows.contracts.policy import ServicePolicy, Sli
 from workflows.models import Alert, IncidentInput, VerifyResult
 
 ERROR_RATE = Sli(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import Sli
+    from workflows.contracts.policy import Sli
     from workflows.incident import Incident
     from workflows.models import IncidentInput, VerifyResult
     from workflows.steps.verify import sustained

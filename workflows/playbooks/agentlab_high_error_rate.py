@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.agentlab_errors_contracts import ERRORS_BUDGETS, RECENT_COMMITS_ERRORS
+    from workflows.contracts.diagnostics import RECENT_COMMITS_ERRORS
     from workflows.incident import Incident
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.steps import agentlab_release as release
@@ -32,7 +32,7 @@ class AgentLabHighErrorRate(Incident):
     @safety.escalates_when_refused  # a rollback not approved in time
     async def run(self, inp: IncidentInput) -> PlaybookResult:
         policy = await self.detect(inp)
-        budgets = ERRORS_BUDGETS
+        budgets = policy.agent_lab.budgets.high_error_rate
         sli = policy.slis.get("error_rate")
         await notify.status_update(
             self, "Active", "alert received", "group errors, probe upstream, review changes"
@@ -61,15 +61,18 @@ class AgentLabHighErrorRate(Incident):
                 return await escalate(self, "rollback failed or none configured")
             action = "rollback"
         await notify.status_update(
-            self, "Investigating", actions_taken=action,
+            self,
+            "Investigating",
+            actions_taken=action,
             next_steps=f"validate the error rate < {sli.threshold:g}, run the integration tests",
-        )  # fmt: skip
+        )
 
         release.enter(self, Phase.VERIFICATION, budgets)
-        if not await release.error_rate_fell(self, sli, budgets.recovery):
+        recovery_ends = budgets[Phase.VERIFICATION]
+        if not await release.error_rate_fell(self, sli, recovery_ends):
             return await escalate(
                 self,
-                f"error rate not below {sli.threshold:g} by {budgets.recovery} after detection",
+                f"error rate not below {sli.threshold:g} by {recovery_ends} after detection",
             )
         tests = await testsuite.run(self, "integration tests")
         if not testsuite.all_passed(tests):

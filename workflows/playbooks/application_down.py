@@ -86,8 +86,9 @@ class ApplicationDown(Incident):
         if not await lab.verified(self):
             return await self.give_up(
                 f"/health passes after {action} but /health/detailed or the core "
-                "functionality request fails", in_maintenance,
-            )  # fmt: skip
+                "functionality request fails",
+                in_maintenance,
+            )
         if in_maintenance:  # gradual traffic restoration: only after verified recovery
             await lab.maintenance(self, "disable")
         return await close(self, "resolved", action)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import CommandKind
-    from workflows.datafile_contracts import Counts, ScanReport
+    from workflows.contracts.datafiles import Counts, ScanReport
+    from workflows.contracts.service import CommandKind
     from workflows.incident import Incident
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.steps import agentlab_diagnosis as phases
@@ -63,25 +63,34 @@ class DataCorruption(Incident):
         for step in cfg.human_steps:  # the runbook's Post-Incident Actions
             self.record(f"to do: {step}", "info", "post-incident: for people")
         await notify.status_update(
-            self, "Investigating", before.counts.line(),
+            self,
+            "Investigating",
+            before.counts.line(),
             "read-only mode, forensic copy, quarantine, restore from backup",
-        )  # fmt: skip
+        )
         corrupt = before.counts.sessions_invalid
         if corrupt > cfg.max_files:
-            return await escalate(self, f"{corrupt} corrupt session files: over {cfg.max_files}, "
-                                  "beyond automation; nothing changed")  # fmt: skip
+            return await escalate(
+                self,
+                f"{corrupt} corrupt session files: over {cfg.max_files}, "
+                "beyond automation; nothing changed",
+            )
 
         phases.enter(self, Phase.RESPONSE, budgets)  # Containment
         targets = self.targets(before)
-        await safety.clear(self, "containment", f"read-only mode, forensic copy, quarantine of "
-                           f"{len(targets)} files")  # fmt: skip
+        await safety.clear(
+            self,
+            "containment",
+            f"read-only mode, forensic copy, quarantine of {len(targets)} files",
+        )
         flag = await files.read_only(self, on=True)
         if flag is None:
             return await escalate(self, "read-only mode could not be turned on; nothing changed")
         stamp = workflow.now().strftime("%Y%m%d_%H%M%S")  # evidence and quarantine names
         if not await files.snapshot(self, stamp):
-            return await escalate(self, "forensic copy failed: no change without evidence "
-                                  "(read-only mode on)")  # fmt: skip
+            return await escalate(
+                self, "forensic copy failed: no change without evidence (read-only mode on)"
+            )
         if cfg.has_evidence_upload and not await files.offsite(
             self, CommandKind.EVIDENCE_UPLOAD, "upload evidence (evidence_upload)"
         ):  # the tar is still on the host: go on, but a person must copy it off
@@ -124,8 +133,9 @@ class DataCorruption(Incident):
     def record_counts(self, before: Counts, after: Counts | None) -> None:
         got = after.line() if after else "validation did not run"
         ok = after is not None and after.ok
-        self.record("valid/invalid", "ok" if ok else "failed",
-                    f"before: {before.line()}\nafter: {got}")  # fmt: skip
+        self.record(
+            "valid/invalid", "ok" if ok else "failed", f"before: {before.line()}\nafter: {got}"
+        )
 
     def problems(self, after: Counts | None, lost: list[str]) -> list[str]:
         out = []
@@ -133,6 +143,8 @@ class DataCorruption(Incident):
             out.append(f"validation still failing: {after.line() if after else 'did not run'}")
         if lost:
             shown = ", ".join(lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
-            out.append(f"{len(lost)} corrupt sessions quarantined with no backup copy restored "
-                       f"({shown}): data missing, a person decides")  # fmt: skip
+            out.append(
+                f"{len(lost)} corrupt sessions quarantined with no backup copy restored "
+                f"({shown}): data missing, a person decides"
+            )
         return out

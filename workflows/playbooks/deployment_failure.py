@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.agentlab_errors_contracts import DEPLOY_BUDGETS, RECENT_COMMITS_DEPLOY
+    from workflows.contracts.diagnostics import RECENT_COMMITS_DEPLOY
     from workflows.incident import Incident
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.steps import agentlab_release as release
@@ -31,7 +31,7 @@ class DeploymentFailure(Incident):
     @safety.escalates_when_refused  # a rollback not approved in time
     async def run(self, inp: IncidentInput) -> PlaybookResult:
         policy = await self.detect(inp)
-        budgets = DEPLOY_BUDGETS
+        budgets = policy.agent_lab.budgets.deployment_failure
         await notify.status_update(
             self, "Active", "alert received", "startup logs, import check, roll back"
         )
@@ -58,7 +58,7 @@ class DeploymentFailure(Incident):
         release.enter(self, Phase.VERIFICATION, budgets)
         interval = policy.waits.health_retry_interval
         # Health URL and health-check script where configured, else the status command.
-        if not await recovery.wait_healthy(self, budgets.recovery, interval):
+        if not await recovery.wait_healthy(self, budgets[Phase.VERIFICATION], interval):
             return await escalate(self, f"unhealthy after the rollback{note}")
         if policy.release.has_smoke_test:
             smoke = await release.deploy_check(self, "smoke_test")

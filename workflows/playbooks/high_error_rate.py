@@ -5,10 +5,9 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import HTTP_PROBE, HttpProbeInput, HttpProbeResult
+    from workflows.contracts.http import HTTP_PROBE, HttpProbeInput
     from workflows.incident import Incident, StepFailed
     from workflows.models import IncidentInput, Phase, PlaybookResult
-    from workflows.policies import HTTP_PROBE as HTTP_PROBE_POLICY
     from workflows.steps import (
         diagnostics,
         mitigation,
@@ -94,8 +93,6 @@ class HighErrorRate(Incident):
                     f"diagnosis: connectivity {url}",
                     HTTP_PROBE,
                     HttpProbeInput(url=url, method="GET", expected_status=REACHABLE),
-                    HttpProbeResult,
-                    HTTP_PROBE_POLICY,
                 )
                 self.record(
                     f"diagnosis: connectivity {url}",

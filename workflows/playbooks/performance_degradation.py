@@ -52,9 +52,11 @@ class PerformanceDegradation(Incident):
         action = f"{' + '.join(applied)} mitigation" if applied else "no mitigation"
         kept = f"; mitigations left in place: {', '.join(applied)}" if applied else ""
         await notify.status_update(
-            self, "Investigating", f"mitigations: {', '.join(applied) or 'none'}",
+            self,
+            "Investigating",
+            f"mitigations: {', '.join(applied) or 'none'}",
             "load probe, then verify latency",
-        )  # fmt: skip
+        )
 
         diag.enter(self, Phase.VERIFICATION, budgets)  # Recovery
         load = await lab.load_probe(self)

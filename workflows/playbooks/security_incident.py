@@ -25,20 +25,16 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.incident import Incident, StepFailed
-    from workflows.models import IncidentInput, Phase, PlaybookResult
-    from workflows.policies import DIAGNOSTIC, SIDE_EFFECT
-    from workflows.security_contracts import (
+    from workflows.contracts.security import (
         SECURITY_ACCESS_LOG,
         SECURITY_CONTAIN,
         SECURITY_SNAPSHOT,
         AccessLogInput,
-        AccessLogReport,
         ContainInput,
-        ContainResult,
-        SnapshotInput,
-        SnapshotResult,
+        EvidenceInput,
     )
+    from workflows.incident import Incident, StepFailed
+    from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.steps import escalation, notify, safety
     from workflows.steps.resolution import escalate
 
@@ -59,10 +55,14 @@ class SecurityIncident(Incident):
         for step in sec.human_steps:  # the checklist's "left to people" items
             self.record(f"to do: {step}", "info", "for people: automation does not do this")
         await escalation.page_incident_commander(self, "security incident: collecting evidence")
-        self.background(notify.status_update(
-            self, "Investigating", "paged the incident commander; collecting evidence",
-            "containment steps wait for a person's approval",
-        ))  # fmt: skip
+        self.background(
+            notify.status_update(
+                self,
+                "Investigating",
+                "paged the incident commander; collecting evidence",
+                "containment steps wait for a person's approval",
+            )
+        )
         if not sec.configured:
             return await escalate(self, "no `security:` section for this service in the inventory")
 
@@ -86,9 +86,10 @@ class SecurityIncident(Incident):
     async def analyse_access_log(self) -> None:
         try:
             r = await self.act(
-                "access log analysis", SECURITY_ACCESS_LOG, AccessLogInput(service=self.service),
-                AccessLogReport, DIAGNOSTIC,
-            )  # fmt: skip
+                "access log analysis",
+                SECURITY_ACCESS_LOG,
+                AccessLogInput(service=self.service),
+            )
         except StepFailed:
             return  # recorded; the snapshot still preserves the logs for people
         top = ", ".join(f"{s.source} ({s.requests})" for s in r.top_sources[:5]) or "none"
@@ -100,10 +101,10 @@ class SecurityIncident(Incident):
     async def snapshot(self) -> bool:
         try:
             r = await self.act(
-                "forensic snapshot", SECURITY_SNAPSHOT,
-                SnapshotInput(service=self.service, incident_id=self.run_key),
-                SnapshotResult, SIDE_EFFECT,
-            )  # fmt: skip
+                "forensic snapshot",
+                SECURITY_SNAPSHOT,
+                EvidenceInput(service=self.service, incident_id=self.run_key),
+            )
         except StepFailed:
             return False
         if r.dry_run:
@@ -122,8 +123,9 @@ class SecurityIncident(Incident):
             # As safety.clear: a dry run says what it would ask and asks nobody (nothing
             # would run anyway), then shows each step as the activity describes it.
             for step, what in steps.items():
-                self.record(f"approval: {step}", "skipped",
-                            f"DRY RUN: would ask for approval: {what}")  # fmt: skip
+                self.record(
+                    f"approval: {step}", "skipped", f"DRY RUN: would ask for approval: {what}"
+                )
                 if not await self.run_step(step.removeprefix(CONTAINMENT)):
                     return step
             return None
@@ -147,10 +149,10 @@ class SecurityIncident(Incident):
         step = f"{CONTAINMENT}{name}"
         try:
             r = await self.act(
-                step, SECURITY_CONTAIN,
+                step,
+                SECURITY_CONTAIN,
                 ContainInput(service=self.service, incident_id=self.run_key, name=name),
-                ContainResult, SIDE_EFFECT,
-            )  # fmt: skip
+            )
         except StepFailed:
             return False
         self.record(

@@ -5,10 +5,9 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.contracts.mitigation import MITIGATION_APPLY, MitigationInput
     from workflows.incident import Incident, StepFailed
     from workflows.models import IncidentInput, Phase, PlaybookResult
-    from workflows.policies import SIDE_EFFECT
-    from workflows.remediation_contracts import MITIGATION_APPLY, MitigationInput, MitigationResult
     from workflows.steps import agentlab_diagnosis as diag
     from workflows.steps import agentlab_recovery as lab
     from workflows.steps import mitigation, notify, recovery, safety, verify
@@ -52,9 +51,11 @@ class StreamingFailure(Incident):
         diag.enter(self, Phase.RESPONSE, budgets)  # Containment
         applied = await mitigation.apply(self, [cfg.streaming_mitigation])
         await notify.status_update(
-            self, "Investigating", f"streaming disabled: {', '.join(applied) or 'not possible'}",
+            self,
+            "Investigating",
+            f"streaming disabled: {', '.join(applied) or 'not possible'}",
             "retry the streaming probe until it recovers",
-        )  # fmt: skip
+        )
 
         diag.enter(self, Phase.VERIFICATION, budgets)  # Recovery
         give_up = self.detected_at + budgets[Phase.VERIFICATION]
@@ -95,11 +96,12 @@ class StreamingFailure(Incident):
         step = f"mitigation: {name} (again)"
         try:
             res = await self.act(
-                step, MITIGATION_APPLY,
-                MitigationInput(service=self.service, name=name,
-                                incident_id=f"{self.run_key}:again"),
-                MitigationResult, SIDE_EFFECT,
-            )  # fmt: skip
+                step,
+                MITIGATION_APPLY,
+                MitigationInput(
+                    service=self.service, name=name, incident_id=f"{self.run_key}:again"
+                ),
+            )
         except StepFailed:
             return
         self.record(step, "skipped" if res.dry_run else "ok", res.detail)

@@ -12,20 +12,20 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.agentlab_contracts import (
+    from workflows.contracts.diagnostics import (
         AGENTLAB_DIAGNOSE,
-        AGENTLAB_UPSTREAM,
-        AgentLabProbeInput,
         DiagnoseInput,
         DiagnoseResult,
         DiagnosticKind,
-        SmokeResult,
     )
-    from workflows.contracts import HTTP_PROBE, HttpProbeInput, HttpProbeResult
+    from workflows.contracts.http import (
+        AGENTLAB_UPSTREAM,
+        HTTP_PROBE,
+        AgentLabProbeInput,
+        HttpProbeInput,
+    )
     from workflows.incident import Incident, StepFailed
     from workflows.models import Phase
-    from workflows.policies import DIAGNOSTIC
-    from workflows.policies import HTTP_PROBE as HTTP_PROBE_POLICY
     from workflows.steps import phases, recovery
 
 # The Agent Lab runbook's names for Remedy's phases.
@@ -50,8 +50,9 @@ def enter(inc: Incident, phase: Phase, budgets: dict[Phase, timedelta]) -> None:
 
 
 def _arm(inc: Incident, phase: Phase, budgets: dict[Phase, timedelta]) -> None:
-    phases.arm(inc, phase, budgets.get(phase), label=LABELS[phase], once=False,
-               quiet_when_escalated=True)  # fmt: skip
+    phases.arm(
+        inc, phase, budgets.get(phase), label=LABELS[phase], once=False, quiet_when_escalated=True
+    )
 
 
 # ---------------------------------------------------------------- checks
@@ -62,10 +63,10 @@ async def health(inc: Incident, step: str = "health check (10 s timeout)") -> bo
         return await recovery.is_active(inc, f"{step}: no health_url, status command")
     try:
         res = await inc.act(
-            step, HTTP_PROBE,
+            step,
+            HTTP_PROBE,
             HttpProbeInput(service=inc.service, timeout_s=HEALTH_TIMEOUT_S),
-            HttpProbeResult, HTTP_PROBE_POLICY,
-        )  # fmt: skip
+        )
     except StepFailed:
         return False
     inc.record(step, "ok" if res.ok else "failed", f"{res.url} -> {res.status_code or res.error}")
@@ -77,9 +78,10 @@ async def _diagnose(
 ) -> DiagnoseResult | None:
     try:
         res = await inc.act(
-            step, AGENTLAB_DIAGNOSE, DiagnoseInput(service=inc.service, kind=kind, name=name),
-            DiagnoseResult, DIAGNOSTIC,
-        )  # fmt: skip
+            step,
+            AGENTLAB_DIAGNOSE,
+            DiagnoseInput(service=inc.service, kind=kind, name=name),
+        )
     except StepFailed:
         return None
     body = f"{res.detail}\n{res.output}".strip() + (" (truncated)" if res.truncated else "")
@@ -110,9 +112,10 @@ async def dependencies(inc: Incident) -> None:
     if lab.has_upstream:
         try:
             res = await inc.act(
-                "diagnosis: upstream API", AGENTLAB_UPSTREAM,
-                AgentLabProbeInput(service=inc.service), SmokeResult, HTTP_PROBE_POLICY,
-            )  # fmt: skip
+                "diagnosis: upstream API",
+                AGENTLAB_UPSTREAM,
+                AgentLabProbeInput(service=inc.service),
+            )
             inc.record(
                 "diagnosis: upstream API",
                 "ok" if res.ok else "failed",

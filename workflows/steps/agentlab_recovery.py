@@ -6,45 +6,31 @@ bounded load probe. Every step records its result in the timeline.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.agentlab_contracts import (
+    from workflows.contracts.base import Activity
+    from workflows.contracts.http import (
         AGENTLAB_LOAD_PROBE,
-        AGENTLAB_MAINTENANCE,
         AGENTLAB_SMOKE,
         AGENTLAB_STREAM_PROBE,
-        LOAD_MAX_DURATION_S,
+        HTTP_PROBE,
         AgentLabProbeInput,
+        HttpProbeInput,
+        HttpProbeResult,
         LoadProbeInput,
         LoadProbeResult,
-        MaintenanceInput,
-        MaintenanceResult,
         SmokeResult,
         StreamProbeResult,
     )
-    from workflows.contracts import HTTP_PROBE, HttpProbeInput, HttpProbeResult
+    from workflows.contracts.service import (
+        AGENTLAB_MAINTENANCE,
+        MaintenanceInput,
+    )
     from workflows.incident import Incident, StepFailed
-    from workflows.policies import HTTP_PROBE as HTTP_PROBE_POLICY
-    from workflows.policies import SIDE_EFFECT, ActivityPolicy
     from workflows.steps import safety
-
-# A streaming read is bounded by the inventory's timeout (<= 300 s); one retry for a
-# worker lost mid-read. The playbook itself retries on its own schedule.
-STREAM_PROBE = ActivityPolicy(
-    start_to_close=timedelta(minutes=6),
-    retry=RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=2),
-)
-# Never retried by Temporal: a retry would send the whole load again. Heartbeats let a
-# lost worker be noticed; start_to_close is the hard time cap plus slack.
-LOAD_PROBE = ActivityPolicy(
-    start_to_close=timedelta(seconds=LOAD_MAX_DURATION_S + 60),
-    heartbeat=timedelta(seconds=30),
-    retry=RetryPolicy(maximum_attempts=1),
-)
 
 
 async def maintenance(inc: Incident, mode: Literal["enable", "disable"]) -> bool:
@@ -60,11 +46,12 @@ async def maintenance(inc: Incident, mode: Literal["enable", "disable"]) -> bool
         await safety.clear(inc, "containment", f"{step} for {inc.service}")
     try:
         res = await inc.act(
-            step, AGENTLAB_MAINTENANCE,
-            MaintenanceInput(service=inc.service, mode=mode,
-                             idempotency_key=f"{inc.run_key}:maintenance-{mode}"),
-            MaintenanceResult, SIDE_EFFECT,
-        )  # fmt: skip
+            step,
+            AGENTLAB_MAINTENANCE,
+            MaintenanceInput(
+                service=inc.service, mode=mode, idempotency_key=f"{inc.run_key}:maintenance-{mode}"
+            ),
+        )
     except StepFailed:
         return False
     if res.dry_run:
@@ -84,9 +71,8 @@ async def _http_check(
     step: str,
     configured: bool,
     missing: str,
-    activity: str,
-    arg: object,
-    result_type: type[HttpProbeResult] | type[SmokeResult],
+    activity: Activity[Any, HttpProbeResult] | Activity[Any, SmokeResult],
+    arg: HttpProbeInput | AgentLabProbeInput,
 ) -> bool | None:
     """One configured HTTP check: skipped (None) when the inventory lacks it, else its
     URL and status in the timeline and whether it passed."""
@@ -94,7 +80,7 @@ async def _http_check(
         inc.record(step, "skipped", missing)
         return None
     try:
-        res = await inc.act(step, activity, arg, result_type, HTTP_PROBE_POLICY)
+        res: HttpProbeResult | SmokeResult = await inc.act(step, activity, arg)  # type: ignore[arg-type,misc]
     except StepFailed:
         return False
     inc.record(step, "ok" if res.ok else "failed", f"{res.url} -> {res.status_code or res.error}")
@@ -105,10 +91,13 @@ async def detailed_health(inc: Incident) -> bool | None:
     """`curl .../health/detailed`; None when the inventory has no detailed URL."""
     assert inc.policy is not None
     return await _http_check(
-        inc, "recovery: /health/detailed", inc.policy.agent_lab.has_health_detailed,
-        "no health_detailed_url in the inventory", HTTP_PROBE,
-        HttpProbeInput(service=inc.service, target="health_detailed"), HttpProbeResult,
-    )  # fmt: skip
+        inc,
+        "recovery: /health/detailed",
+        inc.policy.agent_lab.has_health_detailed,
+        "no health_detailed_url in the inventory",
+        HTTP_PROBE,
+        HttpProbeInput(service=inc.service, target="health_detailed"),
+    )
 
 
 async def smoke(inc: Incident) -> bool | None:
@@ -116,10 +105,13 @@ async def smoke(inc: Incident) -> bool | None:
     inventory configures no smoke request."""
     assert inc.policy is not None
     return await _http_check(
-        inc, "recovery: core functionality", inc.policy.agent_lab.has_smoke,
-        "no agent_lab.smoke request in the inventory", AGENTLAB_SMOKE,
-        AgentLabProbeInput(service=inc.service), SmokeResult,
-    )  # fmt: skip
+        inc,
+        "recovery: core functionality",
+        inc.policy.agent_lab.has_smoke,
+        "no agent_lab.smoke request in the inventory",
+        AGENTLAB_SMOKE,
+        AgentLabProbeInput(service=inc.service),
+    )
 
 
 async def verified(inc: Incident) -> bool:
@@ -133,9 +125,10 @@ async def stream_probe(inc: Incident, step: str) -> StreamProbeResult | None:
     """`curl -N .../api/stream/test`, read as a stream (bounded); None: not run."""
     try:
         res = await inc.act(
-            step, AGENTLAB_STREAM_PROBE, AgentLabProbeInput(service=inc.service),
-            StreamProbeResult, STREAM_PROBE,
-        )  # fmt: skip
+            step,
+            AGENTLAB_STREAM_PROBE,
+            AgentLabProbeInput(service=inc.service),
+        )
     except StepFailed:
         return None
     inc.record(
@@ -170,9 +163,10 @@ async def load_probe(inc: Incident) -> LoadProbeResult | None:
         return None
     try:
         res = await inc.act(
-            step, AGENTLAB_LOAD_PROBE, LoadProbeInput(service=inc.service),
-            LoadProbeResult, LOAD_PROBE,
-        )  # fmt: skip
+            step,
+            AGENTLAB_LOAD_PROBE,
+            LoadProbeInput(service=inc.service),
+        )
     except StepFailed:
         return None
     if res.dry_run:

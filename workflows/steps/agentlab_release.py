@@ -9,59 +9,32 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.agentlab_contracts import (
-        AGENTLAB_MAINTENANCE,
-        MaintenanceInput,
-        MaintenanceResult,
-    )
-    from workflows.agentlab_errors_contracts import (
-        CI_ROLLBACK_DISPATCH,
-        DEPLOY_COMMAND,
+    from workflows.contracts.ci import CI_ROLLBACK_DISPATCH, CiDispatchInput
+    from workflows.contracts.diagnostics import (
         ERROR_GROUPS,
         RECENT_CHANGES,
-        UPSTREAM_PROBE,
-        CiDispatchInput,
-        CiDispatchResult,
+        ErrorGroupsInput,
+        ErrorGroupsResult,
+        RecentChangesInput,
+        RecentChangesResult,
+    )
+    from workflows.contracts.http import UPSTREAM_PROBE, UpstreamProbeInput, UpstreamProbeResult
+    from workflows.contracts.policy import Sli
+    from workflows.contracts.service import (
+        AGENTLAB_MAINTENANCE,
+        DEPLOY_COMMAND,
         DeployCommandInput,
         DeployCommandKind,
         DeployCommandResult,
-        ErrorGroupsInput,
-        ErrorGroupsResult,
-        PhaseBudgets,
-        RecentChangesInput,
-        RecentChangesResult,
-        UpstreamProbeInput,
-        UpstreamProbeResult,
+        MaintenanceInput,
     )
-    from workflows.contracts import Sli
     from workflows.incident import Incident, StepFailed
     from workflows.models import Outcome, Phase
-    from workflows.policies import DIAGNOSTIC, SIDE_EFFECT, ActivityPolicy
     from workflows.steps import notify, safety, verify
     from workflows.steps.rollback import rollback
 
-# Five probes of up to 10 s each: one attempt may take a minute; heartbeats between.
-UPSTREAM = ActivityPolicy(
-    start_to_close=timedelta(minutes=2),
-    heartbeat=timedelta(seconds=30),
-    retry=RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=2),
-)
-# GitHub answering 429/5xx is retried with backoff for up to 10 minutes; the activity
-# raises non-retryable errors for other 4xx. Each attempt first looks for a run already
-# dispatched under the same key (activities/ci.py).
-CI_DISPATCH = ActivityPolicy(
-    start_to_close=timedelta(minutes=1),
-    schedule_to_close=timedelta(minutes=10),
-    retry=RetryPolicy(
-        initial_interval=timedelta(seconds=5),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(minutes=1),
-        maximum_attempts=8,
-    ),
-)
 PHASE_NAMES = {
     Phase.ASSESSMENT: "Investigation",
     Phase.RESPONSE: "Containment",
@@ -70,15 +43,11 @@ PHASE_NAMES = {
 
 
 # ---------------------------------------------------------------- phase budgets
-def enter(inc: Incident, phase: Phase, budgets: PhaseBudgets) -> None:
+def enter(inc: Incident, phase: Phase, budgets: dict[Phase, timedelta]) -> None:
     """Enter `phase` and watch the runbook's budget for it: still in the phase when it
     ends -> `phase overrun` (failed) in the timeline and a Slack update."""
     inc.enter(phase)
-    ends = {
-        Phase.ASSESSMENT: budgets.investigation,
-        Phase.RESPONSE: budgets.containment,
-        Phase.VERIFICATION: budgets.recovery,
-    }.get(phase)
+    ends = budgets.get(phase) if phase in PHASE_NAMES else None
     if ends is None:
         return
     name = PHASE_NAMES[phase]
@@ -96,9 +65,11 @@ async def _watch(inc: Incident, phase: Phase, name: str, ends: timedelta) -> Non
     detail = f"{name} still running {ends} after detection (runbook budget)"
     inc.record(f"phase overrun: {phase.value}", "failed", detail)
     await notify.status_update(
-        inc, "Investigating", actions_taken=f"{name} over its budget",
+        inc,
+        "Investigating",
+        actions_taken=f"{name} over its budget",
         next_steps=f"{detail}; Remedy continues the runbook",
-    )  # fmt: skip
+    )
 
 
 # ---------------------------------------------------------------- investigation
@@ -106,9 +77,10 @@ async def error_groups(inc: Incident) -> ErrorGroupsResult | None:
     step = "diagnosis: error groups"
     try:
         res = await inc.act(
-            step, ERROR_GROUPS, ErrorGroupsInput(service=inc.service),
-            ErrorGroupsResult, DIAGNOSTIC,
-        )  # fmt: skip
+            step,
+            ERROR_GROUPS,
+            ErrorGroupsInput(service=inc.service),
+        )
     except StepFailed:
         return None
     top = "; ".join(f"{g.count}x {g.message}" for g in res.groups) or "none"
@@ -120,9 +92,10 @@ async def upstream(inc: Incident) -> UpstreamProbeResult | None:
     step = "diagnosis: upstream latency"
     try:
         res = await inc.act(
-            step, UPSTREAM_PROBE, UpstreamProbeInput(service=inc.service),
-            UpstreamProbeResult, UPSTREAM,
-        )  # fmt: skip
+            step,
+            UPSTREAM_PROBE,
+            UpstreamProbeInput(service=inc.service),
+        )
     except StepFailed:
         return None
     shown = ", ".join(
@@ -140,9 +113,10 @@ async def recent_changes(inc: Incident, count: int) -> RecentChangesResult | Non
     step = "diagnosis: recent changes"
     try:
         res = await inc.act(
-            step, RECENT_CHANGES, RecentChangesInput(service=inc.service, count=count),
-            RecentChangesResult, DIAGNOSTIC,
-        )  # fmt: skip
+            step,
+            RECENT_CHANGES,
+            RecentChangesInput(service=inc.service, count=count),
+        )
     except StepFailed:
         return None
     inc.record(step, "ok", f"{res.repo}: " + " | ".join(res.commits))
@@ -153,9 +127,10 @@ async def deploy_check(inc: Incident, kind: DeployCommandKind) -> DeployCommandR
     step = f"diagnosis: {kind.replace('_', ' ')}"
     try:
         res = await inc.act(
-            step, DEPLOY_COMMAND, DeployCommandInput(service=inc.service, kind=kind),
-            DeployCommandResult, DIAGNOSTIC,
-        )  # fmt: skip
+            step,
+            DEPLOY_COMMAND,
+            DeployCommandInput(service=inc.service, kind=kind),
+        )
     except StepFailed:
         return None
     if not res.configured:
@@ -192,8 +167,6 @@ async def _ci_rollback(inc: Incident, reason: str) -> bool:
             CiDispatchInput(
                 service=inc.service, reason=reason, idempotency_key=f"{inc.run_key}:ci:{n}"
             ),
-            CiDispatchResult,
-            CI_DISPATCH,
         )
     except StepFailed:
         return False
@@ -211,12 +184,11 @@ async def maintenance(inc: Incident, mode: str) -> bool:
             step,
             AGENTLAB_MAINTENANCE,
             MaintenanceInput(
-                service=inc.service, mode=mode,  # type: ignore[arg-type]
+                service=inc.service,
+                mode=mode,  # type: ignore[arg-type]
                 idempotency_key=f"{inc.run_key}:maintenance:{mode}",
             ),
-            MaintenanceResult,
-            SIDE_EFFECT,
-        )  # fmt: skip
+        )
     except StepFailed:
         return False
     outcome: Outcome = "skipped" if res.dry_run else "ok" if res.ok else "failed"

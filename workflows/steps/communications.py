@@ -42,32 +42,58 @@ def _state(outcome: str | None) -> str:
 
 def status_update(inc: IncidentView, outcome: str | None, now: datetime) -> str:
     """The seed's "Incident Status Update", as of `now`."""
-    done = [e for e in inc.timeline if e.outcome in ("ok", "failed")
-            and not e.step.startswith(_QUIET)]  # fmt: skip
-    pending = [e.step.removeprefix("waiting for approval: ") for e in inc.timeline
-               if e.step.startswith("waiting for approval: ")]  # fmt: skip
-    answered = {e.step.split(": ", 1)[1] for e in inc.timeline
-                if e.step.startswith(("approved: ", "rejected: ", "approval: "))}  # fmt: skip
+    done = [
+        e for e in inc.timeline if e.outcome in ("ok", "failed") and not e.step.startswith(_QUIET)
+    ]
+    pending = [
+        e.step.removeprefix("waiting for approval: ")
+        for e in inc.timeline
+        if e.step.startswith("waiting for approval: ")
+    ]
+    answered = {
+        e.step.split(": ", 1)[1]
+        for e in inc.timeline
+        if e.step.startswith(("approved: ", "rejected: ", "approval: "))
+    }
     waiting = [p for p in pending if p not in answered]
     last = next((e for e in reversed(inc.timeline) if e.step == "escalated to a human"), None)
-    nxt = (f"waiting for approval: {', '.join(waiting)}" if waiting
-           else f"incident commander: {last.detail}" if last
-           else "none: closed" if outcome else "Remedy continues the playbook")  # fmt: skip
-    return "\n".join([
-        f"🚨 INCIDENT UPDATE: {_title(inc)}",
-        "",
-        f"Status: {_state(outcome)}",
-        f"Impact: {inc.alert.annotations.get('description') or _title(inc)} "
-        f"({inc.severity.value}, {inc.alert.service})",
-        f"Timeline: detected {inc.detected_at:%Y-%m-%d %H:%M} UTC; as of {now:%H:%M} UTC",
-        "",
-        "Actions Taken: " + ("; ".join(f"{e.step} ({e.outcome})" for e in done[-8:]) or "none yet"),
-        f"Next Steps: {nxt}",
-        "",
-        "On-call: " + next((e.detail.removeprefix("by ") for e in inc.timeline
-                            if e.step == "acknowledged"), "paged, not yet acknowledged"),
-        f"Issue: {inc.incident_id}",
-    ]) + "\n"  # fmt: skip
+    nxt = (
+        f"waiting for approval: {', '.join(waiting)}"
+        if waiting
+        else f"incident commander: {last.detail}"
+        if last
+        else "none: closed"
+        if outcome
+        else "Remedy continues the playbook"
+    )
+    return (
+        "\n".join(
+            [
+                f"🚨 INCIDENT UPDATE: {_title(inc)}",
+                "",
+                f"Status: {_state(outcome)}",
+                f"Impact: {inc.alert.annotations.get('description') or _title(inc)} "
+                f"({inc.severity.value}, {inc.alert.service})",
+                f"Timeline: detected {inc.detected_at:%Y-%m-%d %H:%M} UTC; as of {now:%H:%M} UTC",
+                "",
+                "Actions Taken: "
+                + ("; ".join(f"{e.step} ({e.outcome})" for e in done[-8:]) or "none yet"),
+                f"Next Steps: {nxt}",
+                "",
+                "On-call: "
+                + next(
+                    (
+                        e.detail.removeprefix("by ")
+                        for e in inc.timeline
+                        if e.step == "acknowledged"
+                    ),
+                    "paged, not yet acknowledged",
+                ),
+                f"Issue: {inc.incident_id}",
+            ]
+        )
+        + "\n"
+    )
 
 
 def user_notice(inc: IncidentView, outcome: str | None, ended: datetime | None) -> str:
@@ -75,20 +101,25 @@ def user_notice(inc: IncidentView, outcome: str | None, ended: datetime | None) 
     major = inc.severity.value in ("P0", "P1")
     resolved = _state(outcome) == "Resolved"
     badge = "🟢 Resolved" if resolved else f"🔴 {'Major' if major else 'Minor'} Issue"
-    eta = (f"resolved at {ended:%Y-%m-%d %H:%M} UTC" if resolved and ended
-           else "Monitoring")  # fmt: skip
-    return "\n".join([
-        f"Service Update: {_title(inc)}",
-        "",
-        f"We are experiencing {_title(inc).lower()}. Our team is working to resolve this."
-        if not resolved else f"We experienced {_title(inc).lower()}. It has been resolved.",
-        "",
-        f"Current Status: {badge}",
-        f"Start Time: {inc.detected_at:%Y-%m-%d %H:%M} UTC",
-        f"Estimated Resolution: {eta}",
-        "",
-        f"Affected: {inc.alert.service}",
-        f"Workaround: {TODO}",
-        "",
-        "We apologize for the inconvenience and will provide updates.",
-    ]) + "\n"  # fmt: skip
+    eta = f"resolved at {ended:%Y-%m-%d %H:%M} UTC" if resolved and ended else "Monitoring"
+    return (
+        "\n".join(
+            [
+                f"Service Update: {_title(inc)}",
+                "",
+                f"We are experiencing {_title(inc).lower()}. Our team is working to resolve this."
+                if not resolved
+                else f"We experienced {_title(inc).lower()}. It has been resolved.",
+                "",
+                f"Current Status: {badge}",
+                f"Start Time: {inc.detected_at:%Y-%m-%d %H:%M} UTC",
+                f"Estimated Resolution: {eta}",
+                "",
+                f"Affected: {inc.alert.service}",
+                f"Workaround: {TODO}",
+                "",
+                "We apologize for the inconvenience and will provide updates.",
+            ]
+        )
+        + "\n"
+    )

@@ -10,13 +10,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import (
-        SERVICE_RUN,
-        CommandKind,
-        ServiceCommandInput,
-        ServiceCommandResult,
-    )
-    from workflows.datafile_contracts import (
+    from workflows.contracts.datafiles import (
         DATAFILES_QUARANTINE,
         DATAFILES_READ_ONLY,
         DATAFILES_REBUILD_CSV,
@@ -37,11 +31,15 @@ with workflow.unsafe.imports_passed_through():
         ScanInput,
         ScanReport,
         SnapshotInput,
-        SnapshotResult,
+    )
+    from workflows.contracts.service import (
+        SERVICE_RUN,
+        CommandKind,
+        ServiceCommandInput,
     )
     from workflows.incident import Incident, StepFailed
     from workflows.models import Outcome
-    from workflows.policies import DIAGNOSTIC, SIDE_EFFECT
+    from workflows.policies import SIDE_EFFECT
 
 SHOWN = 5  # file names quoted in a summary line; the full lists are in the result
 
@@ -55,21 +53,26 @@ async def scan(inc: Incident) -> ScanReport | None:
     """Investigation: scope (JSON and CSV checks), source (recent writes, write errors in
     the log) and the backup (which corrupt files it holds a valid copy of)."""
     try:
-        r = await inc.act("scan data files", DATAFILES_SCAN, ScanInput(service=inc.service),
-                          ScanReport, DIAGNOSTIC)  # fmt: skip
+        r = await inc.act("scan data files", DATAFILES_SCAN, ScanInput(service=inc.service))
     except StepFailed:
         return None
     c = r.counts
     bad = "; ".join(f"{b.path}: {b.error}" for b in r.invalid[:SHOWN])
-    inc.record("diagnosis: session files", "ok",
-               f"Valid sessions: {c.sessions_valid}, Invalid: {c.sessions_invalid}"
-               + (f" -- {bad}" if bad else ""))  # fmt: skip
+    inc.record(
+        "diagnosis: session files",
+        "ok",
+        f"Valid sessions: {c.sessions_valid}, Invalid: {c.sessions_invalid}"
+        + (f" -- {bad}" if bad else ""),
+    )
     rows = ", ".join(f"row at line {ln}: length {n}" for ln, n in c.csv.first_bad[:SHOWN])
     inc.record("diagnosis: csv", "ok", c.csv.summary() + (f" -- {rows}" if rows else ""))
     inc.record("diagnosis: recent writes", "ok", "\n".join(r.recent) or "no session files")
     if inc.policy is not None and inc.policy.data_integrity.has_write_log:
-        inc.record("diagnosis: write errors in the log", "ok",
-                   "\n".join(r.write_errors) or "no write/save/persist lines")  # fmt: skip
+        inc.record(
+            "diagnosis: write errors in the log",
+            "ok",
+            "\n".join(r.write_errors) or "no write/save/persist lines",
+        )
     if r.backup_configured:
         covers = f"valid copies of {len(r.backup_covers)} of {c.sessions_invalid} corrupt sessions"
         absent = f"{r.missing_from_data} backup files absent from the data dir"
@@ -81,8 +84,7 @@ async def scan(inc: Incident) -> ScanReport | None:
 
 async def validate(inc: Incident, step: str) -> Counts | None:
     try:
-        return await inc.act(step, DATAFILES_VALIDATE, ScanInput(service=inc.service),
-                             Counts, DIAGNOSTIC)  # fmt: skip
+        return await inc.act(step, DATAFILES_VALIDATE, ScanInput(service=inc.service))
     except StepFailed:
         return None
 
@@ -99,9 +101,11 @@ async def read_only(inc: Incident, on: bool) -> ReadOnlyResult | None:
     """The runbook's `touch /app/READ_ONLY_MODE` (on) -- and, at the end, its removal."""
     step = f"read-only mode {'on' if on else 'off'}"
     try:
-        res = await inc.act(step, DATAFILES_READ_ONLY,
-                            ReadOnlyInput(service=inc.service, incident_id=inc.run_key, on=on),
-                            ReadOnlyResult, SIDE_EFFECT)  # fmt: skip
+        res = await inc.act(
+            step,
+            DATAFILES_READ_ONLY,
+            ReadOnlyInput(service=inc.service, incident_id=inc.run_key, on=on),
+        )
     except StepFailed:
         return None
     inc.record(step, _outcome(res), res.detail + _replayed(res))
@@ -114,10 +118,12 @@ async def offsite(inc: Incident, kind: CommandKind, step: str) -> bool:
     after a crash does not copy twice; in dry-run it only says what it would run."""
     key = f"{inc.run_key}:{kind.value}"
     try:
-        res = await inc.act(step, SERVICE_RUN,
-                            ServiceCommandInput(service=inc.service, command=kind,
-                                                idempotency_key=key),
-                            ServiceCommandResult, SIDE_EFFECT)  # fmt: skip
+        res = await inc.act(
+            step,
+            SERVICE_RUN,
+            ServiceCommandInput(service=inc.service, command=kind, idempotency_key=key),
+            policy=SIDE_EFFECT,
+        )
     except StepFailed:
         return False
     r = res.result
@@ -126,24 +132,32 @@ async def offsite(inc: Incident, kind: CommandKind, step: str) -> bool:
         return True
     said = (r.stdout.strip() if r.ok else (r.stderr.strip() or r.stdout.strip()))[-300:]
     again = " (replayed: it had already run)" if res.replayed else ""
-    inc.record(step, "ok" if r.ok else "failed", f"exit {r.exit_status}{again}"
-               + (f": {said}" if said else ""))  # fmt: skip
+    inc.record(
+        step,
+        "ok" if r.ok else "failed",
+        f"exit {r.exit_status}{again}" + (f": {said}" if said else ""),
+    )
     return r.ok
 
 
 async def snapshot(inc: Incident, stamp: str) -> bool:
     """Preserve Evidence: a tar of the data dir before anything in it changes."""
     try:
-        res = await inc.act("forensic copy", DATAFILES_SNAPSHOT,
-                            SnapshotInput(service=inc.service, incident_id=inc.run_key,
-                                          stamp=stamp),
-                            SnapshotResult, SIDE_EFFECT)  # fmt: skip
+        res = await inc.act(
+            "forensic copy",
+            DATAFILES_SNAPSHOT,
+            SnapshotInput(service=inc.service, incident_id=inc.run_key, stamp=stamp),
+        )
     except StepFailed:
         return False
-    got = res.detail if res.dry_run else (
-        f"{res.path}: {res.members} entries, {res.size_bytes} bytes, sha256 {res.sha256}; "
-        f"{res.detail}"
-    )  # fmt: skip
+    got = (
+        res.detail
+        if res.dry_run
+        else (
+            f"{res.path}: {res.members} entries, {res.size_bytes} bytes, sha256 {res.sha256}; "
+            f"{res.detail}"
+        )
+    )
     inc.record("forensic copy", _outcome(res), got + _replayed(res))
     return True
 
@@ -151,32 +165,38 @@ async def snapshot(inc: Incident, stamp: str) -> bool:
 async def quarantine(inc: Incident, stamp: str, paths: list[str]) -> QuarantineResult | None:
     """Move (never delete) each corrupt file into the timestamped quarantine folder."""
     try:
-        res = await inc.act("quarantine", DATAFILES_QUARANTINE,
-                            QuarantineInput(service=inc.service, incident_id=inc.run_key,
-                                            stamp=stamp, paths=paths),
-                            QuarantineResult, SIDE_EFFECT)  # fmt: skip
+        res = await inc.act(
+            "quarantine",
+            DATAFILES_QUARANTINE,
+            QuarantineInput(service=inc.service, incident_id=inc.run_key, stamp=stamp, paths=paths),
+        )
     except StepFailed:
         return None
     if res.dry_run:
         inc.record("quarantine", "skipped", res.detail)
         return res
     for m in res.moved:
-        inc.record(f"quarantined: {m.path}", "ok",
-                   f"moved to {m.to} ({m.size_bytes} bytes, sha256 {m.sha256})")  # fmt: skip
+        inc.record(
+            f"quarantined: {m.path}",
+            "ok",
+            f"moved to {m.to} ({m.size_bytes} bytes, sha256 {m.sha256})",
+        )
     for s in res.skipped:
         inc.record(f"quarantine: {s.path}", "skipped", s.reason)
-    inc.record("quarantine", "ok", f"{len(res.moved)} files moved into {res.folder}"
-               + _replayed(res))  # fmt: skip
+    inc.record(
+        "quarantine", "ok", f"{len(res.moved)} files moved into {res.folder}" + _replayed(res)
+    )
     return res
 
 
 async def restore(inc: Incident, paths: list[str]) -> RestoreResult | None:
     """Restore from Backup: a valid copy of each quarantined session, never overwriting."""
     try:
-        res = await inc.act("restore from backup", DATAFILES_RESTORE,
-                            RestoreInput(service=inc.service, incident_id=inc.run_key,
-                                         paths=paths),
-                            RestoreResult, SIDE_EFFECT)  # fmt: skip
+        res = await inc.act(
+            "restore from backup",
+            DATAFILES_RESTORE,
+            RestoreInput(service=inc.service, incident_id=inc.run_key, paths=paths),
+        )
     except StepFailed:
         return None
     if res.dry_run:
@@ -188,25 +208,32 @@ async def restore(inc: Incident, paths: list[str]) -> RestoreResult | None:
         inc.record(f"restore: {p}", "failed", "no valid copy in the backup")
     for s in res.skipped:
         inc.record(f"restore: {s.path}", "failed", s.reason)
-    inc.record("restore from backup", "ok" if len(res.restored) == len(paths) else "failed",
-               f"{len(res.restored)} of {len(paths)} restored" + _replayed(res))  # fmt: skip
+    inc.record(
+        "restore from backup",
+        "ok" if len(res.restored) == len(paths) else "failed",
+        f"{len(res.restored)} of {len(paths)} restored" + _replayed(res),
+    )
     return res
 
 
 async def rebuild_csv(inc: Incident, stamp: str) -> RebuildResult | None:
     """Rebuild Missing Data: the CSV from the (now valid) session files."""
     try:
-        res = await inc.act("rebuild csv", DATAFILES_REBUILD_CSV,
-                            RebuildInput(service=inc.service, incident_id=inc.run_key,
-                                         stamp=stamp),
-                            RebuildResult, SIDE_EFFECT)  # fmt: skip
+        res = await inc.act(
+            "rebuild csv",
+            DATAFILES_REBUILD_CSV,
+            RebuildInput(service=inc.service, incident_id=inc.run_key, stamp=stamp),
+        )
     except StepFailed:
         return None
     if res.dry_run:
         inc.record("rebuild csv", "skipped", res.detail)
         return res
     prev = f"; the CSV it replaced copied to {res.previous_copy}" if res.previous_copy else ""
-    inc.record("rebuild csv", "ok",
-               f"{res.path}: {res.rows} rows from {res.sessions_used} sessions "
-               f"({res.sessions_skipped} corrupt skipped){prev}" + _replayed(res))  # fmt: skip
+    inc.record(
+        "rebuild csv",
+        "ok",
+        f"{res.path}: {res.rows} rows from {res.sessions_used} sessions "
+        f"({res.sessions_skipped} corrupt skipped){prev}" + _replayed(res),
+    )
     return res

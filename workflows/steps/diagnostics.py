@@ -12,18 +12,10 @@ import re
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import (
-        HTTP_PROBE,
-        PROMETHEUS_QUERY,
-        HttpProbeInput,
-        HttpProbeResult,
-        PromQueryInput,
-        PromQueryResult,
-    )
+    from workflows.contracts.diagnostics import LOG_ERRORS, LogErrorsInput, LogErrorsResult
+    from workflows.contracts.http import HTTP_PROBE, HttpProbeInput
+    from workflows.contracts.prometheus import PROMETHEUS_QUERY, PromQueryInput, PromQueryResult
     from workflows.incident import Incident, StepFailed
-    from workflows.policies import DIAGNOSTIC, PROMETHEUS
-    from workflows.policies import HTTP_PROBE as HTTP_PROBE_POLICY
-    from workflows.remediation_contracts import LOG_ERRORS, LogErrorsInput, LogErrorsResult
 
 
 async def query(inc: Incident, what: str, promql: str) -> PromQueryResult | None:
@@ -32,8 +24,6 @@ async def query(inc: Incident, what: str, promql: str) -> PromQueryResult | None
             f"diagnosis: {what}",
             PROMETHEUS_QUERY,
             PromQueryInput(query=promql),
-            PromQueryResult,
-            PROMETHEUS,
         )
     except StepFailed:
         return None
@@ -79,8 +69,6 @@ async def log_errors(inc: Incident) -> LogErrorsResult | None:
             "diagnosis: recent ERROR lines",
             LOG_ERRORS,
             LogErrorsInput(service=inc.service, patterns=d.error_patterns),
-            LogErrorsResult,
-            DIAGNOSTIC,
         )
     except StepFailed:
         return None
@@ -100,8 +88,6 @@ async def health_field(inc: Incident, what: str, pointer: str) -> object | None:
             f"diagnosis: {what}",
             HTTP_PROBE,
             HttpProbeInput(service=inc.service, json_pointer=pointer),
-            HttpProbeResult,
-            HTTP_PROBE_POLICY,
         )
     except StepFailed:
         return None

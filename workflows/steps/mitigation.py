@@ -12,14 +12,12 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.incident import Incident, StepFailed
-    from workflows.policies import SIDE_EFFECT
-    from workflows.remediation_contracts import (
+    from workflows.contracts.mitigation import (
         MITIGATION_APPLY,
         MITIGATION_RESTORE,
         MitigationInput,
-        MitigationResult,
     )
+    from workflows.incident import Incident, StepFailed
     from workflows.steps import recovery, safety
 
 
@@ -40,10 +38,10 @@ async def apply(inc: Incident, names: list[str]) -> list[str]:
             cleared = True
         try:
             res = await inc.act(
-                f"mitigation: {name}", MITIGATION_APPLY,
+                f"mitigation: {name}",
+                MITIGATION_APPLY,
                 MitigationInput(service=inc.service, name=name, incident_id=inc.run_key),
-                MitigationResult, SIDE_EFFECT,
-            )  # fmt: skip
+            )
         except StepFailed:
             continue
         applied.append(name)
@@ -64,10 +62,10 @@ async def undo(inc: Incident, applied: list[str]) -> None:
     for name in reversed(applied):
         try:
             res = await inc.act(
-                f"restore: {name}", MITIGATION_RESTORE,
+                f"restore: {name}",
+                MITIGATION_RESTORE,
                 MitigationInput(service=inc.service, name=name, incident_id=inc.run_key),
-                MitigationResult, SIDE_EFFECT,
-            )  # fmt: skip
+            )
         except StepFailed:
             continue
         inc.record(f"restore: {name}", "skipped" if res.dry_run else "ok", res.detail)

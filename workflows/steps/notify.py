@@ -6,16 +6,14 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import (
+    from workflows.contracts.notify import (
         PAGERDUTY_EVENT,
         SLACK_POST,
-        NotifyResult,
         PagerDutyAction,
         PagerDutyInput,
         SlackMessageInput,
     )
     from workflows.incident import Incident, StepFailed
-    from workflows.policies import NOTIFY
 
 
 async def status_update(
@@ -33,7 +31,7 @@ async def status_update(
         next_steps=next_steps,
     )
     try:
-        res = await inc.act(f"slack: {status}", SLACK_POST, msg, NotifyResult, NOTIFY)
+        res = await inc.act(f"slack: {status}", SLACK_POST, msg)
     except StepFailed:
         return
     inc.record(f"slack: {status}", "skipped" if res.skipped else "ok", res.detail)
@@ -52,7 +50,7 @@ async def pagerduty(inc: Incident, action: PagerDutyAction, summary: str = "") -
         severity="critical" if inc.severity.value in ("P0", "P1") else "error",
     )
     try:
-        res = await inc.act(f"pagerduty: {action}", PAGERDUTY_EVENT, event, NotifyResult, NOTIFY)
+        res = await inc.act(f"pagerduty: {action}", PAGERDUTY_EVENT, event)
     except StepFailed:
         return False
     inc.record(f"pagerduty: {action}", "skipped" if res.skipped else "ok", summary or res.detail)

@@ -14,7 +14,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import Waits
+    from workflows.contracts.policy import Waits
     from workflows.incident import Incident
     from workflows.models import Phase
     from workflows.steps import notify
@@ -63,8 +63,11 @@ def arm(
     if b is None:
         return
     ends = inc.detected_at + b
-    inc.record(f"phase budget: {phase.value}", "info",
-               (f"{label}: " if label else "") + f"ends {b} after detection")  # fmt: skip
+    inc.record(
+        f"phase budget: {phase.value}",
+        "info",
+        (f"{label}: " if label else "") + f"ends {b} after detection",
+    )
     if once and any(e.step == f"phase overrun: {phase.value}" for e in inc.timeline):
         return  # re-entered (e.g. Response again for a rollback): marked and told once
     inc.background(_watch(inc, phase, ends, b, label, quiet_when_escalated))

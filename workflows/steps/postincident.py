@@ -15,14 +15,9 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.contracts.records import POSTMORTEM_WRITE, PostmortemInput
     from workflows.incident import Incident, StepFailed
     from workflows.models import Resolution, TimelineEntry
-    from workflows.policies import LOCAL_CONFIG
-    from workflows.remediation_contracts import (
-        POSTMORTEM_WRITE,
-        PostmortemInput,
-        PostmortemResult,
-    )
 
 TODO = "_[to be completed by the incident owner]_"
 MAX_TIMELINE = 200  # rows in the draft; the full timeline is in workflow history
@@ -40,10 +35,16 @@ def _has(tl: list[TimelineEntry], step: str, outcome: str = "ok") -> TimelineEnt
 
 def checklist(inc: Incident, outcome: Resolution) -> list[str]:
     tl = inc.timeline
-    verified = [e.step.removeprefix("verify ") for e in tl if e.step.startswith("verify ")
-                and e.outcome == "ok" and not e.step.endswith("sustained")]  # fmt: skip
-    verified += [e.step for e in tl if e.step in ("health endpoint", "health check script")
-                 and e.outcome == "ok"][-1:]  # fmt: skip
+    verified = [
+        e.step.removeprefix("verify ")
+        for e in tl
+        if e.step.startswith("verify ") and e.outcome == "ok" and not e.step.endswith("sustained")
+    ]
+    verified += [
+        e.step
+        for e in tl
+        if e.step in ("health endpoint", "health check script") and e.outcome == "ok"
+    ][-1:]
     log = _has(tl, "incident log")
     slack = _has(tl, "slack: Resolved")
     rb_ok, rb_failed = _has(tl, "rollback complete"), _has(tl, "rollback", "failed")
@@ -56,35 +57,68 @@ def checklist(inc: Incident, outcome: Resolution) -> list[str]:
         )
 
     return [
-        item(bool(verified) and outcome == "resolved", "Verify all SLOs restored",
-             f"verified {', '.join(verified)}", "check the other SLOs (pass rate, error "
-             "rate, latency) on the dashboard"),
-        item(log is not None, "Document incident in the incident log",
-             log.detail if log else "", "" if log else "add the line to the incident log"),
-        item(False, "Update monitoring alerts (if false positive)", "",
-             "decide whether the alert was a false positive"
-             + (" (it resolved without action)" if outcome == "resolved_without_action" else "")),
-        item(True, "Create post-mortem (for P0-P1)", "this draft, from the timeline",
-             "complete impact, root cause, prevention and lessons learned"),
+        item(
+            bool(verified) and outcome == "resolved",
+            "Verify all SLOs restored",
+            f"verified {', '.join(verified)}",
+            "check the other SLOs (pass rate, error rate, latency) on the dashboard",
+        ),
+        item(
+            log is not None,
+            "Document incident in the incident log",
+            log.detail if log else "",
+            "" if log else "add the line to the incident log",
+        ),
+        item(
+            False,
+            "Update monitoring alerts (if false positive)",
+            "",
+            "decide whether the alert was a false positive"
+            + (" (it resolved without action)" if outcome == "resolved_without_action" else ""),
+        ),
+        item(
+            True,
+            "Create post-mortem (for P0-P1)",
+            "this draft, from the timeline",
+            "complete impact, root cause, prevention and lessons learned",
+        ),
         item(False, "Update runbooks with lessons learned", "", "update the runbook"),
-        item(rb_ok is not None, "Test rollback procedure (if not already tested)",
-             "the rollback ran in this incident and completed",
-             "" if rb_ok else "rollback failed: fix and test it" if rb_failed
-             else "test the rollback procedure"),
-        item(slack is not None, "Communicate resolution to stakeholders",
-             "Slack status update 'Resolved' posted", "stakeholders outside the channel"),
+        item(
+            rb_ok is not None,
+            "Test rollback procedure (if not already tested)",
+            "the rollback ran in this incident and completed",
+            ""
+            if rb_ok
+            else "rollback failed: fix and test it"
+            if rb_failed
+            else "test the rollback procedure",
+        ),
+        item(
+            slack is not None,
+            "Communicate resolution to stakeholders",
+            "Slack status update 'Resolved' posted",
+            "stakeholders outside the channel",
+        ),
         # Steps the playbook itself lists as people's work (SecurityIncident: legal, users).
-        *[f"- [ ] {e.step.removeprefix('to do: ')} — left to people"
-          for e in tl if e.step.startswith("to do: ")],
-    ]  # fmt: skip
+        *[
+            f"- [ ] {e.step.removeprefix('to do: ')} — left to people"
+            for e in tl
+            if e.step.startswith("to do: ")
+        ],
+    ]
 
 
 def render(inc: Incident, outcome: Resolution, action: str, ended: datetime) -> str:
     tl = inc.timeline
     dur = ended - inc.detected_at
     findings = [e for e in tl if e.step.startswith(("diagnosis:", "scenario"))]
-    done = [e for e in tl if e.outcome in ("ok", "failed") and not e.step.startswith(_NOISE)
-            and not e.step.startswith("diagnosis:")]  # fmt: skip
+    done = [
+        e
+        for e in tl
+        if e.outcome in ("ok", "failed")
+        and not e.step.startswith(_NOISE)
+        and not e.step.startswith("diagnosis:")
+    ]
     mitigations = [e for e in tl if e.step.startswith("mitigation:") and e.outcome == "ok"]
     overruns = [e for e in tl if e.step.startswith("phase overrun")]
     end_label = "Resolved" if outcome != "escalated" else "Escalated, closed"
@@ -117,7 +151,7 @@ def render(inc: Incident, outcome: Resolution, action: str, ended: datetime) -> 
         *[
             f"- temporary mitigation in place: {_clip(e.detail)} — make permanent or revert"
             for e in mitigations
-        ],  # fmt: skip
+        ],
         TODO,
         "",
         "🎯 Lessons Learned",
@@ -134,7 +168,7 @@ def render(inc: Incident, outcome: Resolution, action: str, ended: datetime) -> 
             f"| {e.at:%H:%M:%S} | {e.phase.value} | {_clip(e.step, 60)} | {e.outcome} | "
             f"{_clip(e.detail)} |"
             for e in tl[-MAX_TIMELINE:]
-        ],  # fmt: skip
+        ],
     ]
     return "\n".join(lines) + "\n"
 
@@ -153,11 +187,12 @@ async def write(inc: Incident, outcome: Resolution, action: str) -> None:
     md = render(inc, outcome, action, workflow.now())
     try:
         res = await inc.act(
-            "post-mortem draft", POSTMORTEM_WRITE,
-            PostmortemInput(incident_id=inc.incident_id, service=inc.service, markdown=md,
-                            run=run_stem(inc)),
-            PostmortemResult, LOCAL_CONFIG,
-        )  # fmt: skip
+            "post-mortem draft",
+            POSTMORTEM_WRITE,
+            PostmortemInput(
+                incident_id=inc.incident_id, service=inc.service, markdown=md, run=run_stem(inc)
+            ),
+        )
     except StepFailed:
         return
     inc.record("post-mortem draft", "ok", res.where)

@@ -8,19 +8,15 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import (
-        HTTP_PROBE,
+    from workflows.contracts.http import HTTP_PROBE, HttpProbeInput
+    from workflows.contracts.service import (
         SERVICE_RESTART,
         SERVICE_RUN,
         CommandKind,
-        HttpProbeInput,
-        HttpProbeResult,
         ServiceCommandInput,
         ServiceCommandResult,
     )
     from workflows.incident import Incident, StepFailed
-    from workflows.policies import DIAGNOSTIC, SIDE_EFFECT
-    from workflows.policies import HTTP_PROBE as HTTP_PROBE_POLICY
     from workflows.steps import safety
 
 
@@ -44,8 +40,6 @@ async def restart(inc: Incident, step: str = "restart") -> bool:
             ServiceCommandInput(
                 service=inc.service, command=CommandKind.RESTART, idempotency_key=key
             ),
-            ServiceCommandResult,
-            SIDE_EFFECT,
         )
     except StepFailed:
         return False
@@ -70,8 +64,6 @@ async def is_active(inc: Incident, step: str = "check active") -> bool:
             step,
             SERVICE_RUN,
             ServiceCommandInput(service=inc.service, command=CommandKind.STATUS),
-            ServiceCommandResult,
-            DIAGNOSTIC,
         )
     except StepFailed:
         return False
@@ -95,8 +87,6 @@ async def healthy(inc: Incident) -> bool:
                 "health endpoint",
                 HTTP_PROBE,
                 HttpProbeInput(service=inc.service),
-                HttpProbeResult,
-                HTTP_PROBE_POLICY,
             )
             inc.record(
                 "health endpoint",
@@ -112,8 +102,6 @@ async def healthy(inc: Incident) -> bool:
                 "health check script",
                 SERVICE_RUN,
                 ServiceCommandInput(service=inc.service, command=CommandKind.HEALTH_CHECK),
-                ServiceCommandResult,
-                DIAGNOSTIC,
             )
             inc.record(
                 "health check script",
@@ -149,8 +137,6 @@ async def collect_crash_evidence(inc: Incident) -> None:
             "collect crash evidence",
             SERVICE_RUN,
             ServiceCommandInput(service=inc.service, command=CommandKind.LOGS),
-            ServiceCommandResult,
-            DIAGNOSTIC,
         )
     except StepFailed:
         return

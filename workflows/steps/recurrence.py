@@ -25,17 +25,14 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import (
+    from workflows.contracts.notify import PAGERDUTY_EVENT, PagerDutyInput
+    from workflows.contracts.records import (
         EARLIER_INCIDENTS,
-        PAGERDUTY_EVENT,
         EarlierIncident,
         EarlierIncidentsInput,
         EarlierIncidentsResult,
-        NotifyResult,
-        PagerDutyInput,
     )
     from workflows.incident import Incident, StepFailed
-    from workflows.policies import EARLIER_INCIDENTS_LOOKUP, NOTIFY
 
 STEP = "earlier incidents"
 LISTED = 5  # in the chronic page and the timeline
@@ -91,8 +88,6 @@ async def look_back(inc: Incident) -> None:
                 # Enough to decide "chronic" from the list alone.
                 limit=max(rec.chronic_count, LISTED),
             ),
-            EarlierIncidentsResult,
-            EARLIER_INCIDENTS_LOOKUP,
         )
     except StepFailed:
         return  # recorded by act(); the playbook goes on
@@ -126,7 +121,7 @@ async def _page_chronic(inc: Incident, recent: list[EarlierIncident], window: ti
     )
     step = "pagerduty: chronic"
     try:
-        res = await inc.act(step, PAGERDUTY_EVENT, event, NotifyResult, NOTIFY)
+        res = await inc.act(step, PAGERDUTY_EVENT, event)
     except StepFailed:
         return
     inc.record(step, "skipped" if res.skipped else "ok", res.detail or event.dedup_key)

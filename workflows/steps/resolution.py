@@ -8,10 +8,9 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import INCIDENT_LOG, IncidentLogInput, IncidentLogResult
+    from workflows.contracts.records import INCIDENT_LOG, IncidentLogInput
     from workflows.incident import Incident, StepFailed
     from workflows.models import Phase, PlaybookResult, Resolution
-    from workflows.policies import LOCAL_CONFIG
     from workflows.steps import escalation, notify, postincident
 
 
@@ -59,15 +58,15 @@ async def close(inc: Incident, outcome: Resolution, action: str) -> PlaybookResu
                     action=action,
                     incident_id=inc.run_key,
                 ),
-                IncidentLogResult,
-                LOCAL_CONFIG,
             )
             if log.dry_run:
-                inc.record("incident log", "skipped", f"DRY RUN: would append to {log.where}: "
-                           f"{log.line}")  # fmt: skip
+                inc.record(
+                    "incident log", "skipped", f"DRY RUN: would append to {log.where}: {log.line}"
+                )
             else:  # not written: the append failed on the host (the activity logged why)
-                inc.record("incident log", "ok" if log.written else "failed",
-                           f"{log.where}: {log.line}")  # fmt: skip
+                inc.record(
+                    "incident log", "ok" if log.written else "failed", f"{log.where}: {log.line}"
+                )
         except StepFailed:
             pass
         await notify.status_update(inc, "Resolved", action, "post-incident review")

@@ -14,18 +14,15 @@ from temporalio.exceptions import ChildWorkflowError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import (
-        SERVICE_POLICY,
+    from workflows.contracts.policy import SERVICE_POLICY, ServicePolicyInput
+    from workflows.contracts.service import (
         SERVICE_RUN,
         CommandKind,
         ServiceCommandInput,
-        ServiceCommandResult,
-        ServicePolicy,
-        ServicePolicyInput,
     )
     from workflows.incident import Incident, StepFailed, Steps
     from workflows.models import Phase, RollbackInput, RollbackResult
-    from workflows.policies import DIAGNOSTIC, LOCAL_CONFIG, ROLLBACK_WORKFLOW_TIMEOUT, SIDE_EFFECT
+    from workflows.policies import DIAGNOSTIC, ROLLBACK_WORKFLOW_TIMEOUT, SIDE_EFFECT
     from workflows.steps import safety
 
 # (step name, command) in the order of rollback_deployment.sh; `set -euo pipefail`
@@ -56,8 +53,6 @@ class Rollback(Steps):
             "load service policy",
             SERVICE_POLICY,
             ServicePolicyInput(service=inp.service),
-            ServicePolicy,
-            LOCAL_CONFIG,
         )
         for step, command in PROCEDURE:
             if not await self._run(inp, step, command, keyed=True):
@@ -79,8 +74,7 @@ class Rollback(Steps):
                 step,
                 SERVICE_RUN,
                 ServiceCommandInput(service=inp.service, command=command, idempotency_key=key),
-                ServiceCommandResult,
-                SIDE_EFFECT if keyed else DIAGNOSTIC,
+                policy=SIDE_EFFECT if keyed else DIAGNOSTIC,
             )
         except StepFailed:
             return False

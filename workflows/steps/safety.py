@@ -19,15 +19,9 @@ from typing import TypeVar
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.contracts.safety import GOVERNOR_PERMIT, Decision, PermitDecision, PermitRequest
     from workflows.incident import Incident, StepFailed
     from workflows.models import IncidentInput, PlaybookResult
-    from workflows.policies import GOVERNOR
-    from workflows.safety_contracts import (
-        GOVERNOR_PERMIT,
-        Decision,
-        PermitDecision,
-        PermitRequest,
-    )
     from workflows.steps import notify
     from workflows.steps.resolution import escalate
 
@@ -102,10 +96,12 @@ async def ask(inc: Incident, steps: dict[str, str]) -> datetime:
         how = f"remedy approve {inc.incident_id} {shlex.quote(step)}"
         inc.record(f"waiting for approval: {step}", "info", f"{what}; `{how}` within {timeout}")
     await notify.status_update(
-        inc, "Investigating", actions_taken="waiting for approval: " + "; ".join(steps.values()),
+        inc,
+        "Investigating",
+        actions_taken="waiting for approval: " + "; ".join(steps.values()),
         next_steps=f"approve or reject within {timeout} (`remedy approve|reject "
         f"{inc.incident_id} STEP`) or the incident escalates",
-    )  # fmt: skip
+    )
     return workflow.now() + timeout
 
 
@@ -136,10 +132,13 @@ async def _permit(inc: Incident, kind: str, what: str) -> None:
     assert inc.policy is not None
     n = sum(1 for e in inc.timeline if e.step == f"permit: {kind}") + 1
     req = PermitRequest(
-        service=inc.service, incident_id=inc.incident_id, kind=kind,  # type: ignore[arg-type]
+        service=inc.service,
+        incident_id=inc.incident_id,
+        kind=kind,  # type: ignore[arg-type]
         key=f"{inc.run_key}:{kind}:{n}",
-        max_per_hour=inc.policy.safety.max_actions_per_hour, what=what,
-    )  # fmt: skip
+        max_per_hour=inc.policy.safety.max_actions_per_hour,
+        what=what,
+    )
     decision = await _ask(inc, kind, req)
     if decision.granted:
         return
@@ -150,7 +149,7 @@ async def _permit(inc: Incident, kind: str, what: str) -> None:
 async def _ask(inc: Incident, kind: str, req: PermitRequest) -> PermitDecision:
     step = f"permit: {kind}"
     try:
-        d = await inc.act(step, GOVERNOR_PERMIT, req, PermitDecision, GOVERNOR)
+        d = await inc.act(step, GOVERNOR_PERMIT, req)
     except StepFailed as err:  # fail safe: no permit without the governor's answer
         raise NotApproved(f"no permit for {kind}: governor unavailable ({err.message})") from err
     inc.record(step, "ok" if d.granted else "failed", d.detail)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import Sli
+    from workflows.contracts.policy import Sli
     from workflows.incident import Incident
     from workflows.models import Phase, PlaybookResult
     from workflows.steps import diagnostics, escalation, mitigation, notify, phases, verify

@@ -8,9 +8,7 @@ from typing import Literal
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.incident import Incident, StepFailed
-    from workflows.policies import DIAGNOSTIC, TEST_SUITE
-    from workflows.remediation_contracts import (
+    from workflows.contracts.testsuite import (
         TESTSUITE_CHECK,
         TESTSUITE_RUN,
         CheckInput,
@@ -19,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
         TestRunInput,
         TestRunResult,
     )
+    from workflows.incident import Incident, StepFailed
 
 Scenario = Literal["infrastructure", "intermittent", "regression", "unclassified"]
 
@@ -26,10 +25,10 @@ Scenario = Literal["infrastructure", "intermittent", "regression", "unclassified
 async def run(inc: Incident, step: str, node_ids: list[str] | None = None) -> TestRunResult | None:
     try:
         res = await inc.act(
-            step, TESTSUITE_RUN,
+            step,
+            TESTSUITE_RUN,
             TestRunInput(service=inc.service, incident_id=inc.incident_id, node_ids=node_ids or []),
-            TestRunResult, TEST_SUITE,
-        )  # fmt: skip
+        )
     except StepFailed:
         return None
     rate = "n/a" if res.pass_rate is None else f"{res.pass_rate:.1%}"
@@ -46,9 +45,10 @@ async def check(inc: Incident, which: Literal["imports", "dependencies"]) -> Che
     step = f"diagnosis: {which} check"
     try:
         res = await inc.act(
-            step, TESTSUITE_CHECK, CheckInput(service=inc.service, check=which),
-            CheckResult, DIAGNOSTIC,
-        )  # fmt: skip
+            step,
+            TESTSUITE_CHECK,
+            CheckInput(service=inc.service, check=which),
+        )
     except StepFailed:
         return None
     inc.record(step, "skipped" if res.skipped else "ok" if res.ok else "failed", res.detail)

@@ -12,10 +12,10 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import PROMETHEUS_QUERY, PromQueryInput, PromQueryResult, Sli
+    from workflows.contracts.policy import Sli
+    from workflows.contracts.prometheus import PROMETHEUS_QUERY, PromQueryInput
     from workflows.incident import Incident, StepFailed
     from workflows.models import VerifyResult
-    from workflows.policies import PROMETHEUS
 
 
 async def sustained(
@@ -36,8 +36,6 @@ async def sustained(
                 f"sample {sli.name}",
                 PROMETHEUS_QUERY,
                 PromQueryInput(query=sli.query),
-                PromQueryResult,
-                PROMETHEUS,
             )
             value, detail = res.scalar(), f"{res.status} {res.detail}".strip()
         except StepFailed as err:

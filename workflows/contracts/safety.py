@@ -1,8 +1,7 @@
 """Typed contracts of the safety policy: the inventory's `safety:` section, the
 `approve` update, and the blast-radius governor's permit activity and workflow.
 
-A module of its own to keep contracts.py small; contracts.py re-exports the activity
-name so the worker's registration check covers it. Names and numbers only, no secret.
+Names and numbers only, no secret.
 """
 
 from __future__ import annotations
@@ -12,10 +11,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-GOVERNOR_PERMIT = "governor.permit"
+from workflows import policies
+from workflows.contracts.base import Activity
 
 # Step kinds a service may put behind a human approval.
 ApprovalKind = Literal["rollback", "mitigation", "containment", "restart"]
+
+
 # Actions the governor counts (the issue: "at most N restarts/rollbacks per hour").
 GovernedKind = Literal["restart", "rollback"]
 
@@ -111,3 +113,7 @@ class GovernorInput(BaseModel):
 class GovernorStatus(BaseModel):
     service: str
     grants: list[Grant]
+
+
+# ---------------------------------------------------------------- activities
+GOVERNOR_PERMIT = Activity("governor.permit", PermitRequest, PermitDecision, policies.GOVERNOR)

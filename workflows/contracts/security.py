@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-SECURITY_ACCESS_LOG = "security.access_log"
-SECURITY_SNAPSHOT = "security.snapshot"
-SECURITY_CONTAIN = "security.contain"
+from workflows import policies
+from workflows.contracts.base import Activity
 
 # The seed's attack-vector grep (`grep -i "sql\|xss\|injection"`), plus SQL injection
 # and path traversal as they appear in request lines.
 DEFAULT_ATTACK_PATTERNS = ["sql", "xss", "injection", r"union\s+select", r"\.\./"]
+
+
 # The seed's "Post-Incident Actions" and recovery steps that only people can do.
 DEFAULT_HUMAN_STEPS = [
     "Forensic analysis: complete the investigation report",
@@ -56,12 +57,12 @@ class AccessLogReport(BaseModel):
     samples: list[str] = Field(default_factory=list, description="a few matching lines")
 
 
-class SnapshotInput(BaseModel):
+class EvidenceInput(BaseModel):
     service: str
     incident_id: str
 
 
-class SnapshotResult(BaseModel):
+class EvidenceResult(BaseModel):
     path: str = ""
     size_bytes: int = 0
     sha256: str = ""
@@ -83,3 +84,13 @@ class ContainResult(BaseModel):
     detail: str = ""
     replayed: bool = False
     dry_run: bool = False
+
+
+# ---------------------------------------------------------------- activities
+SECURITY_ACCESS_LOG = Activity(
+    "security.access_log", AccessLogInput, AccessLogReport, policies.DIAGNOSTIC
+)
+SECURITY_SNAPSHOT = Activity(
+    "security.snapshot", EvidenceInput, EvidenceResult, policies.SIDE_EFFECT
+)
+SECURITY_CONTAIN = Activity("security.contain", ContainInput, ContainResult, policies.SIDE_EFFECT)

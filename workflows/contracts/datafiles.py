@@ -24,24 +24,33 @@ from __future__ import annotations
 import posixpath
 from datetime import timedelta
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
+from workflows import policies
+from workflows.contracts.base import Activity, Strict
 from workflows.models import Phase
-
-DATAFILES_SCAN = "datafiles.scan"
-DATAFILES_READ_ONLY = "datafiles.read_only"
-DATAFILES_SNAPSHOT = "datafiles.snapshot"
-DATAFILES_QUARANTINE = "datafiles.quarantine"
-DATAFILES_RESTORE = "datafiles.restore"
-DATAFILES_REBUILD_CSV = "datafiles.rebuild_csv"
-DATAFILES_VALIDATE = "datafiles.validate"
 
 # The runbook's "Rebuild Missing Data" script writes exactly this header.
 SEED_CSV_HEADER = [
-    "ts", "agent_name", "model", "prompt_tokens", "completion_tokens", "total_tokens",
-    "latency_ms", "cost_usd", "experiment_id", "task_label", "run_notes", "streaming",
-    "model_list_source", "tool_web_enabled", "web_status", "aborted",
-]  # fmt: skip
+    "ts",
+    "agent_name",
+    "model",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "latency_ms",
+    "cost_usd",
+    "experiment_id",
+    "task_label",
+    "run_notes",
+    "streaming",
+    "model_list_source",
+    "tool_web_enabled",
+    "web_status",
+    "aborted",
+]
+
+
 # The seed's "Post-Incident Actions": people's work, carried into the checklist.
 DEFAULT_HUMAN_STEPS = [
     "Root cause analysis: determine the corruption cause (bug, disk failure, ...)",
@@ -49,6 +58,8 @@ DEFAULT_HUMAN_STEPS = [
     "Data validation: add real-time corruption detection",
     "Recovery testing: regular DR tests including data corruption scenarios",
 ]
+
+
 # Detection from the general process (0-5 min), then the playbook's Investigation
 # (5-20 min), Containment (20-60 min) and Recovery (60-180 min); ends after detection.
 DEFAULT_BUDGETS: dict[Phase, timedelta] = {
@@ -57,11 +68,9 @@ DEFAULT_BUDGETS: dict[Phase, timedelta] = {
     Phase.RESPONSE: timedelta(minutes=60),
     Phase.VERIFICATION: timedelta(minutes=180),
 }
+
+
 MAX_LISTED = 1000  # file names a scan lists (counts are always exact)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def _inside(path: str, base: str) -> bool:
@@ -81,7 +90,7 @@ class DataPaths(BaseModel):
     read_only_flag: str
 
 
-class DataIntegritySpec(_Strict):
+class DataIntegritySpec(Strict):
     """The inventory's `services.X.data_integrity:` section. Every field has a default
     derived from the service's `data_dir` (`data_integrity: {}` takes them all); relative
     paths are relative to data_dir."""
@@ -334,3 +343,21 @@ class RebuildResult(KeyedResult):
     previous_copy: str | None = Field(
         default=None, description="where the CSV it replaced was copied (never overwritten)"
     )
+
+
+# ---------------------------------------------------------------- activities
+DATAFILES_SCAN = Activity("datafiles.scan", ScanInput, ScanReport, policies.DIAGNOSTIC)
+DATAFILES_READ_ONLY = Activity(
+    "datafiles.read_only", ReadOnlyInput, ReadOnlyResult, policies.SIDE_EFFECT
+)
+DATAFILES_SNAPSHOT = Activity(
+    "datafiles.snapshot", SnapshotInput, SnapshotResult, policies.SIDE_EFFECT
+)
+DATAFILES_QUARANTINE = Activity(
+    "datafiles.quarantine", QuarantineInput, QuarantineResult, policies.SIDE_EFFECT
+)
+DATAFILES_RESTORE = Activity("datafiles.restore", RestoreInput, RestoreResult, policies.SIDE_EFFECT)
+DATAFILES_REBUILD_CSV = Activity(
+    "datafiles.rebuild_csv", RebuildInput, RebuildResult, policies.SIDE_EFFECT
+)
+DATAFILES_VALIDATE = Activity("datafiles.validate", ScanInput, Counts, policies.DIAGNOSTIC)
