@@ -19,16 +19,15 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.agentlab_diagnostics import AgentLabDiagnosticsActivities
-from activities.agentlab_host import AgentLabHostActivities
-from activities.agentlab_probes import AgentLabProbeActivities
 from activities.ci import CiActivities
 from activities.datafiles import DataFileActivities
+from activities.deploy import DeployActivities
 from activities.diagnostics import DiagnosticsActivities
 from activities.governor import GovernorActivities
 from activities.http_probe import HttpProbeActivities
 from activities.incident_history import IncidentHistoryActivities
 from activities.inventory import Inventory, InventoryActivities, InventoryError, load_inventory
+from activities.load_probe import LoadProbeActivities
 from activities.mitigation import MitigationActivities
 from activities.notify import NotifyActivities
 from activities.prometheus import PrometheusActivities
@@ -81,9 +80,8 @@ def implementations(inventory: Inventory, settings: Settings) -> dict[Activity[A
     mitigation = MitigationActivities(inventory)
     diag = DiagnosticsActivities(inventory)
     governor = GovernorActivities()
-    al_diag = AgentLabDiagnosticsActivities(inventory)
-    al_host = AgentLabHostActivities(inventory)
-    al_probe = AgentLabProbeActivities(inventory)
+    deploy = DeployActivities(inventory)
+    load = LoadProbeActivities(inventory)
     ci_acts = CiActivities(inventory)
     sec = SecurityActivities(inventory)
     data = DataFileActivities(inventory)
@@ -94,20 +92,20 @@ def implementations(inventory: Inventory, settings: Settings) -> dict[Activity[A
         ssh_c.SSH_RUN: ssh.run,
         service.SERVICE_RUN: svc.run,
         service.SERVICE_RESTART: svc.restart,
-        service.AGENTLAB_MAINTENANCE: al_host.maintenance,
-        service.DEPLOY_COMMAND: al_diag.deploy_command,
-        # diagnostics: read-only host checks
-        diagnostics.AGENTLAB_DIAGNOSE: al_host.diagnose,
+        service.AGENTLAB_MAINTENANCE: deploy.maintenance,
+        service.DEPLOY_COMMAND: deploy.deploy_command,
+        # diagnostics: read-only host checks over SSH
+        diagnostics.AGENTLAB_DIAGNOSE: diag.diagnose,
         diagnostics.LOG_ERRORS: diag.log_errors,
-        diagnostics.ERROR_GROUPS: al_diag.error_groups,
-        diagnostics.RECENT_CHANGES: al_diag.recent_changes,
-        # http: probes of a service and its upstream
+        diagnostics.ERROR_GROUPS: diag.error_groups,
+        diagnostics.RECENT_CHANGES: diag.recent_changes,
+        # http: probes of a service and its upstream (one upstream implementation)
         http_c.HTTP_PROBE: http.probe,
-        http_c.AGENTLAB_SMOKE: al_probe.smoke,
-        http_c.AGENTLAB_UPSTREAM: al_probe.upstream,
-        http_c.AGENTLAB_STREAM_PROBE: al_probe.stream,
-        http_c.AGENTLAB_LOAD_PROBE: al_probe.load,
-        http_c.UPSTREAM_PROBE: al_diag.upstream_probe,
+        http_c.AGENTLAB_SMOKE: http.smoke,
+        http_c.AGENTLAB_UPSTREAM: http.upstream,
+        http_c.AGENTLAB_STREAM_PROBE: http.stream,
+        http_c.AGENTLAB_LOAD_PROBE: load.load,
+        http_c.UPSTREAM_PROBE: http.upstream_probe,
         # prometheus, notify, records
         prometheus.PROMETHEUS_QUERY: prom.query,
         notify_c.SLACK_POST: notify.slack,

@@ -6,7 +6,8 @@ reason=...` as a GitHub Actions workflow-dispatch call.
 
 The token comes from the worker's environment (variable named by the inventory's
 `token_env`): it is sent in the Authorization header and appears nowhere else -- not in
-the input, the result, an error message or a log line.
+the input, the result, an error message or a log line (it is registered with
+activities/http_client.py's redaction as soon as it is read).
 
 Retries. 429 and 5xx (and no answer) raise the retryable `CiUnavailable`; any other 4xx
 the non-retryable `CiRejected` (bad token, unknown workflow, undeclared input: a retry
@@ -38,8 +39,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import app_error
+from activities.http_client import error_text, http_client, redact_text, register_secrets
 from activities.inventory import CiRollbackSpec, Inventory
-from activities.ssh_policy import redact
 from workflows.contracts.ci import CI_ROLLBACK_DISPATCH, CiDispatchInput, CiDispatchResult
 
 API_VERSION = "2022-11-28"
@@ -55,12 +56,11 @@ def _rejected(msg: str) -> ApplicationError:
     return app_error("CiRejected", msg)
 
 
-def _check(resp: httpx.Response, what: str, token: str) -> None:
+def _check(resp: httpx.Response, what: str) -> None:
     """Raise for anything but 2xx: 429/5xx retryable, other 4xx not."""
     if resp.is_success:
         return
-    body = redact(resp.text[:300]).replace(token, "[REDACTED]") if token else resp.text[:300]
-    msg = f"{what}: HTTP {resp.status_code}: {body}"
+    msg = f"{what}: HTTP {resp.status_code}: {redact_text(resp.text)[:300]}"
     if resp.status_code == 429 or resp.status_code >= 500:
         raise _unavailable(msg)
     raise _rejected(msg)
@@ -88,16 +88,15 @@ class CiActivities:
         if not token:
             # Named, never shown: the variable's name is inventory data, its value is not.
             raise _rejected(f"environment variable {spec.token_env} is not set on the worker")
+        register_secrets(token)
         headers = {
             "Authorization": f"Bearer {token}",
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": API_VERSION,
         }
-        async with httpx.AsyncClient(
-            headers=headers, timeout=TIMEOUT_S, follow_redirects=False, trust_env=False
-        ) as http:
+        async with http_client(TIMEOUT_S, headers=headers, egress=True) as http:
             try:
-                if spec.incident_input and await self._already_ran(http, base, spec, inp, token):
+                if spec.incident_input and await self._already_ran(http, base, spec, inp):
                     return result.model_copy(
                         update={
                             "accepted": True,
@@ -107,8 +106,8 @@ class CiActivities:
                     )
                 resp = await http.post(f"{base}/dispatches", json=self._body(spec, inp))
             except httpx.HTTPError as e:
-                raise _unavailable(f"{spec.repo}: {type(e).__name__}: {e}"[:300]) from None
-        _check(resp, f"dispatch {spec.workflow} on {spec.repo}", token)
+                raise _unavailable(f"{spec.repo}: {error_text(e, 300)}") from None
+        _check(resp, f"dispatch {spec.workflow} on {spec.repo}")
         return result.model_copy(
             update={
                 "accepted": resp.status_code == 204 or resp.is_success,
@@ -130,13 +129,12 @@ class CiActivities:
         base: str,
         spec: CiRollbackSpec,
         inp: CiDispatchInput,
-        token: str,
     ) -> bool:
         resp = await http.get(
             f"{base}/runs",
             params={"event": "workflow_dispatch", "branch": spec.ref, "per_page": RUNS_TO_SCAN},
         )
-        _check(resp, f"list runs of {spec.workflow} on {spec.repo}", token)
+        _check(resp, f"list runs of {spec.workflow} on {spec.repo}")
         try:
             runs = resp.json().get("workflow_runs", [])
         except ValueError:

@@ -1,26 +1,80 @@
-"""HighErrorRate's "Review Recent Errors": `tail -n 100 logs/genesis.log | grep ERROR`.
+"""Read-only host checks over SSH (workflows/contracts/diagnostics.py), for every playbook:
 
-Runs the service's `logs` command (inventory argv, or a tail of its log files), keeps
-the ERROR lines, counts them per error category (patterns from the service policy) and
-returns only the counts and the last few lines, clipped: the log itself stays on the
-host, and captured output is already redacted by the ssh layer.
+- log errors (`diagnostics.log_errors`), HighErrorRate's "Review Recent Errors":
+  `tail -n 100 logs/genesis.log | grep ERROR` -- the service's `logs` command (inventory
+  argv, or a tail of its log files); the ERROR lines are counted per error category
+  (patterns from the service policy) and only the counts and the last few lines return;
+- error groups (`agentlab.error_groups`): `grep 'ERROR' LOG | cut -d' ' -f4- | sort |
+  uniq -c | sort -nr`, as the fixed script ERROR_GROUPS_SCRIPT with the log path and the
+  top N as argv words -- the pipeline runs on the host, so only N counted lines come back;
+- recent changes (`agentlab.recent_changes`): `git log --oneline -N` in the service's
+  checkout, an argv (no shell);
+- the Agent Lab runbooks' `ssh user@server "..."` lines (`agentlab.diagnose`):
+  resources (inventory argv lists: `top -b -n1` with head_lines 20, `df -h`, `free -h`);
+  log/stream errors (`grep -i PATTERN LOG | tail -20`, a fixed script with pattern, file
+  and count as separate argv words, never pasted into the script); the data dir (`ls -la
+  DATA_DIR`, `head -5 DATA_DIR/runs.csv`, fixed argv); the port (the inventory's `ss
+  -tln` or equivalent, read here for `:PORT`).
+
+The log itself stays on the host. Everything captured is bounded (lines, then
+MAX_OUTPUT_CHARS) and was redacted by the ssh layer before it reaches a result, i.e.
+before it enters workflow history.
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
 
 from temporalio import activity
 
-from activities.inventory import Inventory
+from activities.errors import app_error
+from activities.inventory import Inventory, ServiceSpec
 from activities.service import resolve_command, resolve_host
 from activities.ssh import run_on_host
-from activities.ssh_policy import check_service_command
-from workflows.contracts.diagnostics import LOG_ERRORS, LogErrorsInput, LogErrorsResult
+from activities.ssh_policy import allowed_programs, check_service_command
+from workflows.contracts.diagnostics import (
+    AGENTLAB_DIAGNOSE,
+    ERROR_GROUPS,
+    LOG_ERRORS,
+    MAX_OUTPUT_CHARS,
+    RECENT_CHANGES,
+    DiagCommand,
+    DiagnoseInput,
+    DiagnoseResult,
+    ErrorGroup,
+    ErrorGroupsInput,
+    ErrorGroupsResult,
+    LogErrorsInput,
+    LogErrorsResult,
+    RecentChangesInput,
+    RecentChangesResult,
+)
+from workflows.contracts.diagnostics import clip as clip_line
 from workflows.contracts.service import CommandKind
 
 _ERROR = re.compile(r"\bERROR\b")
 _LINE_MAX = 300
+CAPTURE_BYTES = 256 * 1024  # what we read off the channel at most; we keep far less
+DATA_HEAD_LINES = 5
+
+# $1 pattern (extended regex, case-insensitive) $2 file $3 lines. Exit 0 with the last
+# matches (none is fine), 2 when the file cannot be read -- grep's own "no match" (1)
+# must not look like a failure, and a pipeline's status is tail's, hence the test first.
+GREP_SCRIPT = r"""set -u
+[ -r "$2" ] || { echo "cannot read $2" >&2; exit 2; }
+grep -i -E -e "$1" -- "$2" | tail -n "$3"
+"""
+
+# $1 log file, $2 how many groups. Line 1: the number of ERROR lines; then `uniq -c`
+# lines, most frequent first. Exit 3: the log cannot be read (grep's own 2 would be
+# indistinguishable from "no match" once piped).
+ERROR_GROUPS_SCRIPT = r"""log=$1 top=$2
+[ -r "$log" ] || { printf 'cannot read %s\n' "$log" >&2; exit 3; }
+grep -c 'ERROR' "$log"
+grep 'ERROR' "$log" | cut -d' ' -f4- | sort | uniq -c | sort -nr | head -n "$top"
+exit 0
+"""
 
 
 def error_summary(text: str, patterns: dict[str, str], keep: int) -> LogErrorsResult:
@@ -37,19 +91,84 @@ def error_summary(text: str, patterns: dict[str, str], keep: int) -> LogErrorsRe
     )
 
 
+def parse_groups(stdout: str) -> tuple[int, list[ErrorGroup]]:
+    lines = stdout.splitlines()
+    total = int(lines[0].strip()) if lines and lines[0].strip().isdigit() else 0
+    groups = []
+    for ln in lines[1:]:
+        count, _, message = ln.strip().partition(" ")
+        if count.isdigit():
+            groups.append(ErrorGroup(count=int(count), message=clip_line(message)))
+    return total, groups
+
+
+def source_repo(svc: ServiceSpec) -> str | None:
+    return svc.source_repo or (svc.rollback.repo_path if svc.rollback else None)
+
+
+def clip(text: str, head_lines: int | None = None) -> tuple[str, bool]:
+    lines = text.splitlines()
+    cut = head_lines is not None and len(lines) > head_lines
+    if cut:
+        lines = lines[:head_lines]
+    out = "\n".join(lines)
+    if len(out) > MAX_OUTPUT_CHARS:
+        return out[: MAX_OUTPUT_CHARS - 1] + "…", True
+    return out, cut
+
+
+def listening_on(ss_output: str, port: int) -> bool:
+    """Any listening socket whose local address ends in :PORT (ss/netstat columns)."""
+    pat = re.compile(rf"[:.]{port}$")
+    return any(pat.search(word) for line in ss_output.splitlines() for word in line.split()[:5])
+
+
+def check_program(inventory: Inventory, service: str, svc: ServiceSpec, argv: list[str]) -> None:
+    """The service allowlist, extended by default with the `agent_lab:` commands (they
+    are the inventory's own commands too); an explicit allowed_commands is obeyed."""
+    allowed = set(allowed_programs(service, svc))
+    if svc.allowed_commands is None and svc.agent_lab is not None:
+        a = svc.agent_lab
+        cmds = [*a.resources.values(), a.port_check]
+        if a.maintenance:
+            cmds += [a.maintenance.enable, a.maintenance.disable]
+        allowed |= {c.argv[0] for c in cmds}
+    if argv[0] not in allowed:
+        raise app_error(
+            "CommandNotAllowed",
+            f"service {service!r}: program {argv[0]!r} is not in its allowed_commands "
+            f"{sorted(allowed)}; nothing was sent",
+        )
+
+
 class DiagnosticsActivities:
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
 
+    def _host(self, service: str) -> tuple[ServiceSpec, str]:
+        svc = self.inventory.service(service)
+        return svc, resolve_host(service, svc, None)
+
+    async def _run(self, host: str, argv: list[str], timeout_s: float) -> tuple[int, str, str]:
+        res = await run_on_host(
+            host,
+            self.inventory.host(host),
+            argv,
+            timeout_s=timeout_s,
+            max_output_bytes=CAPTURE_BYTES,
+        )
+        return res.exit_status, res.stdout, res.stderr
+
+    # ------------------------------------------------------------ every service
     @activity.defn(name=LOG_ERRORS.name)
     async def log_errors(self, inp: LogErrorsInput) -> LogErrorsResult:
         svc = self.inventory.service(inp.service)
         spec = resolve_command(inp.service, svc, CommandKind.LOGS)
         check_service_command(self.inventory, inp.service, spec)
-        host_name = resolve_host(inp.service, svc, None)
+        host = resolve_host(inp.service, svc, None)
         res = await run_on_host(
-            host_name,
-            self.inventory.host(host_name),
+            host,
+            self.inventory.host(host),
             spec.argv,
             timeout_s=spec.timeout_s,
             max_output_bytes=1024 * 1024,
@@ -57,3 +176,155 @@ class DiagnosticsActivities:
             shell=spec.shell,
         )
         return error_summary(res.stdout, inp.patterns, inp.max_lines)
+
+    @activity.defn(name=ERROR_GROUPS.name)
+    async def error_groups(self, inp: ErrorGroupsInput) -> ErrorGroupsResult:
+        svc, host = self._host(inp.service)
+        if not svc.log_files:
+            raise app_error("CommandNotConfigured", f"service {inp.service!r} has no log_files")
+        log = svc.log_files[0]
+        res = await run_on_host(
+            host,
+            self.inventory.host(host),
+            ["sh", "-c", ERROR_GROUPS_SCRIPT, "remedy-error-groups", log, str(inp.top)],
+            timeout_s=120,
+            max_output_bytes=256 * 1024,
+        )
+        if not res.ok:
+            # Not retried: a missing or unreadable log stays so; the playbook goes on.
+            raise app_error(
+                "LogUnreadable",
+                f"{host}:{log}: exit {res.exit_status}: {res.stderr.strip()[:300]}",
+            )
+        total, groups = parse_groups(res.stdout)
+        return ErrorGroupsResult(log_file=f"{host}:{log}", error_lines=total, groups=groups)
+
+    @activity.defn(name=RECENT_CHANGES.name)
+    async def recent_changes(self, inp: RecentChangesInput) -> RecentChangesResult:
+        svc, host = self._host(inp.service)
+        repo = source_repo(svc)
+        if repo is None:
+            raise app_error(
+                "CommandNotConfigured", f"service {inp.service!r} has no source_repo or rollback"
+            )
+        argv = ["git", "-C", repo, "log", "--oneline", "--no-color", "-n", str(inp.count)]
+        res = await run_on_host(
+            host, self.inventory.host(host), argv, timeout_s=60, max_output_bytes=64 * 1024
+        )
+        if not res.ok:
+            raise app_error(
+                "CommandFailed",
+                f"{host}: git log in {repo}: exit {res.exit_status}: {res.stderr.strip()[:300]}",
+            )
+        return RecentChangesResult(
+            repo=f"{host}:{repo}", commits=[clip_line(c) for c in res.stdout.splitlines()]
+        )
+
+    # ------------------------------------------------------------ agent_lab section
+    @activity.defn(name=AGENTLAB_DIAGNOSE.name)
+    async def diagnose(self, inp: DiagnoseInput) -> DiagnoseResult:
+        svc = self.inventory.service(inp.service)
+        a = svc.agent_lab
+        if a is None:
+            raise app_error(
+                "CommandNotConfigured", f"service {inp.service!r} has no agent_lab section"
+            )
+        host = resolve_host(inp.service, svc, None)
+        if inp.kind == "resource":
+            cmd = a.resources.get(inp.name)
+            if cmd is None:
+                raise app_error(
+                    "CommandNotConfigured",
+                    f"service {inp.service!r} has no resource command {inp.name!r}",
+                )
+            return await self._command(inp, svc, host, cmd)
+        if inp.kind == "port":
+            if a.port is None:
+                raise app_error("CommandNotConfigured", f"service {inp.service!r} has no port")
+            res = await self._command(inp, svc, host, a.port_check)
+            up = res.ok and listening_on(res.output, a.port)
+            return res.model_copy(
+                update={
+                    "ok": up,
+                    "listening": up if res.ok else None,
+                    "detail": f":{a.port} {'listening' if up else 'not listening'}"
+                    if res.ok
+                    else res.detail,
+                }
+            )
+        if inp.kind in ("log_errors", "stream_errors"):
+            return await self._grep(inp, svc, host)
+        return await self._data_dir(inp, svc, host)
+
+    async def _command(
+        self, inp: DiagnoseInput, svc: ServiceSpec, host: str, cmd: DiagCommand
+    ) -> DiagnoseResult:
+        check_program(self.inventory, inp.service, svc, cmd.argv)
+        code, out, err = await self._run(host, cmd.argv, cmd.timeout_s)
+        text, cut = clip(out if code == 0 else (err or out), cmd.head_lines)
+        return DiagnoseResult(
+            kind=inp.kind,
+            name=inp.name,
+            ok=code == 0,
+            lines=len(out.splitlines()),
+            output=text,
+            truncated=cut,
+            detail=f"exit {code}",
+        )
+
+    async def _grep(self, inp: DiagnoseInput, svc: ServiceSpec, host: str) -> DiagnoseResult:
+        a = svc.agent_lab
+        assert a is not None
+        if not svc.log_files:
+            raise app_error("CommandNotConfigured", f"service {inp.service!r} has no log_files")
+        pattern = a.error_pattern if inp.kind == "log_errors" else a.stream_error_pattern
+        outputs, total, failed = [], 0, []
+        for f in svc.log_files:
+            argv = ["sh", "-c", GREP_SCRIPT, "remedy-grep", pattern, f, str(a.error_lines)]
+            code, out, err = await self._run(host, argv, 60.0)
+            if code != 0:
+                failed.append(f"{f}: exit {code} {err.strip()[:200]}")
+                continue
+            total += len(out.splitlines())
+            outputs.append(out.rstrip("\n"))
+        text, cut = clip("\n".join(o for o in outputs if o))
+        return DiagnoseResult(
+            kind=inp.kind,
+            ok=not failed,
+            lines=total,
+            output=text,
+            truncated=cut,
+            detail=(
+                f"{total} lines matching /{pattern}/i (last {a.error_lines} per file)"
+                + (f"; {'; '.join(failed)}" if failed else "")
+            ),
+        )
+
+    async def _data_dir(self, inp: DiagnoseInput, svc: ServiceSpec, host: str) -> DiagnoseResult:
+        a = svc.agent_lab
+        assert a is not None
+        if not svc.data_dir:
+            raise app_error("CommandNotConfigured", f"service {inp.service!r} has no data_dir")
+        problems: list[str] = []
+        code, out, err = await self._run(host, ["ls", "-la", "--", svc.data_dir], 30.0)
+        if code != 0:
+            problems.append(f"ls {svc.data_dir}: exit {code} {err.strip()[:200]}")
+        entries = max(len(out.splitlines()) - 1, 0) if code == 0 else 0
+        seen: list[str] = [f"{svc.data_dir}: {entries} entries"]
+        for name in a.data_files:
+            path = posixpath.join(svc.data_dir, name)
+            argv = ["head", "-n", str(DATA_HEAD_LINES), "--", path]
+            fc, fout, ferr = await self._run(host, argv, 30.0)
+            if fc != 0:
+                problems.append(f"head {path}: exit {fc} {ferr.strip()[:200]}")
+                continue
+            # Only the first line (a CSV header) goes into history: rows are user data.
+            first = fout.splitlines()[0][:200] if fout else "(empty)"
+            seen.append(f"{name}: readable, first line: {first}")
+        return DiagnoseResult(
+            kind="data_dir",
+            ok=not problems,
+            lines=entries,
+            output=clip("\n".join(seen))[0],
+            detail="; ".join(problems) or "data dir readable",
+        )

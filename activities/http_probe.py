@@ -1,14 +1,29 @@
-"""HTTP probes: health endpoints and bounded functional checks.
+"""HTTP probes of a service and its upstream, from the worker (workflows/contracts/http.py):
+
+- probe (`http.probe`): a health endpoint, or any URL, read to a bounded excerpt;
+- smoke (`agentlab.smoke`): the runbook's core-functionality request (`curl -X POST
+  .../api/agents -d '{...}'`), method and JSON body from the inventory;
+- upstream (`agentlab.upstream`, one request) and upstream_probe (`agentlab.upstream_probe`,
+  the runbook's five timed `curl`s): one implementation, `upstream_samples`. The runbook's
+  curl sends `Authorization: Bearer $OPENROUTER_API_KEY`; these send no credentials at
+  all -- user:password@ is taken off the URL, and the client trusts nothing from the
+  environment -- since reachability and latency need none: a 401 is a fine answer;
+- stream (`agentlab.stream_probe`): `curl -N .../api/stream/test`, read as a stream,
+  bounded in bytes and time.
+
+The load probe is activities/load_probe.py. Every client comes from
+activities/http_client.py (no redirects, no environment, explicit timeouts).
 
 A probe that gets no answer is a *result* (`ok=False` with the error), not an
 exception: "the endpoint is down" is exactly what a ServiceDown or StreamingFailure
 playbook asks, and it must branch on it rather than have Temporal retry it away.
 Exceptions are kept for configuration mistakes a retry cannot fix (unknown service,
-no URL configured).
+no URL configured). URLs and errors in results are redacted (`redact_url`, `error_text`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -17,8 +32,31 @@ import httpx
 from temporalio import activity
 
 from activities.errors import app_error
-from activities.inventory import Inventory
-from workflows.contracts.http import HTTP_PROBE, HttpProbeInput, HttpProbeResult
+from activities.http_client import (
+    error_text,
+    http_client,
+    public_url,
+    redact_url,
+    without_userinfo,
+)
+from activities.inventory import Inventory, ServiceSpec
+from workflows.contracts.http import (
+    AGENTLAB_SMOKE,
+    AGENTLAB_STREAM_PROBE,
+    AGENTLAB_UPSTREAM,
+    HTTP_PROBE,
+    UPSTREAM_PROBE,
+    AgentLabProbeInput,
+    HttpProbeInput,
+    HttpProbeResult,
+    HttpRequestSpec,
+    SmokeResult,
+    StreamProbeResult,
+    UpstreamProbeInput,
+    UpstreamProbeResult,
+    UpstreamSample,
+)
+from workflows.contracts.policy import AgentLabSpec
 
 # Enough of a body to show a health endpoint's verdict or an error page's first
 # lines in the incident timeline, small enough to keep workflow history lean.
@@ -26,6 +64,45 @@ BODY_EXCERPT_BYTES = 2048
 # A /health document read for a JSON pointer (circuit breaker state) may be larger than
 # the excerpt; still bounded.
 JSON_BODY_BYTES = 64 * 1024
+# The shared health-probe client's default; every probe passes its own timeout_s.
+DEFAULT_TIMEOUT_S = 10.0
+# `agentlab.upstream`: one request, reachability only.
+UPSTREAM_TIMEOUT_S = 10.0
+
+
+def agent_lab(inventory: Inventory, service: str) -> tuple[ServiceSpec, AgentLabSpec]:
+    svc = inventory.service(service)
+    if svc.agent_lab is None:
+        raise app_error("ProbeNotConfigured", f"service {service!r} has no agent_lab section")
+    return svc, svc.agent_lab
+
+
+def upstream_url(svc: ServiceSpec) -> str | None:
+    return svc.upstream_probe_url or (svc.agent_lab.upstream_url if svc.agent_lab else None)
+
+
+async def upstream_samples(url: str, attempts: int, timeout_s: float) -> list[UpstreamSample]:
+    """GET the upstream `attempts` times, timed; any HTTP answer is a sample with a status.
+    A fresh client per run, so the first sample includes the connection set-up."""
+    target = without_userinfo(url)
+    samples: list[UpstreamSample] = []
+    async with http_client(timeout_s) as http:
+        for _ in range(attempts):
+            if activity.in_activity():
+                activity.heartbeat()
+            started = time.monotonic()
+            try:
+                resp = await http.get(target)
+                samples.append(
+                    UpstreamSample(
+                        status_code=resp.status_code, latency_s=time.monotonic() - started
+                    )
+                )
+            except httpx.HTTPError as e:
+                samples.append(
+                    UpstreamSample(latency_s=time.monotonic() - started, error=error_text(e, 300))
+                )
+    return samples
 
 
 class HttpProbeActivities:
@@ -34,10 +111,9 @@ class HttpProbeActivities:
         self._client: httpx.AsyncClient | None = None
 
     def _http(self) -> httpx.AsyncClient:
+        # One long-lived client for health probes (they run every 30 s in verification).
         if self._client is None:
-            # No redirects: a health URL that redirects (e.g. to a login page) is a
-            # misconfiguration or an outage page, and its 3xx should show as unexpected.
-            self._client = httpx.AsyncClient(follow_redirects=False)
+            self._client = http_client(DEFAULT_TIMEOUT_S)
         return self._client
 
     async def close(self) -> None:
@@ -86,20 +162,20 @@ class HttpProbeActivities:
                     excerpt = body[:BODY_EXCERPT_BYTES] + "…"
         except httpx.TimeoutException as e:
             return HttpProbeResult(
-                url=url,
+                url=redact_url(url),
                 ok=False,
                 latency_s=time.monotonic() - started,
                 error=f"timeout after {inp.timeout_s}s ({type(e).__name__})",
             )
         except httpx.HTTPError as e:
             return HttpProbeResult(
-                url=url,
+                url=redact_url(url),
                 ok=False,
                 latency_s=time.monotonic() - started,
-                error=f"{type(e).__name__}: {e}"[:500],
+                error=error_text(e),
             )
         return HttpProbeResult(
-            url=url,
+            url=redact_url(url),
             ok=resp.status_code in inp.expected_status,
             status_code=resp.status_code,
             latency_s=latency,
@@ -109,6 +185,110 @@ class HttpProbeActivities:
             if resp.status_code in inp.expected_status
             else f"unexpected status {resp.status_code} (expected {inp.expected_status})",
         )
+
+    # ------------------------------------------------------------ Agent Lab checks
+    def _configured(self, service: str, what: str) -> HttpRequestSpec:
+        _, a = agent_lab(self.inventory, service)
+        spec = getattr(a, what)
+        if spec is None:
+            raise app_error("ProbeNotConfigured", f"service {service!r} has no agent_lab.{what}")
+        return spec  # type: ignore[no-any-return]
+
+    @activity.defn(name=AGENTLAB_SMOKE.name)
+    async def smoke(self, inp: AgentLabProbeInput) -> SmokeResult:
+        spec = self._configured(inp.service, "smoke")
+        started = time.monotonic()
+        try:
+            async with http_client(spec.timeout_s) as client:
+                r = await client.request(spec.method, spec.url, json=spec.json_body)
+        except httpx.HTTPError as e:
+            return SmokeResult(
+                ok=False,
+                url=redact_url(spec.url),
+                latency_s=_r(time.monotonic() - started),
+                error=error_text(e),
+            )
+        ok = r.status_code in spec.expected_status
+        return SmokeResult(
+            ok=ok,
+            url=redact_url(spec.url),
+            status_code=r.status_code,
+            latency_s=_r(r.elapsed.total_seconds()),
+            error=""
+            if ok
+            else f"unexpected status {r.status_code} (expected {spec.expected_status})",
+        )
+
+    @activity.defn(name=AGENTLAB_UPSTREAM.name)
+    async def upstream(self, inp: AgentLabProbeInput) -> SmokeResult:
+        """ "Test OpenRouter API connectivity": one request; any HTTP answer is reachable."""
+        _, a = agent_lab(self.inventory, inp.service)
+        if a.upstream_url is None:
+            raise app_error("ProbeNotConfigured", f"service {inp.service!r} has no upstream_url")
+        [s] = await upstream_samples(a.upstream_url, 1, UPSTREAM_TIMEOUT_S)
+        return SmokeResult(
+            ok=s.status_code is not None,
+            url=redact_url(a.upstream_url),
+            status_code=s.status_code,
+            latency_s=_r(s.latency_s),
+            error=s.error,
+        )
+
+    @activity.defn(name=UPSTREAM_PROBE.name)
+    async def upstream_probe(self, inp: UpstreamProbeInput) -> UpstreamProbeResult:
+        """The runbook's five timed requests: latency and failing answers."""
+        url = upstream_url(self.inventory.service(inp.service))
+        if url is None:
+            raise app_error(
+                "ProbeNotConfigured", f"service {inp.service!r} has no upstream_probe_url"
+            )
+        samples = await upstream_samples(url, inp.attempts, inp.timeout_s)
+        return UpstreamProbeResult(url=public_url(url), samples=samples)
+
+    @activity.defn(name=AGENTLAB_STREAM_PROBE.name)
+    async def stream(self, inp: AgentLabProbeInput) -> StreamProbeResult:
+        _, a = agent_lab(self.inventory, inp.service)
+        s = a.streaming
+        if s is None:
+            raise app_error("ProbeNotConfigured", f"service {inp.service!r} has no streaming")
+        started = time.monotonic()
+        out = StreamProbeResult(ok=False, url=redact_url(s.url))
+        tail = b""
+        try:
+            # One deadline for the whole exchange: a stream that trickles forever is cut.
+            async with (
+                asyncio.timeout(s.timeout_s),
+                http_client(s.timeout_s) as client,
+                client.stream(s.method, s.url, json=s.json_body) as resp,
+            ):
+                out.status_code = resp.status_code
+                async for chunk in resp.aiter_raw():
+                    if not chunk:
+                        continue
+                    if out.first_byte_s is None:
+                        out.first_byte_s = round(time.monotonic() - started, 4)
+                    out.chunks += 1
+                    out.bytes += len(chunk)
+                    tail = (tail + chunk)[-256:]
+                    if out.bytes >= s.max_bytes:
+                        out.capped = True
+                        break
+                out.completed = not out.capped
+        except TimeoutError:
+            out.error = f"stream not finished within {s.timeout_s:g}s"
+        except httpx.HTTPError as e:  # RemoteProtocolError: the stream was cut off
+            out.error = error_text(e)
+        out.duration_s = round(time.monotonic() - started, 4)
+        problems = [out.error] if out.error else []
+        if out.status_code is not None and out.status_code not in s.expected_status:
+            problems.append(f"unexpected status {out.status_code}")
+        if out.chunks < s.min_chunks:
+            problems.append(f"{out.chunks} chunks < {s.min_chunks}")
+        if s.done_marker and out.completed and s.done_marker.encode() not in tail:
+            problems.append(f"ended without {s.done_marker!r}")
+        out.ok = not problems
+        out.error = "; ".join(problems)
+        return out
 
 
 async def _read_excerpt(resp: httpx.Response, limit: int = BODY_EXCERPT_BYTES) -> str:
@@ -138,3 +318,7 @@ def json_at(body: str, pointer: str) -> str | None:
         else:
             return None
     return json.dumps(node, sort_keys=True)[:BODY_EXCERPT_BYTES]
+
+
+def _r(v: float | None) -> float | None:
+    return None if v is None else round(v, 4)

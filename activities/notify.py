@@ -11,14 +11,14 @@ Outcomes:
 
 Secrets. The Slack webhook URL *is* the credential, and the PagerDuty routing key sits
 in the JSON body. Neither may reach workflow history (results, exception messages --
-which Temporal stores as failures) or logs. Everything we emit passes `_redact`, and a
-filter on httpx's logger scrubs its "HTTP Request: POST <url>" INFO line.
+which Temporal stores as failures) or logs. Both are registered with
+activities/http_client.py's `register_secrets`: everything we emit passes its
+`redact_text`, and so does httpx's "HTTP Request: POST <url>" INFO line.
 """
 
 from __future__ import annotations
 
 import email.utils
-import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +28,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import ERROR_TYPES, app_error
+from activities.http_client import (
+    MASK,
+    error_text,
+    http_client,
+    redact_text,
+    register_secrets,
+)
 from remedy.settings import Settings
 from workflows.contracts.notify import (
     PAGERDUTY_EVENT,
@@ -37,7 +44,7 @@ from workflows.contracts.notify import (
     SlackMessageInput,
 )
 
-REDACTED = "[REDACTED]"
+REDACTED = MASK
 NOTIFY_TIMEOUT_S = 10.0
 # Retry-After beyond this is capped: the workflow's own deadlines (page the incident
 # commander at 5 min) matter more than a rate limiter's wish.
@@ -48,39 +55,6 @@ _SECTION_MAX = 3000
 _PD_SUMMARY_MAX = 1024
 
 
-class _RedactFilter(logging.Filter):
-    """Rewrites log records that mention a registered secret. Installed once on the
-    `httpx` logger, which logs every request URL at INFO."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def add(self, *secrets: str) -> None:
-        self.secrets.update(s for s in secrets if len(s) >= 4)
-
-    def redact(self, text: str) -> str:
-        # Longest first, so a full URL is replaced before its path is.
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(secret, REDACTED)
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = self.redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
-
-
-_FILTER = _RedactFilter()
-logging.getLogger("httpx").addFilter(_FILTER)
-
-
-def _redact(text: str) -> str:
-    return _FILTER.redact(text)
-
-
 class NotifyActivities:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -88,13 +62,13 @@ class NotifyActivities:
         if settings.slack_webhook_url is not None:
             url = settings.slack_webhook_url.get_secret_value()
             # The path alone is the secret too (some log formats drop scheme and host).
-            _FILTER.add(url, urlsplit(url).path)
+            register_secrets(url, urlsplit(url).path)
         if settings.pagerduty_routing_key is not None:
-            _FILTER.add(settings.pagerduty_routing_key.get_secret_value())
+            register_secrets(settings.pagerduty_routing_key.get_secret_value())
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=NOTIFY_TIMEOUT_S)
+            self._client = http_client(NOTIFY_TIMEOUT_S, egress=True)
         return self._client
 
     async def close(self) -> None:
@@ -128,17 +102,15 @@ class NotifyActivities:
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as e:
             # A malformed webhook URL in the settings: no retry will fix it.
             raise app_error(
-                "NotifyRejected", _redact(f"{channel}: misconfigured URL: {type(e).__name__}: {e}")
+                "NotifyRejected", f"{channel}: misconfigured URL: {error_text(e)}"
             ) from None
         except httpx.HTTPError as e:
             # `from None`: Temporal serializes the cause chain into history, and httpx
             # exceptions may carry the request (and with it the webhook URL).
-            raise app_error(
-                "NotifyUnavailable", _redact(f"{channel}: {type(e).__name__}: {e}")
-            ) from None
+            raise app_error("NotifyUnavailable", f"{channel}: {error_text(e)}") from None
         if resp.is_success:
             return resp
-        message = _redact(f"{channel}: HTTP {resp.status_code}: {resp.text[:300]}")
+        message = redact_text(f"{channel}: HTTP {resp.status_code}: {resp.text[:300]}")
         if resp.status_code == 429 or resp.status_code >= 500:
             raise ApplicationError(
                 message,
@@ -151,7 +123,7 @@ class NotifyActivities:
 
 def _answer(resp: httpx.Response) -> str:
     body = resp.text[:200].strip()
-    return _redact(f"HTTP {resp.status_code}: {body}" if body else f"HTTP {resp.status_code}")
+    return redact_text(f"HTTP {resp.status_code}: {body}" if body else f"HTTP {resp.status_code}")
 
 
 def retry_after(value: str | None, now: datetime | None = None) -> timedelta | None:

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import httpx
 from temporalio import activity
 
+from activities.http_client import http_client, redact_text
 from remedy.settings import Settings
 from workflows.contracts.prometheus import (
     PROMETHEUS_QUERY,
@@ -42,6 +43,8 @@ from workflows.contracts.prometheus import (
 # Capped by the timeout itself so a short probe stays short.
 _CLIENT_GRACE_S = 2.0
 _DETAIL_MAX = 1000
+# The client's default; every query passes its own (inp.timeout_s plus the grace).
+_CLIENT_TIMEOUT_S = 30.0
 Status = Literal["ok", "no_data", "unreachable", "error"]
 
 
@@ -54,7 +57,7 @@ class PrometheusActivities:
         # Created lazily: the worker constructs activity objects before its event loop
         # is necessarily the one that will run them, and an idle client costs nothing.
         if self._client is None:
-            self._client = httpx.AsyncClient(base_url=self.base_url)
+            self._client = http_client(_CLIENT_TIMEOUT_S, base_url=self.base_url)
         return self._client
 
     async def close(self) -> None:
@@ -75,7 +78,7 @@ class PrometheusActivities:
         except httpx.TimeoutException:
             return _unreachable(f"no answer from Prometheus within {inp.timeout_s}s")
         except httpx.TransportError as e:
-            return _unreachable(f"cannot reach Prometheus: {type(e).__name__}: {e}")
+            return _unreachable(redact_text(f"cannot reach Prometheus: {type(e).__name__}: {e}"))
 
         try:
             body: Any = resp.json()

@@ -1,8 +1,9 @@
 """Service commands (status, restart, rollback steps, ...) resolved from the inventory.
 
 A workflow names a service and a command *slot*; the argv comes from the inventory
-(or, for rollback steps, is derived from the service's `rollback` settings), so an alert
-label can select a command but never shape one.
+(or, for rollback steps, is derived from the service's `rollback` settings:
+activities/inventory/services.py, resolve_command), so an alert label can select a
+command but never shape one.
 
 Idempotency (DESIGN principle 6). A side effect carries a key (the incident run's key,
 workflows/incident.Steps.run_key, + step).
@@ -37,13 +38,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-import posixpath
 import shlex
 
 from temporalio import activity
 
 from activities.errors import app_error
-from activities.inventory import CommandSpec, HostSpec, Inventory, ServiceSpec
+from activities.inventory import CommandSpec, HostSpec, Inventory, ServiceSpec, resolve_command
 from activities.ssh import run_on_host
 from activities.ssh_policy import check_service_command
 from workflows.contracts.service import (
@@ -60,7 +60,6 @@ MARKER = "remedy-idempotency:"
 # The ssh timeout of a keyed run exceeds the script's own wait bound by this much, so a
 # replay that waits out its bound reports `unknown` instead of being cut off.
 _KEYED_MARGIN_S = 15.0
-LOG_TAIL_LINES = 100
 
 KEYED_SCRIPT = r"""set -u
 state=$1 keyhash=$2 key=$3 wait_s=$4 keep_days=$5 cwd=$6
@@ -106,22 +105,6 @@ while [ ! -f "$dir/rc" ]; do
   sleep 1; i=$((i + 1))
 done
 emit replayed
-"""
-
-
-RESTORE_CONFIG_SCRIPT = r"""set -eu
-backup=$1 config=$2 glob=$3 n=0
-for f in "$backup"/*; do
-  case ${f##*/} in $glob) ;; *) continue ;; esac
-  [ -f "$f" ] || continue
-  cp -p -- "$f" "$config"/
-  echo "restored ${f##*/}"
-  n=$((n + 1))
-done
-if [ "$n" -eq 0 ]; then
-  echo "no files matching '$glob' in $backup: configuration not restored" >&2
-  exit 1
-fi
 """
 
 
@@ -188,46 +171,6 @@ def resolve_host(svc_name: str, svc: ServiceSpec, host: str | None) -> str:
     if name not in svc.hosts:
         raise app_error("UnknownHost", f"host {name!r} is not one of service {svc_name!r}'s hosts")
     return name
-
-
-def _join(base: str, path: str) -> str:
-    return posixpath.join(base, path)  # an absolute `path` wins, as it should
-
-
-def resolve_command(svc_name: str, svc: ServiceSpec, kind: CommandKind) -> CommandSpec:
-    """The inventory argv for a slot, or one derived from the service's settings."""
-    if kind in svc.commands:
-        return svc.commands[kind]
-    rb = svc.rollback
-    if rb is not None:
-        repo = rb.repo_path
-        git = ["git", "-C", repo]
-        derived = {
-            CommandKind.ROLLBACK_FETCH: CommandSpec(argv=[*git, "fetch", rb.remote], timeout_s=120),
-            CommandKind.ROLLBACK_RESET: CommandSpec(
-                argv=[*git, "reset", "--hard", f"{rb.remote}/{rb.stable_ref}"]
-            ),
-            CommandKind.ROLLBACK_CLEAN: CommandSpec(argv=[*git, "clean", "-fd"]),
-            # `cp backup/*.yaml config/` under the seed's `set -e`: no matching file is a
-            # failure (the procedure stops, a human looks), not a silent no-op. The paths
-            # and glob are positional parameters -- data, never script text.
-            CommandKind.ROLLBACK_RESTORE_CONFIG: CommandSpec(
-                argv=[
-                    "sh",
-                    "-c",
-                    RESTORE_CONFIG_SCRIPT,
-                    "remedy-restore-config",
-                    _join(repo, rb.config_backup_dir),
-                    _join(repo, rb.config_dir),
-                    rb.config_glob,
-                ]
-            ),
-        }
-        if kind in derived:
-            return derived[kind]
-    if kind == CommandKind.LOGS and svc.log_files:
-        return CommandSpec(argv=["tail", "-n", str(LOG_TAIL_LINES), *svc.log_files])
-    raise app_error("CommandNotConfigured", f"service {svc_name!r} has no {kind.value!r} command")
 
 
 def dry_run_result(inp: ServiceCommandInput, host: str, spec: CommandSpec) -> ServiceCommandResult:

@@ -17,9 +17,10 @@ import paramiko
 
 from activities.errors import app_error
 from activities.inventory import HostSpec
+from workflows.errors import HostKeyUnknown
 
 
-class _UnknownHostKey(paramiko.SSHException):
+class _UnknownHostKey(paramiko.SSHException, HostKeyUnknown):
     pass
 
 

@@ -8,61 +8,36 @@
   sent; a refusal is the non-retryable `CommandNotAllowed`.
 - Redaction: captured stdout/stderr is scrubbed of secret-looking text before it
   becomes an activity result -- that is, before it enters workflow history. The
-  inventory's top-level `redact: [regex, ...]` adds to DEFAULT_REDACT. A pattern with
-  a named group `secret` masks only that group (keeping `password=` readable), any
-  other pattern masks its whole match.
+  patterns belong to the inventory's `redact:` section (activities/inventory/redact.py,
+  where DEFAULT_REDACT, `redact` and MASK are defined); they are handed on from here.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from pydantic import BaseModel
 
 from activities.errors import app_error
-
-if TYPE_CHECKING:
-    from activities.inventory import CommandSpec, Inventory, ServiceSpec
-
-MASK = "[REDACTED]"
-DEFAULT_REDACT: tuple[str, ...] = (
-    r"(?i)(?:password|passwd|token|secret|api[_-]?key)\s*[=:]\s*(?P<secret>\S+)",
-    r"(?i)authorization\s*:\s*(?:bearer|basic|token)\s+(?P<secret>\S+)",
-    r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)",
-    r"://[^/\s:@]+:(?P<secret>[^@\s/]+)@",  # credentials in a URL
-    r"\bAKIA[0-9A-Z]{16}\b",  # AWS access key id
+from activities.inventory import CommandSpec, Inventory, ServiceSpec, resolve_command
+from activities.inventory.redact import (
+    DEFAULT_PATTERNS,
+    DEFAULT_REDACT,
+    MASK,
+    compile_patterns,
+    redact,
 )
+from workflows.contracts.service import CommandKind
 
-
-def compile_patterns(extra: Iterable[str] = ()) -> tuple[re.Pattern[str], ...]:
-    """DEFAULT_REDACT plus `extra`; a bad regex raises ValueError naming it."""
-    out = []
-    for i, src in enumerate((*DEFAULT_REDACT, *extra)):
-        try:
-            out.append(re.compile(src))
-        except re.error as err:
-            where = f"redact[{i - len(DEFAULT_REDACT)}]" if i >= len(DEFAULT_REDACT) else src
-            raise ValueError(f"{where}: invalid regex {src!r}: {err}") from None
-    return tuple(out)
-
-
-DEFAULT_PATTERNS = compile_patterns()
-
-
-def redact(text: str, patterns: Sequence[re.Pattern[str]] = DEFAULT_PATTERNS) -> str:
-    for p in patterns:
-        if "secret" in p.groupindex:
-
-            def keep_key(m: re.Match[str]) -> str:
-                if m.start("secret") < 0:
-                    return m.group(0)
-                s, e = m.start("secret") - m.start(), m.end("secret") - m.start()
-                return m.group(0)[:s] + MASK + m.group(0)[e:]
-
-            text = p.sub(keep_key, text)
-        else:
-            text = p.sub(MASK, text)
-    return text
+__all__ = [
+    "DEFAULT_PATTERNS",
+    "DEFAULT_REDACT",
+    "MASK",
+    "allowed_programs",
+    "check_host_command",
+    "check_service_command",
+    "compile_patterns",
+    "program",
+    "redact",
+]
 
 
 # ---------------------------------------------------------------- allowlist
@@ -73,11 +48,8 @@ def program(spec: CommandSpec) -> str:
 def allowed_programs(name: str, svc: ServiceSpec) -> frozenset[str]:
     if svc.allowed_commands is not None:
         return frozenset(svc.allowed_commands)
-    # Derived through service.resolve_command so derived steps (rollback, log tail)
-    # stay in step with what the service activity would actually run.
-    from activities.service import resolve_command  # service imports ssh imports us
-    from workflows.contracts.service import CommandKind
-
+    # Derived through resolve_command so derived steps (rollback, log tail) stay in
+    # step with what the service activity would actually run.
     out = {program(spec) for spec in _configured_specs(svc)}
     for kind in CommandKind:
         try:
@@ -91,10 +63,6 @@ def _configured_specs(obj: object) -> list[CommandSpec]:
     """Every CommandSpec written anywhere in a service's inventory entry (its `commands`,
     and playbook sections such as SecurityIncident's `containment`): each is a command
     the inventory author wrote for that service, so its program is allowed."""
-    from pydantic import BaseModel
-
-    from activities.inventory import CommandSpec
-
     if isinstance(obj, CommandSpec):
         return [obj]
     if isinstance(obj, BaseModel):

@@ -295,8 +295,7 @@ async def main(a: argparse.Namespace) -> int:
         stack.write_inventory({"hosts": {}, "services": {}})
         worker = await stack.start_worker()
         bridge = await stack.start_bridge(
-            {"REMEDY_BRIDGE_RATE_LIMIT_RPS": "100000", "REMEDY_BRIDGE_RATE_LIMIT_BURST": "100000"},
-            "bench.fast_bridge" if a.bridge == "fast" else "bridge.server",
+            {"REMEDY_BRIDGE_RATE_LIMIT_RPS": "100000", "REMEDY_BRIDGE_RATE_LIMIT_BURST": "100000"}
         )
         client = await connect(stack.address)
         pids = [worker, stack.server_pid]
@@ -324,7 +323,6 @@ async def main(a: argparse.Namespace) -> int:
         creation = poster.actions["started"] / (poster.last_start - t0)
         lat = poster.latency
         rows = [
-            ["bridge", a.bridge, "-", "-"],
             [
                 "alerts posted (requests)",
                 f"{n_alerts} ({len(firing) + len(resolved)})",
@@ -396,12 +394,6 @@ def parse() -> argparse.Namespace:
     p.add_argument("--raw", type=int, default=1000, help="workflows for the raw SDK rate")
     p.add_argument("--raw-concurrency", type=int, default=100)
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument(
-        "--bridge",
-        choices=("real", "fast"),
-        default="real",
-        help="fast: bench/fast_bridge.py, one round trip on a cache miss",
-    )
     p.add_argument(
         "--profile", metavar="FILE", help="py-spy the bridge while firing (collapsed stacks)"
     )

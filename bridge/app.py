@@ -41,13 +41,14 @@ from bridge.routing import Router
 from bridge.temporal_link import TemporalLink
 from remedy.settings import Settings
 from remedy.temporal import connect
+from workflows.errors import ConfigurationError
 
 log = logging.getLogger("remedy.bridge")
 
 ClientFactory = Callable[[], Awaitable[Client]]
 
 
-class BridgeConfigError(ValueError):
+class BridgeConfigError(ValueError, ConfigurationError):
     """The bridge cannot run as configured (e.g. no token outside insecure dev mode)."""
 
 

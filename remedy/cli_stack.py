@@ -1,4 +1,5 @@
-"""`remedy dev|demo|worker|bridge|codec-server`: the commands that run Remedy's processes.
+"""`remedy dev|demo|worker|bridge|codec-server|check`: the commands that run Remedy's
+processes, and the check of the inventory they run with.
 
 `dev` is the README's main job: a Temporal dev server (SQLite, in the data dir), the
 worker and the bridge in one process; Ctrl-C (or SIGTERM) stops all three, in a bounded
@@ -19,8 +20,10 @@ import typer
 from pydantic import SecretStr
 
 from activities.inventory import InventoryError, load_inventory
-from remedy.cli import DataDir, InventoryOpt, _token_file, app, err, fail, out
+from remedy.cli_common import DataDir, InventoryOpt, err, fail, out, token_file
 from remedy.settings import Settings
+
+app = typer.Typer()
 
 STOP_GRACE_S = 10.0  # remedy dev: the most a graceful worker shutdown may take on Ctrl-C
 
@@ -47,7 +50,7 @@ def dev(
         TEMPORAL_ADDRESS=f"127.0.0.1:{temporal_port}",
     )  # type: ignore[call-arg]
     if not settings.bridge_token:
-        tf = _token_file(data_dir)
+        tf = token_file(data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         if not tf.exists():
             tf.write_text(secrets.token_urlsafe(32))
@@ -204,3 +207,19 @@ def codec_server() -> None:
         codec_main()
     except CodecKeyError as e:
         fail(str(e), 2)
+
+
+@app.command()
+def check(
+    inventory: Annotated[Path, typer.Argument(help="inventory YAML")] = Path(
+        "examples/inventory.yaml"
+    ),
+) -> None:
+    """Validate an inventory file; print every problem as file: yaml.path: problem."""
+    try:
+        inv = load_inventory(inventory)
+    except InventoryError as e:
+        fail(str(e), 2)
+    for w in inv.warnings():  # valid, but not usable from here: say so, don't fail
+        err.print(f"[yellow]warning:[/] {inventory}: {w}", highlight=False)
+    out.print(f"{inventory}: OK — {len(inv.hosts)} hosts, {len(inv.services)} services")

@@ -31,12 +31,14 @@ from temporalio.converter import (
     PayloadCodec,
 )
 
+from workflows.errors import ConfigurationError
+
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
 _NONCE = 12  # bytes; the GCM standard nonce size, random per payload
 
 
-class CodecKeyError(ValueError):
+class CodecKeyError(ValueError, ConfigurationError):
     """REMEDY_CODEC_KEYS is malformed (the message says which entry and why)."""
 
 

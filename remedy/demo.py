@@ -30,7 +30,7 @@ from urllib.parse import quote
 from pydantic import SecretStr
 from rich.console import Console
 
-from remedy.cli import OUTCOME_COLORS
+from remedy.cli_common import OUTCOME_COLORS
 from remedy.demo_world import (
     INCIDENTS,
     SERVICE,

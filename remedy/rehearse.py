@@ -35,7 +35,7 @@ import typer
 from rich.markup import escape
 
 from activities.inventory import Inventory, InventoryError, load_inventory
-from remedy.cli import OUTCOME_COLORS, InventoryOpt, app, err, fail, out, parse_kv
+from remedy.cli_common import OUTCOME_COLORS, InventoryOpt, err, fail, out, parse_kv
 from remedy.devstack import package_binary
 from remedy.settings import Settings
 from workflows.contracts.safety import SafetyOverrides
@@ -43,6 +43,8 @@ from workflows.models import Alert, IncidentInput, PlaybookResult, TimelineEntry
 
 if TYPE_CHECKING:
     from temporalio.client import WorkflowHandle
+
+app = typer.Typer()
 
 POLL_S = 0.5
 OUTCOMES = ("resolved", "resolved_without_action", "escalated")
@@ -223,4 +225,4 @@ def rehearse_cmd(
             code = 1
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code)  # see remedy/cli.py: the Temporal client can crash at interpreter exit
+    os._exit(code)  # see remedy/cli_common.py: the Temporal client can crash at interpreter exit

@@ -22,7 +22,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.worker import Worker
 
 from remedy import report
-from remedy.cli import LIST_COLUMNS, incident_table
+from remedy.cli_incident import LIST_COLUMNS, incident_table
 from remedy.temporal import ensure_search_attributes
 from tests.bridge.conftest import dev_server, temporal  # noqa: F401
 from workflows.incident import SA_ALERTNAME

@@ -21,6 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
+    from workflows import errors
     from workflows.contracts.base import Activity
     from workflows.contracts.policy import SERVICE_POLICY, ServicePolicy, ServicePolicyInput
     from workflows.contracts.safety import ApproveRequest, Decision, RejectRequest
@@ -57,13 +58,21 @@ INCIDENT_RUNS = "incident-run-keys"
 
 class StepFailed(Exception):
     """An activity failed for good (its retries are spent or it was non-retryable).
-    Carries the ApplicationError type so a playbook can tell failures apart."""
+    Carries the ApplicationError type, and its class in the error tree
+    (workflows/errors.py), so a playbook branches on a class:
+    `issubclass(err.error, errors.UnknownService)`, `issubclass(err.error, errors.Refused)`."""
 
     def __init__(self, step: str, error_type: str | None, message: str) -> None:
         super().__init__(f"{step}: {message}")
         self.step = step
         self.error_type = error_type
         self.message = message
+
+    @property
+    def error(self) -> type[errors.RemedyError]:
+        """The failure's class in the error tree; UnknownError for a type Remedy does
+        not raise (a timeout, a cancelled activity)."""
+        return errors.by_type(self.error_type)
 
 
 def _failure_detail(err: BaseException) -> tuple[str | None, str]:
@@ -155,6 +164,22 @@ class Steps:
             raise StepFailed(step, etype, msg) from err
         return result
 
+    async def attempt(
+        self,
+        step: str,
+        activity: Activity[I, R],
+        arg: I,
+        *,
+        policy: ActivityPolicy | None = None,
+    ) -> R | None:
+        """`act`, for a step the runbook goes on without: a final failure is in the
+        timeline already (act records it) and gives None, so the caller writes
+        `if res is None: return ...` instead of a try/except around every call."""
+        try:
+            return await self.act(step, activity, arg, policy=policy)
+        except StepFailed:
+            return None
+
 
 class Incident(Steps):
     """Base class of every playbook workflow."""
@@ -169,7 +194,7 @@ class Incident(Steps):
         self.alert: Alert = inp.alert
         self.detected_at: datetime = workflow.now()
         self.flapping = inp.flapping
-        self.policy: ServicePolicy | None = None
+        self._policy: ServicePolicy | None = None  # loaded by detect(); see `policy`
         self.severity = inp.alert.severity or Severity.P1
         self.alert_firing = inp.alert.status == "firing"
         # Instances (fingerprints) still firing: with several instances of one alert,
@@ -198,6 +223,21 @@ class Incident(Steps):
     @property
     def service(self) -> str:
         return self.alert.service
+
+    @property
+    def policy(self) -> ServicePolicy:
+        """The service's policy, loaded by `detect()` before any playbook step runs. Never
+        None for a playbook: a step that ran before detection would be a bug, and fails
+        the workflow task loudly (fixable by a new worker) rather than guessing."""
+        if self._policy is None:
+            raise RuntimeError("service policy used before detect() loaded it")
+        return self._policy
+
+    @property
+    def has_policy(self) -> bool:
+        """False only when `detect()` could not load the policy (service not in the
+        inventory): Triage's and escalation's paths check this before reading it."""
+        return self._policy is not None
 
     @property
     def finished(self) -> bool:
@@ -302,14 +342,8 @@ class Incident(Steps):
 
         Raises StepFailed (type UnknownService) when the service is not in the inventory;
         the workflow is tagged by then, so even that incident is findable in the UI.
-
-        Then, for runs keyed per run, look back at earlier incidents of this alert on
-        this service (workflows/steps/recurrence.py)."""
-        # Imported here: steps build on this module, and detection is the one place the
-        # base class hands over to a step.
-        from workflows.steps import recurrence
-
-        per_run = self.per_run  # pins the run identity before the first side effect
+        Playbooks extend it (workflows/playbook.py: recurrence, the phase clock)."""
+        self.per_run  # noqa: B018  pins the run identity before the first side effect
         self.alerts_received = max(self.alerts_received, 1)
         self.record(
             "alert received",
@@ -327,7 +361,7 @@ class Incident(Steps):
             ]
         )
         self._show()
-        self.policy = await self.act(
+        self._policy = await self.act(
             "load service policy",
             SERVICE_POLICY,
             ServicePolicyInput(service=inp.alert.service),
@@ -336,8 +370,6 @@ class Incident(Steps):
             self.severity = Severity(self.policy.severity_default)
             workflow.upsert_search_attributes([SA_SEVERITY.value_set(self.severity.value)])
         self._show()
-        if per_run:
-            await recurrence.look_back(self)
         return self.policy
 
     def enter(self, phase: Phase) -> None:

@@ -6,15 +6,15 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.diagnostics import RECENT_COMMITS_ERRORS
-    from workflows.incident import Incident
     from workflows.models import IncidentInput, Phase, PlaybookResult
+    from workflows.playbook import Playbook
     from workflows.steps import agentlab_release as release
-    from workflows.steps import notify, safety, sli_response, testsuite
+    from workflows.steps import notify, phases, safety, sli_response, testsuite
     from workflows.steps.resolution import close, escalate
 
 
 @workflow.defn(name="AgentLabHighErrorRate")
-class AgentLabHighErrorRate(Incident):
+class AgentLabHighErrorRate(Playbook):
     """Agent Lab "Playbook: High Error Rate" (SLO: error rate < 1 %).
 
     Investigation (5-15 min): error lines grouped and counted by type, five timed probes
@@ -27,6 +27,7 @@ class AgentLabHighErrorRate(Incident):
     """
 
     playbook = "AgentLabHighErrorRate"
+    clock = phases.agent_lab_release(lambda p: p.agent_lab.budgets.high_error_rate)
 
     @workflow.run
     @safety.escalates_when_refused  # a rollback not approved in time
@@ -38,7 +39,7 @@ class AgentLabHighErrorRate(Incident):
             self, "Active", "alert received", "group errors, probe upstream, review changes"
         )
 
-        release.enter(self, Phase.ASSESSMENT, budgets)
+        self.enter(Phase.ASSESSMENT)
         await release.error_groups(self)
         upstream = await release.upstream(self) if policy.release.has_upstream_probe else None
         if policy.release.has_source_repo:
@@ -46,7 +47,7 @@ class AgentLabHighErrorRate(Incident):
         if sli is None:
             return await escalate(self, "no error_rate SLI to validate a fix (fail safe)")
 
-        release.enter(self, Phase.RESPONSE, budgets)
+        self.enter(Phase.RESPONSE)
         if upstream is not None and not upstream.healthy:
             # The errors come from the upstream API: rolling our code back changes nothing.
             action = "none (upstream API failing)"
@@ -67,7 +68,7 @@ class AgentLabHighErrorRate(Incident):
             next_steps=f"validate the error rate < {sli.threshold:g}, run the integration tests",
         )
 
-        release.enter(self, Phase.VERIFICATION, budgets)
+        self.enter(Phase.VERIFICATION)
         recovery_ends = budgets[Phase.VERIFICATION]
         if not await release.error_rate_fell(self, sli, recovery_ends):
             return await escalate(

@@ -5,17 +5,16 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.incident import Incident
     from workflows.models import IncidentInput, Phase, PlaybookResult
+    from workflows.playbook import Playbook
     from workflows.steps import agentlab_diagnosis as diag
     from workflows.steps import agentlab_recovery as lab
-    from workflows.steps import escalation, notify, recovery, safety
+    from workflows.steps import escalation, notify, phases, recovery, safety
     from workflows.steps.resolution import close, escalate
-    from workflows.steps.rollback import rollback
 
 
 @workflow.defn(name="ApplicationDown")
-class ApplicationDown(Incident):
+class ApplicationDown(Playbook):
     """Agent Lab "Playbook: Application Down" (P0).
 
     Immediate Actions (0-2 min): /health with a 10 s timeout; system resources (top,
@@ -28,13 +27,13 @@ class ApplicationDown(Incident):
     """
 
     playbook = "ApplicationDown"
+    clock = phases.agent_lab(lambda p: p.agent_lab.budgets.application_down)
 
     @workflow.run
     @safety.escalates_when_refused  # a restart/rollback/maintenance not approved in time
     async def run(self, inp: IncidentInput) -> PlaybookResult:
         policy = await self.detect(inp)
-        waits, budgets = policy.waits, policy.agent_lab.budgets.application_down
-        diag.start(self, budgets)
+        waits = policy.waits
         self.escalate_after(
             waits.incident_commander_after,
             "page incident commander",
@@ -56,42 +55,30 @@ class ApplicationDown(Incident):
             return await close(self, "resolved_without_action", "none (recovered on its own)")
         await diag.resources(self)
 
-        diag.enter(self, Phase.ASSESSMENT, budgets)  # Investigation
+        self.enter(Phase.ASSESSMENT)  # Investigation
         await diag.grep(self, "log_errors")
         await diag.dependencies(self)
         await recovery.is_active(self, "diagnosis: process running")
         await diag.port(self)
 
-        diag.enter(self, Phase.RESPONSE, budgets)  # Containment
+        self.enter(Phase.RESPONSE)  # Containment
         in_maintenance = await lab.maintenance(self, "enable")
-        action = "restart"
-        restarted = await recovery.restart(self)
-        if restarted:
-            await workflow.sleep(waits.after_restart)
-        if not (restarted and await recovery.is_active(self)):
-            if not policy.has_rollback:
-                return await self.give_up(
-                    "restart failed and no rollback is configured", in_maintenance
-                )
-            action = "rollback"
-            result = await rollback(self, "application did not come up after restart")
-            if not result.succeeded:
-                return await self.give_up(
-                    f"rollback failed at: {result.failed_step}", in_maintenance
-                )
+        done = await recovery.restart_or_roll_back(self, "application")
+        if done.failed:
+            return await self.give_up(done.failed, in_maintenance)
 
-        diag.enter(self, Phase.VERIFICATION, budgets)  # Recovery
+        self.enter(Phase.VERIFICATION)  # Recovery
         if not await recovery.wait_healthy(self, waits.restore_budget, waits.health_retry_interval):
-            return await self.give_up(f"application unhealthy after {action}", in_maintenance)
+            return await self.give_up(f"application unhealthy after {done.action}", in_maintenance)
         if not await lab.verified(self):
             return await self.give_up(
-                f"/health passes after {action} but /health/detailed or the core "
+                f"/health passes after {done.action} but /health/detailed or the core "
                 "functionality request fails",
                 in_maintenance,
             )
         if in_maintenance:  # gradual traffic restoration: only after verified recovery
             await lab.maintenance(self, "disable")
-        return await close(self, "resolved", action)
+        return await close(self, "resolved", done.action)
 
     async def give_up(self, why: str, in_maintenance: bool) -> PlaybookResult:
         # The maintenance page stays up while a person works on a down application.

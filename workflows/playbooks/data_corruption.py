@@ -7,16 +7,15 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.datafiles import Counts, ScanReport
     from workflows.contracts.service import CommandKind
-    from workflows.incident import Incident
     from workflows.models import IncidentInput, Phase, PlaybookResult
-    from workflows.steps import agentlab_diagnosis as phases
+    from workflows.playbook import Playbook
     from workflows.steps import datafiles as files
-    from workflows.steps import notify, safety
+    from workflows.steps import notify, phases, safety
     from workflows.steps.resolution import close, escalate
 
 
 @workflow.defn(name="DataCorruption")
-class DataCorruption(Incident):
+class DataCorruption(Playbook):
     """Agent Lab "Playbook: Data Corruption" (P1), on the service's `data_integrity:` paths.
 
     Investigation (5-20 min): the JSON check of every session file and the CSV's header
@@ -41,18 +40,18 @@ class DataCorruption(Incident):
     """
 
     playbook = "DataCorruption"
+    clock = phases.agent_lab(lambda p: p.data_integrity.budgets)
 
     @workflow.run
     @safety.escalates_when_refused  # containment requiring approval, not approved in time
     async def run(self, inp: IncidentInput) -> PlaybookResult:
         policy = await self.detect(inp)
-        cfg, budgets = policy.data_integrity, policy.data_integrity.budgets
-        phases.start(self, budgets)
+        cfg = policy.data_integrity
         await notify.status_update(self, "Active", "alert received", "scan the data files")
         if not cfg.configured:
             return await escalate(self, "no `data_integrity:` section for this service")
 
-        phases.enter(self, Phase.ASSESSMENT, budgets)  # Investigation
+        self.enter(Phase.ASSESSMENT)  # Investigation
         if cfg.has_backup_sync:  # Verify Backup Integrity: the latest copies, then the scan
             await files.offsite(self, CommandKind.BACKUP_SYNC, "fetch backups (backup_sync)")
         before = await files.scan(self)
@@ -76,7 +75,7 @@ class DataCorruption(Incident):
                 "beyond automation; nothing changed",
             )
 
-        phases.enter(self, Phase.RESPONSE, budgets)  # Containment
+        self.enter(Phase.RESPONSE)  # Containment
         targets = self.targets(before)
         await safety.clear(
             self,
@@ -100,7 +99,7 @@ class DataCorruption(Incident):
             return await escalate(self, "quarantine failed (read-only mode on)")
         moved = [m.path for m in q.moved] if q else []
 
-        phases.enter(self, Phase.VERIFICATION, budgets)  # Recovery
+        self.enter(Phase.VERIFICATION)  # Recovery
         lost = [p for p in moved if p != before.counts.csv.path]  # quarantined sessions
         restored = 0
         if lost and cfg.has_backup:

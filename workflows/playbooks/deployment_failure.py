@@ -6,15 +6,15 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.diagnostics import RECENT_COMMITS_DEPLOY
-    from workflows.incident import Incident
     from workflows.models import IncidentInput, Phase, PlaybookResult
+    from workflows.playbook import Playbook
     from workflows.steps import agentlab_release as release
-    from workflows.steps import notify, recovery, safety
+    from workflows.steps import notify, phases, recovery, safety
     from workflows.steps.resolution import close, escalate
 
 
 @workflow.defn(name="DeploymentFailure")
-class DeploymentFailure(Incident):
+class DeploymentFailure(Playbook):
     """Agent Lab "Playbook: Deployment Failure".
 
     Investigation (5-20 min): startup logs (`journalctl -u agent-lab -n 50`), the import
@@ -26,6 +26,7 @@ class DeploymentFailure(Incident):
     """
 
     playbook = "DeploymentFailure"
+    clock = phases.agent_lab_release(lambda p: p.agent_lab.budgets.deployment_failure)
 
     @workflow.run
     @safety.escalates_when_refused  # a rollback not approved in time
@@ -36,13 +37,13 @@ class DeploymentFailure(Incident):
             self, "Active", "alert received", "startup logs, import check, roll back"
         )
 
-        release.enter(self, Phase.ASSESSMENT, budgets)
+        self.enter(Phase.ASSESSMENT)
         await release.deploy_check(self, "startup_logs")
         imports = await release.deploy_check(self, "import_check")
         if policy.release.has_source_repo:
             await release.recent_changes(self, RECENT_COMMITS_DEPLOY)
 
-        release.enter(self, Phase.RESPONSE, budgets)
+        self.enter(Phase.RESPONSE)
         if not (policy.release.has_ci_rollback or policy.has_rollback):
             return await escalate(self, "deployment failed and no rollback is configured")
         in_maintenance = policy.agent_lab.has_maintenance and await release.maintenance(
@@ -55,7 +56,7 @@ class DeploymentFailure(Incident):
         if not await release.roll_back(self, why):
             return await escalate(self, f"rollback failed{note}")
 
-        release.enter(self, Phase.VERIFICATION, budgets)
+        self.enter(Phase.VERIFICATION)
         interval = policy.waits.health_retry_interval
         # Health URL and health-check script where configured, else the status command.
         if not await recovery.wait_healthy(self, budgets[Phase.VERIFICATION], interval):

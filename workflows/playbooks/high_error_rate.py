@@ -6,8 +6,9 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.http import HTTP_PROBE, HttpProbeInput
-    from workflows.incident import Incident, StepFailed
+    from workflows.incident import StepFailed
     from workflows.models import IncidentInput, Phase, PlaybookResult
+    from workflows.playbook import Playbook
     from workflows.steps import (
         diagnostics,
         mitigation,
@@ -23,7 +24,7 @@ REACHABLE = list(range(100, 600))
 
 
 @workflow.defn(name="HighErrorRate")
-class HighErrorRate(Incident):
+class HighErrorRate(Playbook):
     """Genesis "Incident: HighErrorRate" (SLO error rate < 0.1 %).
 
     Diagnosis: error categories from Prometheus (`genesis_errors_total`), recent ERROR
@@ -36,16 +37,17 @@ class HighErrorRate(Incident):
     """
 
     playbook = "HighErrorRate"
+    clock = phases.GENESIS
 
     @workflow.run
     @safety.escalates_when_refused  # a restart/rollback/mitigation not approved in time
     async def run(self, inp: IncidentInput) -> PlaybookResult:
         policy = await self.detect(inp)
-        phases.start(self)
         t, d = policy.thresholds, policy.diagnostics
         goal = sli_response.goal(self, "error_rate", t.error_rate_slo, t.error_rate_rollback)
         await notify.status_update(self, "Active", "alert received", "diagnose error categories")
 
+        self.enter(Phase.ASSESSMENT)
         rolled_back = await sli_response.rolled_back_at_assessment(
             self, goal, lambda now: f"error rate {now:g} > {t.error_rate_rollback:g}"
         )
@@ -56,7 +58,7 @@ class HighErrorRate(Incident):
         kind = diagnostics.dominant(by_metric, logs.categories if logs else None)
         self.record(f"scenario: {kind or 'unknown'} errors", "info")
 
-        phases.enter(self, Phase.RESPONSE)
+        self.enter(Phase.RESPONSE)
         applied: list[str] = []
         action = "error rate recovered (no automated change)"
         if kind in ("llm", "validation"):
@@ -86,7 +88,7 @@ class HighErrorRate(Incident):
     async def network(self) -> str:
         """Scenario B. The circuit breaker opens by itself after 5 failures and recovers
         by itself: Remedy only checks it and gives it its 60 s."""
-        d = self.policy.diagnostics  # type: ignore[union-attr]
+        d = self.policy.diagnostics
         for url in d.connectivity_urls:
             try:
                 res = await self.act(
@@ -103,7 +105,7 @@ class HighErrorRate(Incident):
                 pass
         state = await diagnostics.health_field(self, "circuit breaker", d.circuit_breaker_pointer)
         if diagnostics.breaker_open(state):
-            wait = self.policy.waits.circuit_breaker_recovery  # type: ignore[union-attr]
+            wait = self.policy.waits.circuit_breaker_recovery
             self.record("circuit breaker open", "info", f"waiting {wait} for auto-recovery")
             await workflow.sleep(wait)
             after = await diagnostics.health_field(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.incident import Incident
     from workflows.models import IncidentInput, Phase, PlaybookResult
+    from workflows.playbook import Playbook
     from workflows.steps import diagnostics, mitigation, notify, phases, safety, sli_response
 
 
@@ -18,7 +18,7 @@ def all_on(flags: object) -> bool:
 
 
 @workflow.defn(name="HighLatencyP95")
-class HighLatencyP95(Incident):
+class HighLatencyP95(Playbook):
     """Genesis "Incident: HighLatencyP95" (SLO P95 < 200 ms).
 
     Diagnosis: component latency (HTDAG decomposition, HALO routing, AOP validation)
@@ -31,16 +31,17 @@ class HighLatencyP95(Incident):
     """
 
     playbook = "HighLatencyP95"
+    clock = phases.GENESIS
 
     @workflow.run
     @safety.escalates_when_refused  # a restart/rollback/mitigation not approved in time
     async def run(self, inp: IncidentInput) -> PlaybookResult:
         policy = await self.detect(inp)
-        phases.start(self)
         t, d = policy.thresholds, policy.diagnostics
         goal = sli_response.goal(self, "latency_p95", t.latency_p95_slo_s, t.latency_p95_rollback_s)
         await notify.status_update(self, "Active", "alert received", "component breakdown")
 
+        self.enter(Phase.ASSESSMENT)
         rolled_back = await sli_response.rolled_back_at_assessment(
             self, goal, lambda now: f"P95 {now:g}s > {t.latency_p95_rollback_s:g}s"
         )
@@ -50,7 +51,7 @@ class HighLatencyP95(Incident):
         cpu = await diagnostics.value(self, "CPU usage", d.cpu_query)
         disk = await diagnostics.value(self, "disk I/O utilization", d.disk_io_query)
 
-        phases.enter(self, Phase.RESPONSE)
+        self.enter(Phase.RESPONSE)
         wanted: list[str] = []
         if slow is not None:
             comp = d.components[slow]
@@ -78,7 +79,7 @@ class HighLatencyP95(Incident):
 
     async def slowest_component(self) -> str | None:
         """The component furthest over its baseline, if any is over baseline x factor."""
-        d = self.policy.diagnostics  # type: ignore[union-attr]
+        d = self.policy.diagnostics
         worst, ratio = None, d.slow_factor
         for name, comp in d.components.items():
             v = await diagnostics.value(self, f"{name} latency", comp.query, "s")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.incident import Incident
     from workflows.models import IncidentInput, Phase, PlaybookResult
+    from workflows.playbook import Playbook
     from workflows.steps import agentlab_diagnosis as diag
     from workflows.steps import agentlab_recovery as lab
-    from workflows.steps import diagnostics, mitigation, notify, safety, verify
+    from workflows.steps import diagnostics, mitigation, notify, phases, safety, verify
     from workflows.steps.resolution import close, escalate
 
 LATENCY_SLI = "latency_p95"
@@ -17,7 +17,7 @@ CPU_SLI = "cpu"
 
 
 @workflow.defn(name="PerformanceDegradation")
-class PerformanceDegradation(Incident):
+class PerformanceDegradation(Playbook):
     """Agent Lab "Playbook: Performance Degradation" (P2).
 
     Investigation: system resources (top, df, free) and the application's metrics (the
@@ -30,24 +30,24 @@ class PerformanceDegradation(Incident):
     """
 
     playbook = "PerformanceDegradation"
+    clock = phases.agent_lab(lambda p: p.agent_lab.budgets.performance_degradation)
 
     @workflow.run
     @safety.escalates_when_refused  # a mitigation/restart not approved in time
     async def run(self, inp: IncidentInput) -> PlaybookResult:
         policy = await self.detect(inp)
-        cfg, budgets = policy.agent_lab, policy.agent_lab.budgets.performance_degradation
+        cfg = policy.agent_lab
         latency = policy.slis.get(LATENCY_SLI)
-        diag.start(self, budgets)
         await notify.status_update(self, "Active", "alert received", "check resources, metrics")
 
-        diag.enter(self, Phase.ASSESSMENT, budgets)  # Investigation
+        self.enter(Phase.ASSESSMENT)  # Investigation
         await diag.resources(self)
         if latency is not None:
             await diagnostics.value(self, f"current {LATENCY_SLI}", latency.query, "s")
         if (cpu := policy.slis.get(CPU_SLI)) is not None:
             await diagnostics.value(self, "CPU usage", cpu.query)
 
-        diag.enter(self, Phase.RESPONSE, budgets)  # Containment
+        self.enter(Phase.RESPONSE)  # Containment
         applied = await mitigation.apply(self, cfg.performance_mitigations)
         action = f"{' + '.join(applied)} mitigation" if applied else "no mitigation"
         kept = f"; mitigations left in place: {', '.join(applied)}" if applied else ""
@@ -58,7 +58,7 @@ class PerformanceDegradation(Incident):
             "load probe, then verify latency",
         )
 
-        diag.enter(self, Phase.VERIFICATION, budgets)  # Recovery
+        self.enter(Phase.VERIFICATION)  # Recovery
         load = await lab.load_probe(self)
         if load is None and latency is None:
             return await escalate(self, "no load probe and no latency SLI to verify with" + kept)

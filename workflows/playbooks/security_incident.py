@@ -33,8 +33,8 @@ with workflow.unsafe.imports_passed_through():
         ContainInput,
         EvidenceInput,
     )
-    from workflows.incident import Incident, StepFailed
     from workflows.models import IncidentInput, Phase, PlaybookResult
+    from workflows.playbook import Playbook
     from workflows.steps import escalation, notify, safety
     from workflows.steps.resolution import escalate
 
@@ -44,7 +44,7 @@ DRY_RUN_CONTAINMENT = "dry-run-containment"
 
 
 @workflow.defn(name="SecurityIncident")
-class SecurityIncident(Incident):
+class SecurityIncident(Playbook):
     playbook = "SecurityIncident"
 
     @workflow.run
@@ -84,13 +84,12 @@ class SecurityIncident(Incident):
         )
 
     async def analyse_access_log(self) -> None:
-        try:
-            r = await self.act(
-                "access log analysis",
-                SECURITY_ACCESS_LOG,
-                AccessLogInput(service=self.service),
-            )
-        except StepFailed:
+        r = await self.attempt(
+            "access log analysis",
+            SECURITY_ACCESS_LOG,
+            AccessLogInput(service=self.service),
+        )
+        if r is None:
             return  # recorded; the snapshot still preserves the logs for people
         top = ", ".join(f"{s.source} ({s.requests})" for s in r.top_sources[:5]) or "none"
         self.record("diagnosis: top sources", "ok", f"{r.lines} requests; top: {top}")
@@ -99,13 +98,12 @@ class SecurityIncident(Incident):
         self.record("diagnosis: attack patterns", "ok", hits + "".join(f"\n{s}" for s in r.samples))
 
     async def snapshot(self) -> bool:
-        try:
-            r = await self.act(
-                "forensic snapshot",
-                SECURITY_SNAPSHOT,
-                EvidenceInput(service=self.service, incident_id=self.run_key),
-            )
-        except StepFailed:
+        r = await self.attempt(
+            "forensic snapshot",
+            SECURITY_SNAPSHOT,
+            EvidenceInput(service=self.service, incident_id=self.run_key),
+        )
+        if r is None:
             return False
         if r.dry_run:
             self.record("forensic snapshot", "skipped", r.detail)
@@ -117,7 +115,6 @@ class SecurityIncident(Incident):
     async def contain(self, names: list[str]) -> str | None:
         """Ask for every step at once; run each as its approval arrives. Returns the name
         of a step that failed, or None. Raises NotApproved on a rejection or timeout."""
-        assert self.policy is not None
         steps = {f"{CONTAINMENT}{n}": self.policy.security.containment[n] for n in names}
         if self.policy.safety.dry_run and workflow.patched(DRY_RUN_CONTAINMENT):
             # As safety.clear: a dry run says what it would ask and asks nobody (nothing
@@ -147,13 +144,12 @@ class SecurityIncident(Incident):
 
     async def run_step(self, name: str) -> bool:
         step = f"{CONTAINMENT}{name}"
-        try:
-            r = await self.act(
-                step,
-                SECURITY_CONTAIN,
-                ContainInput(service=self.service, incident_id=self.run_key, name=name),
-            )
-        except StepFailed:
+        r = await self.attempt(
+            step,
+            SECURITY_CONTAIN,
+            ContainInput(service=self.service, incident_id=self.run_key, name=name),
+        )
+        if r is None:
             return False
         self.record(
             step,

@@ -5,11 +5,10 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.incident import Incident
     from workflows.models import IncidentInput, Phase, PlaybookResult
+    from workflows.playbook import Playbook
     from workflows.steps import escalation, notify, recovery, safety
     from workflows.steps.resolution import close, escalate
-    from workflows.steps.rollback import rollback
 
 # workflow.patched id (README, "Changing a running playbook"). Once no ServiceDown run
 # started before it remains, switch to workflow.deprecate_patch, then remove.
@@ -17,7 +16,7 @@ NONBLOCKING_FIRST_UPDATE = "service-down-nonblocking-first-update"
 
 
 @workflow.defn(name="ServiceDown")
-class ServiceDown(Incident):
+class ServiceDown(Playbook):
     """Genesis "Incident: GenesisServiceDown" / Agent Lab "Playbook: Application Down".
 
     Step 1 restart, wait 30 s, check active; step 2 if that fails, roll back; step 3
@@ -61,19 +60,11 @@ class ServiceDown(Incident):
             return await close(self, "resolved_without_action", "none (recovered on its own)")
 
         self.enter(Phase.RESPONSE)
-        action = "restart"
-        restarted = await recovery.restart(self)
-        if restarted:
-            await workflow.sleep(waits.after_restart)
-        if not (restarted and await recovery.is_active(self)):
-            if not policy.has_rollback:
-                return await escalate(self, "restart failed and no rollback is configured")
-            action = "rollback"
-            result = await rollback(self, "service did not come up after restart")
-            if not result.succeeded:
-                return await escalate(self, f"rollback failed at: {result.failed_step}")
+        done = await recovery.restart_or_roll_back(self, "service")
+        if done.failed:
+            return await escalate(self, done.failed)
 
         self.enter(Phase.VERIFICATION)
         if not await recovery.wait_healthy(self, waits.restore_budget, waits.health_retry_interval):
-            return await escalate(self, f"service unhealthy after {action}")
-        return await close(self, "resolved", action)
+            return await escalate(self, f"service unhealthy after {done.action}")
+        return await close(self, "resolved", done.action)

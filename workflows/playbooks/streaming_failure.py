@@ -6,11 +6,11 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.mitigation import MITIGATION_APPLY, MitigationInput
-    from workflows.incident import Incident, StepFailed
     from workflows.models import IncidentInput, Phase, PlaybookResult
+    from workflows.playbook import Playbook
     from workflows.steps import agentlab_diagnosis as diag
     from workflows.steps import agentlab_recovery as lab
-    from workflows.steps import mitigation, notify, recovery, safety, verify
+    from workflows.steps import mitigation, notify, phases, recovery, safety, verify
     from workflows.steps.resolution import close, escalate
 
 # The service's SLI for "Streaming continuity SLO" (inventory `slis:`), if it has one.
@@ -18,7 +18,7 @@ STREAMING_SLI = "streaming_continuity"
 
 
 @workflow.defn(name="StreamingFailure")
-class StreamingFailure(Incident):
+class StreamingFailure(Playbook):
     """Agent Lab "Playbook: Streaming Failure" (P2).
 
     Investigation: stream errors in the logs (`grep -i "stream|chunk|disconnect"`), the
@@ -31,16 +31,16 @@ class StreamingFailure(Incident):
     """
 
     playbook = "StreamingFailure"
+    clock = phases.agent_lab(lambda p: p.agent_lab.budgets.streaming_failure)
 
     @workflow.run
     @safety.escalates_when_refused  # a mitigation/restart not approved in time
     async def run(self, inp: IncidentInput) -> PlaybookResult:
         policy = await self.detect(inp)
         cfg, budgets = policy.agent_lab, policy.agent_lab.budgets.streaming_failure
-        diag.start(self, budgets)
         await notify.status_update(self, "Active", "alert received", "check streaming")
 
-        diag.enter(self, Phase.ASSESSMENT, budgets)  # Investigation
+        self.enter(Phase.ASSESSMENT)  # Investigation
         await diag.grep(self, "stream_errors")
         if not cfg.has_streaming_probe:
             return await escalate(self, "no streaming endpoint configured to verify with")
@@ -48,7 +48,7 @@ class StreamingFailure(Incident):
         if first is not None and first.ok and not self.alert_firing:
             return await close(self, "resolved_without_action", "none (streaming recovered)")
 
-        diag.enter(self, Phase.RESPONSE, budgets)  # Containment
+        self.enter(Phase.RESPONSE)  # Containment
         applied = await mitigation.apply(self, [cfg.streaming_mitigation])
         await notify.status_update(
             self,
@@ -57,7 +57,7 @@ class StreamingFailure(Incident):
             "retry the streaming probe until it recovers",
         )
 
-        diag.enter(self, Phase.VERIFICATION, budgets)  # Recovery
+        self.enter(Phase.VERIFICATION)  # Recovery
         give_up = self.detected_at + budgets[Phase.VERIFICATION]
         if not await lab.retry_stream_probe(self, give_up, cfg.stream_retry_interval):
             kept = "; streaming stays disabled" if applied else ""
@@ -77,33 +77,30 @@ class StreamingFailure(Incident):
         await mitigation.undo(self, applied)
         if any(e.step == "restart after mitigation" for e in self.timeline):
             if await recovery.restart(self, "restart after re-enabling streaming"):
-                await workflow.sleep(self.policy.waits.after_restart)  # type: ignore[union-attr]
+                await workflow.sleep(self.policy.waits.after_restart)
 
     async def verified(self) -> bool:
         res = await lab.stream_probe(self, "verify streaming probe")
         if res is None or not res.ok:
             return False
-        sli = self.policy.slis.get(STREAMING_SLI)  # type: ignore[union-attr]
+        sli = self.policy.slis.get(STREAMING_SLI)
         if sli is None:
             self.record(f"verify {STREAMING_SLI}", "skipped", "no such SLI in the inventory")
             return True
-        w = self.policy.waits  # type: ignore[union-attr]
+        w = self.policy.waits
         return (await verify.sustained(self, sli, w.verify_window, w.verify_interval)).held
 
     async def disable_again(self) -> None:
         # A fresh key: the first apply's key would replay (and skip) the write.
-        name = self.policy.agent_lab.streaming_mitigation  # type: ignore[union-attr]
+        name = self.policy.agent_lab.streaming_mitigation
         step = f"mitigation: {name} (again)"
-        try:
-            res = await self.act(
-                step,
-                MITIGATION_APPLY,
-                MitigationInput(
-                    service=self.service, name=name, incident_id=f"{self.run_key}:again"
-                ),
-            )
-        except StepFailed:
+        res = await self.attempt(
+            step,
+            MITIGATION_APPLY,
+            MitigationInput(service=self.service, name=name, incident_id=f"{self.run_key}:again"),
+        )
+        if res is None:
             return
         self.record(step, "skipped" if res.dry_run else "ok", res.detail)
         if res.restart and await recovery.restart(self, "restart after disabling again"):
-            await workflow.sleep(self.policy.waits.after_restart)  # type: ignore[union-attr]
+            await workflow.sleep(self.policy.waits.after_restart)

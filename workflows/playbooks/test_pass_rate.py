@@ -5,14 +5,14 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.incident import Incident
     from workflows.models import IncidentInput, Phase, PlaybookResult
+    from workflows.playbook import Playbook
     from workflows.steps import diagnostics, notify, phases, safety, sli_response, testsuite
     from workflows.steps.resolution import close, escalate
 
 
 @workflow.defn(name="TestPassRateLow")
-class TestPassRateLow(Incident):
+class TestPassRateLow(Playbook):
     """Genesis "Incident: TestPassRateLow" (SLO pass rate >= 98 %).
 
     Diagnosis: run the suite over SSH (`pytest tests/ -v | tee logs/incident_test_run.log`),
@@ -26,19 +26,19 @@ class TestPassRateLow(Incident):
     """
 
     playbook = "TestPassRateLow"
+    clock = phases.GENESIS
 
     @workflow.run
     @safety.escalates_when_refused  # a restart/rollback/mitigation not approved in time
     async def run(self, inp: IncidentInput) -> PlaybookResult:
         policy = await self.detect(inp)
-        phases.start(self)
         t = policy.thresholds
         goal = sli_response.goal(
             self, "test_pass_rate", t.test_pass_rate_slo, t.test_pass_rate_rollback
         )
         await notify.status_update(self, "Active", "alert received", "run the test suite")
 
-        phases.enter(self, Phase.ASSESSMENT)
+        self.enter(Phase.ASSESSMENT)
         suite = await testsuite.run(self, "test suite run")
         if suite is None or suite.pass_rate is None:
             return await escalate(self, "the test suite could not be run or read")
@@ -49,7 +49,7 @@ class TestPassRateLow(Incident):
         scenario = testsuite.scenario(policy.testing, suite)
         self.record(f"scenario: {scenario}", "info", ", ".join(suite.failing[:10]))
 
-        phases.enter(self, Phase.RESPONSE)
+        self.enter(Phase.RESPONSE)
         action = "pass rate restored (no automated change)"
         if scenario == "infrastructure":
             imports = await testsuite.check(self, "imports")
@@ -89,7 +89,7 @@ class TestPassRateLow(Incident):
         return await sli_response.verify_or_roll_back(self, goal, action, [])
 
     async def resource_contention(self) -> None:
-        d = self.policy.diagnostics  # type: ignore[union-attr]
+        d = self.policy.diagnostics
         await diagnostics.value(self, "CPU usage", d.cpu_query)
         await diagnostics.value(self, "memory usage", d.memory_query)
         await diagnostics.value(self, "disk I/O utilization", d.disk_io_query)

@@ -7,31 +7,34 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.incident import Incident, StepFailed
+    from workflows import errors
+    from workflows.incident import StepFailed
     from workflows.models import IncidentInput, Phase, PlaybookResult
+    from workflows.playbook import Playbook
     from workflows.steps import recovery
     from workflows.steps.resolution import escalate
 
 
 @workflow.defn(name="Triage")
-class Triage(Incident):
+class Triage(Playbook):
     """No runbook applies: diagnose where possible, page a human, wait for them."""
 
     playbook = "Triage"
 
     @workflow.run
     async def run(self, inp: IncidentInput) -> PlaybookResult:
+        unknown = ""
         try:
             await self.detect(inp)
-            known = True
         except StepFailed as err:
-            known = False
-            self.record("service not in inventory", "info", err.message)
+            if issubclass(err.error, errors.UnknownService):
+                self.record("service not in inventory", "info", err.message)
+                unknown = f"; service {inp.alert.service!r} unknown"
+            else:  # the inventory knows it, but its policy could not be loaded
+                unknown = f"; service policy not loaded ({err.error_type}: {err.message})"
         self.enter(Phase.ASSESSMENT)
-        if known:
+        if not unknown:
             await recovery.is_active(self, "check service status")
             await recovery.collect_crash_evidence(self)
-        why = (inp.route_reason or "no playbook for this alert") + (
-            "" if known else f"; service {inp.alert.service!r} unknown"
-        )
+        why = (inp.route_reason or "no playbook for this alert") + unknown
         return await escalate(self, why)

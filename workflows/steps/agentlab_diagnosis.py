@@ -1,4 +1,4 @@
-"""Agent Lab read-only steps: the runbook's phase budgets and its investigation commands
+"""Agent Lab read-only steps: the runbook's investigation commands
 (resources, error grep, dependencies, port). Each records what it saw under a
 `diagnosis:` step (the post-mortem's root-cause section reads those) and never stops
 the playbook: a diagnosis that fails is a fact for the humans, not a reason to stall
@@ -6,8 +6,6 @@ a P0 restart.
 """
 
 from __future__ import annotations
-
-from datetime import timedelta
 
 from temporalio import workflow
 
@@ -25,49 +23,22 @@ with workflow.unsafe.imports_passed_through():
         HttpProbeInput,
     )
     from workflows.incident import Incident, StepFailed
-    from workflows.models import Phase
-    from workflows.steps import phases, recovery
+    from workflows.steps import recovery
 
-# The Agent Lab runbook's names for Remedy's phases.
-LABELS = {
-    Phase.DETECTION: "Immediate Actions",
-    Phase.ASSESSMENT: "Investigation",
-    Phase.RESPONSE: "Containment",
-    Phase.VERIFICATION: "Recovery",
-}
 HEALTH_TIMEOUT_S = 10.0  # curl -f --max-time 10 .../health
-
-
-# ---------------------------------------------------------------- phase budgets
-def start(inc: Incident, budgets: dict[Phase, timedelta]) -> None:
-    """Arm the Detection budget: the incident is in Detection from its first moment."""
-    _arm(inc, Phase.DETECTION, budgets)
-
-
-def enter(inc: Incident, phase: Phase, budgets: dict[Phase, timedelta]) -> None:
-    inc.enter(phase)
-    _arm(inc, phase, budgets)
-
-
-def _arm(inc: Incident, phase: Phase, budgets: dict[Phase, timedelta]) -> None:
-    phases.arm(
-        inc, phase, budgets.get(phase), label=LABELS[phase], once=False, quiet_when_escalated=True
-    )
 
 
 # ---------------------------------------------------------------- checks
 async def health(inc: Incident, step: str = "health check (10 s timeout)") -> bool:
     """`curl -f --max-time 10 .../health`; without a health URL, the status command."""
-    assert inc.policy is not None
     if not inc.policy.has_health_url:
         return await recovery.is_active(inc, f"{step}: no health_url, status command")
-    try:
-        res = await inc.act(
-            step,
-            HTTP_PROBE,
-            HttpProbeInput(service=inc.service, timeout_s=HEALTH_TIMEOUT_S),
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        step,
+        HTTP_PROBE,
+        HttpProbeInput(service=inc.service, timeout_s=HEALTH_TIMEOUT_S),
+    )
+    if res is None:
         return False
     inc.record(step, "ok" if res.ok else "failed", f"{res.url} -> {res.status_code or res.error}")
     return res.ok
@@ -76,13 +47,12 @@ async def health(inc: Incident, step: str = "health check (10 s timeout)") -> bo
 async def _diagnose(
     inc: Incident, step: str, kind: DiagnosticKind, name: str = ""
 ) -> DiagnoseResult | None:
-    try:
-        res = await inc.act(
-            step,
-            AGENTLAB_DIAGNOSE,
-            DiagnoseInput(service=inc.service, kind=kind, name=name),
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        step,
+        AGENTLAB_DIAGNOSE,
+        DiagnoseInput(service=inc.service, kind=kind, name=name),
+    )
+    if res is None:
         return None
     body = f"{res.detail}\n{res.output}".strip() + (" (truncated)" if res.truncated else "")
     inc.record(step, "ok" if res.ok else "failed", body)
@@ -91,7 +61,6 @@ async def _diagnose(
 
 async def resources(inc: Incident) -> None:
     """`top -b -n1 | head -20`, `df -h`, `free -h` (the inventory's resource commands)."""
-    assert inc.policy is not None
     for name in inc.policy.agent_lab.resources:
         await _diagnose(inc, f"diagnosis: resources {name}", "resource", name)
 
@@ -99,7 +68,6 @@ async def resources(inc: Incident) -> None:
 async def grep(inc: Incident, kind: DiagnosticKind) -> DiagnoseResult | None:
     """`grep -i error LOG | tail -20` (log_errors) or `grep -i "stream|chunk|disconnect"`
     (stream_errors), over the service's log files."""
-    assert inc.policy is not None
     if not inc.policy.agent_lab.has_log_grep:
         inc.record(f"diagnosis: {kind}", "skipped", "no log_files in the inventory")
         return None
@@ -108,7 +76,7 @@ async def grep(inc: Incident, kind: DiagnosticKind) -> DiagnoseResult | None:
 
 async def dependencies(inc: Incident) -> None:
     """Verify Dependencies: the upstream API answers; the data dir and its files read."""
-    lab = inc.policy.agent_lab  # type: ignore[union-attr]
+    lab = inc.policy.agent_lab
     if lab.has_upstream:
         try:
             res = await inc.act(
@@ -133,7 +101,7 @@ async def dependencies(inc: Incident) -> None:
 
 async def port(inc: Incident) -> bool | None:
     """`netstat -tlnp | grep :7860`: is the app's port listening? None: can't tell."""
-    lab = inc.policy.agent_lab  # type: ignore[union-attr]
+    lab = inc.policy.agent_lab
     if lab.port is None:
         inc.record("diagnosis: port listening", "skipped", "no agent_lab.port in the inventory")
         return None

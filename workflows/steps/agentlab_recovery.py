@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         AGENTLAB_MAINTENANCE,
         MaintenanceInput,
     )
-    from workflows.incident import Incident, StepFailed
+    from workflows.incident import Incident
     from workflows.steps import safety
 
 
@@ -37,22 +37,20 @@ async def maintenance(inc: Incident, mode: Literal["enable", "disable"]) -> bool
     """Maintenance mode on (before the restart) or off (after verified recovery), where
     the inventory configures it. Keyed on the target: a retry never runs it twice.
     Returns whether it is now in the asked state (False also when not configured)."""
-    assert inc.policy is not None
     step = f"maintenance mode {'on' if mode == 'enable' else 'off'}"
     if not inc.policy.agent_lab.has_maintenance:
         inc.record(step, "skipped", "no maintenance commands in the inventory")
         return False
     if mode == "enable":  # a containment step: behind an approval where the policy says so
         await safety.clear(inc, "containment", f"{step} for {inc.service}")
-    try:
-        res = await inc.act(
-            step,
-            AGENTLAB_MAINTENANCE,
-            MaintenanceInput(
-                service=inc.service, mode=mode, idempotency_key=f"{inc.run_key}:maintenance-{mode}"
-            ),
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        step,
+        AGENTLAB_MAINTENANCE,
+        MaintenanceInput(
+            service=inc.service, mode=mode, idempotency_key=f"{inc.run_key}:maintenance-{mode}"
+        ),
+    )
+    if res is None:
         return False
     if res.dry_run:
         inc.record(step, "skipped", res.detail)
@@ -79,9 +77,8 @@ async def _http_check(
     if not configured:
         inc.record(step, "skipped", missing)
         return None
-    try:
-        res: HttpProbeResult | SmokeResult = await inc.act(step, activity, arg)  # type: ignore[arg-type,misc]
-    except StepFailed:
+    res: HttpProbeResult | SmokeResult | None = await inc.attempt(step, activity, arg)  # type: ignore[arg-type,misc]
+    if res is None:
         return False
     inc.record(step, "ok" if res.ok else "failed", f"{res.url} -> {res.status_code or res.error}")
     return res.ok
@@ -89,7 +86,6 @@ async def _http_check(
 
 async def detailed_health(inc: Incident) -> bool | None:
     """`curl .../health/detailed`; None when the inventory has no detailed URL."""
-    assert inc.policy is not None
     return await _http_check(
         inc,
         "recovery: /health/detailed",
@@ -103,7 +99,6 @@ async def detailed_health(inc: Incident) -> bool | None:
 async def smoke(inc: Incident) -> bool | None:
     """Test core functionality (`curl -X POST .../api/agents -d '{...}'`); None when the
     inventory configures no smoke request."""
-    assert inc.policy is not None
     return await _http_check(
         inc,
         "recovery: core functionality",
@@ -123,13 +118,12 @@ async def verified(inc: Incident) -> bool:
 
 async def stream_probe(inc: Incident, step: str) -> StreamProbeResult | None:
     """`curl -N .../api/stream/test`, read as a stream (bounded); None: not run."""
-    try:
-        res = await inc.act(
-            step,
-            AGENTLAB_STREAM_PROBE,
-            AgentLabProbeInput(service=inc.service),
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        step,
+        AGENTLAB_STREAM_PROBE,
+        AgentLabProbeInput(service=inc.service),
+    )
+    if res is None:
         return None
     inc.record(
         step,
@@ -156,18 +150,16 @@ async def retry_stream_probe(inc: Incident, until: datetime, interval: timedelta
 
 async def load_probe(inc: Incident) -> LoadProbeResult | None:
     """`ab -n 1000 -c 10 .../health`, bounded; None when not configured or refused."""
-    assert inc.policy is not None
     step = "recovery: load probe"
     if not inc.policy.agent_lab.has_load_probe:
         inc.record(step, "skipped", "no load probe target (health_url or load_probe.url)")
         return None
-    try:
-        res = await inc.act(
-            step,
-            AGENTLAB_LOAD_PROBE,
-            LoadProbeInput(service=inc.service),
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        step,
+        AGENTLAB_LOAD_PROBE,
+        LoadProbeInput(service=inc.service),
+    )
+    if res is None:
         return None
     if res.dry_run:
         inc.record(step, "skipped", res.detail)

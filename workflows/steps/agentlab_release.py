@@ -1,5 +1,5 @@
 """Steps shared by Agent Lab's High Error Rate and Deployment Failure playbooks:
-phase budgets, the investigation steps, the rollback (CI dispatch or the git Rollback
+the investigation steps, the rollback (CI dispatch or the git Rollback
 child) and the recovery checks. Each records what it saw; a diagnostic that fails is
 recorded and returns None -- the playbook goes on without it.
 """
@@ -30,58 +30,21 @@ with workflow.unsafe.imports_passed_through():
         DeployCommandResult,
         MaintenanceInput,
     )
-    from workflows.incident import Incident, StepFailed
-    from workflows.models import Outcome, Phase
-    from workflows.steps import notify, safety, verify
+    from workflows.incident import Incident
+    from workflows.models import Outcome
+    from workflows.steps import safety, verify
     from workflows.steps.rollback import rollback
-
-PHASE_NAMES = {
-    Phase.ASSESSMENT: "Investigation",
-    Phase.RESPONSE: "Containment",
-    Phase.VERIFICATION: "Recovery",
-}
-
-
-# ---------------------------------------------------------------- phase budgets
-def enter(inc: Incident, phase: Phase, budgets: dict[Phase, timedelta]) -> None:
-    """Enter `phase` and watch the runbook's budget for it: still in the phase when it
-    ends -> `phase overrun` (failed) in the timeline and a Slack update."""
-    inc.enter(phase)
-    ends = budgets.get(phase) if phase in PHASE_NAMES else None
-    if ends is None:
-        return
-    name = PHASE_NAMES[phase]
-    inc.record(f"phase budget: {phase.value}", "info", f"{name} ends {ends} after detection")
-    inc.background(_watch(inc, phase, name, ends))
-
-
-async def _watch(inc: Incident, phase: Phase, name: str, ends: timedelta) -> None:
-    remaining = max(inc.detected_at + ends - workflow.now(), timedelta(0))
-    try:
-        await workflow.wait_condition(lambda: inc.phase != phase or inc.finished, timeout=remaining)
-        return
-    except TimeoutError:
-        pass
-    detail = f"{name} still running {ends} after detection (runbook budget)"
-    inc.record(f"phase overrun: {phase.value}", "failed", detail)
-    await notify.status_update(
-        inc,
-        "Investigating",
-        actions_taken=f"{name} over its budget",
-        next_steps=f"{detail}; Remedy continues the runbook",
-    )
 
 
 # ---------------------------------------------------------------- investigation
 async def error_groups(inc: Incident) -> ErrorGroupsResult | None:
     step = "diagnosis: error groups"
-    try:
-        res = await inc.act(
-            step,
-            ERROR_GROUPS,
-            ErrorGroupsInput(service=inc.service),
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        step,
+        ERROR_GROUPS,
+        ErrorGroupsInput(service=inc.service),
+    )
+    if res is None:
         return None
     top = "; ".join(f"{g.count}x {g.message}" for g in res.groups) or "none"
     inc.record(step, "ok", f"{res.error_lines} ERROR lines in {res.log_file}; top: {top}")
@@ -90,13 +53,12 @@ async def error_groups(inc: Incident) -> ErrorGroupsResult | None:
 
 async def upstream(inc: Incident) -> UpstreamProbeResult | None:
     step = "diagnosis: upstream latency"
-    try:
-        res = await inc.act(
-            step,
-            UPSTREAM_PROBE,
-            UpstreamProbeInput(service=inc.service),
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        step,
+        UPSTREAM_PROBE,
+        UpstreamProbeInput(service=inc.service),
+    )
+    if res is None:
         return None
     shown = ", ".join(
         f"{s.status_code or s.error or 'no answer'} in {s.latency_s or 0:.3f}s" for s in res.samples
@@ -111,13 +73,12 @@ async def upstream(inc: Incident) -> UpstreamProbeResult | None:
 
 async def recent_changes(inc: Incident, count: int) -> RecentChangesResult | None:
     step = "diagnosis: recent changes"
-    try:
-        res = await inc.act(
-            step,
-            RECENT_CHANGES,
-            RecentChangesInput(service=inc.service, count=count),
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        step,
+        RECENT_CHANGES,
+        RecentChangesInput(service=inc.service, count=count),
+    )
+    if res is None:
         return None
     inc.record(step, "ok", f"{res.repo}: " + " | ".join(res.commits))
     return res
@@ -125,13 +86,12 @@ async def recent_changes(inc: Incident, count: int) -> RecentChangesResult | Non
 
 async def deploy_check(inc: Incident, kind: DeployCommandKind) -> DeployCommandResult | None:
     step = f"diagnosis: {kind.replace('_', ' ')}"
-    try:
-        res = await inc.act(
-            step,
-            DEPLOY_COMMAND,
-            DeployCommandInput(service=inc.service, kind=kind),
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        step,
+        DEPLOY_COMMAND,
+        DeployCommandInput(service=inc.service, kind=kind),
+    )
+    if res is None:
         return None
     if not res.configured:
         inc.record(step, "skipped", "not configured")
@@ -146,7 +106,6 @@ async def roll_back(inc: Incident, reason: str) -> bool:
     """The inventory's rollback: the CI workflow dispatch where `ci_rollback` is set,
     else the git Rollback child workflow. False: failed or none configured.
     Raises safety.NotApproved when the safety policy does not clear it."""
-    assert inc.policy is not None
     if inc.policy.release.has_ci_rollback:
         return await _ci_rollback(inc, reason)
     if inc.policy.has_rollback:
@@ -160,15 +119,14 @@ async def _ci_rollback(inc: Incident, reason: str) -> bool:
     inc.record("rollback (CI)", "info", reason)
     await safety.clear(inc, "rollback", f"dispatch the CI rollback of {inc.service}: {reason}")
     step = "dispatch CI rollback workflow"
-    try:
-        res = await inc.act(
-            step,
-            CI_ROLLBACK_DISPATCH,
-            CiDispatchInput(
-                service=inc.service, reason=reason, idempotency_key=f"{inc.run_key}:ci:{n}"
-            ),
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        step,
+        CI_ROLLBACK_DISPATCH,
+        CiDispatchInput(
+            service=inc.service, reason=reason, idempotency_key=f"{inc.run_key}:ci:{n}"
+        ),
+    )
+    if res is None:
         return False
     outcome: Outcome = "skipped" if res.dry_run else "ok" if res.accepted else "failed"
     how = res.detail or f"HTTP {res.status_code}"
@@ -179,17 +137,16 @@ async def _ci_rollback(inc: Incident, reason: str) -> bool:
 async def maintenance(inc: Incident, mode: str) -> bool:
     """Agent Lab maintenance mode on/off (the inventory's agent_lab.maintenance), keyed."""
     step = f"maintenance mode {'on' if mode == 'enable' else 'off'}"
-    try:
-        res = await inc.act(
-            step,
-            AGENTLAB_MAINTENANCE,
-            MaintenanceInput(
-                service=inc.service,
-                mode=mode,  # type: ignore[arg-type]
-                idempotency_key=f"{inc.run_key}:maintenance:{mode}",
-            ),
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        step,
+        AGENTLAB_MAINTENANCE,
+        MaintenanceInput(
+            service=inc.service,
+            mode=mode,  # type: ignore[arg-type]
+            idempotency_key=f"{inc.run_key}:maintenance:{mode}",
+        ),
+    )
+    if res is None:
         return False
     outcome: Outcome = "skipped" if res.dry_run else "ok" if res.ok else "failed"
     inc.record(step, outcome, res.detail or f"exit {res.exit_status}")
@@ -200,7 +157,6 @@ async def maintenance(inc: Incident, mode: str) -> bool:
 async def error_rate_fell(inc: Incident, sli: Sli, until: timedelta) -> bool:
     """Sustained windows (workflows/steps/verify.py) of the error-rate SLI until one
     holds, or until `until` after detection (the Recovery budget): False = did not fall."""
-    assert inc.policy is not None
     waits = inc.policy.waits
     give_up = inc.detected_at + until
     while True:

@@ -52,9 +52,8 @@ def _names(paths: list[str]) -> str:
 async def scan(inc: Incident) -> ScanReport | None:
     """Investigation: scope (JSON and CSV checks), source (recent writes, write errors in
     the log) and the backup (which corrupt files it holds a valid copy of)."""
-    try:
-        r = await inc.act("scan data files", DATAFILES_SCAN, ScanInput(service=inc.service))
-    except StepFailed:
+    r = await inc.attempt("scan data files", DATAFILES_SCAN, ScanInput(service=inc.service))
+    if r is None:
         return None
     c = r.counts
     bad = "; ".join(f"{b.path}: {b.error}" for b in r.invalid[:SHOWN])
@@ -67,7 +66,7 @@ async def scan(inc: Incident) -> ScanReport | None:
     rows = ", ".join(f"row at line {ln}: length {n}" for ln, n in c.csv.first_bad[:SHOWN])
     inc.record("diagnosis: csv", "ok", c.csv.summary() + (f" -- {rows}" if rows else ""))
     inc.record("diagnosis: recent writes", "ok", "\n".join(r.recent) or "no session files")
-    if inc.policy is not None and inc.policy.data_integrity.has_write_log:
+    if inc.has_policy and inc.policy.data_integrity.has_write_log:
         inc.record(
             "diagnosis: write errors in the log",
             "ok",
@@ -100,13 +99,12 @@ def _replayed(res: KeyedResult) -> str:
 async def read_only(inc: Incident, on: bool) -> ReadOnlyResult | None:
     """The runbook's `touch /app/READ_ONLY_MODE` (on) -- and, at the end, its removal."""
     step = f"read-only mode {'on' if on else 'off'}"
-    try:
-        res = await inc.act(
-            step,
-            DATAFILES_READ_ONLY,
-            ReadOnlyInput(service=inc.service, incident_id=inc.run_key, on=on),
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        step,
+        DATAFILES_READ_ONLY,
+        ReadOnlyInput(service=inc.service, incident_id=inc.run_key, on=on),
+    )
+    if res is None:
         return None
     inc.record(step, _outcome(res), res.detail + _replayed(res))
     return res
@@ -117,14 +115,13 @@ async def offsite(inc: Incident, kind: CommandKind, step: str) -> bool:
     `evidence_upload` command on the data host. Keyed (incident + command): a retry
     after a crash does not copy twice; in dry-run it only says what it would run."""
     key = f"{inc.run_key}:{kind.value}"
-    try:
-        res = await inc.act(
-            step,
-            SERVICE_RUN,
-            ServiceCommandInput(service=inc.service, command=kind, idempotency_key=key),
-            policy=SIDE_EFFECT,
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        step,
+        SERVICE_RUN,
+        ServiceCommandInput(service=inc.service, command=kind, idempotency_key=key),
+        policy=SIDE_EFFECT,
+    )
+    if res is None:
         return False
     r = res.result
     if res.dry_run:
@@ -142,13 +139,12 @@ async def offsite(inc: Incident, kind: CommandKind, step: str) -> bool:
 
 async def snapshot(inc: Incident, stamp: str) -> bool:
     """Preserve Evidence: a tar of the data dir before anything in it changes."""
-    try:
-        res = await inc.act(
-            "forensic copy",
-            DATAFILES_SNAPSHOT,
-            SnapshotInput(service=inc.service, incident_id=inc.run_key, stamp=stamp),
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        "forensic copy",
+        DATAFILES_SNAPSHOT,
+        SnapshotInput(service=inc.service, incident_id=inc.run_key, stamp=stamp),
+    )
+    if res is None:
         return False
     got = (
         res.detail
@@ -164,13 +160,12 @@ async def snapshot(inc: Incident, stamp: str) -> bool:
 
 async def quarantine(inc: Incident, stamp: str, paths: list[str]) -> QuarantineResult | None:
     """Move (never delete) each corrupt file into the timestamped quarantine folder."""
-    try:
-        res = await inc.act(
-            "quarantine",
-            DATAFILES_QUARANTINE,
-            QuarantineInput(service=inc.service, incident_id=inc.run_key, stamp=stamp, paths=paths),
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        "quarantine",
+        DATAFILES_QUARANTINE,
+        QuarantineInput(service=inc.service, incident_id=inc.run_key, stamp=stamp, paths=paths),
+    )
+    if res is None:
         return None
     if res.dry_run:
         inc.record("quarantine", "skipped", res.detail)
@@ -191,13 +186,12 @@ async def quarantine(inc: Incident, stamp: str, paths: list[str]) -> QuarantineR
 
 async def restore(inc: Incident, paths: list[str]) -> RestoreResult | None:
     """Restore from Backup: a valid copy of each quarantined session, never overwriting."""
-    try:
-        res = await inc.act(
-            "restore from backup",
-            DATAFILES_RESTORE,
-            RestoreInput(service=inc.service, incident_id=inc.run_key, paths=paths),
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        "restore from backup",
+        DATAFILES_RESTORE,
+        RestoreInput(service=inc.service, incident_id=inc.run_key, paths=paths),
+    )
+    if res is None:
         return None
     if res.dry_run:
         inc.record("restore from backup", "skipped", res.detail)
@@ -218,13 +212,12 @@ async def restore(inc: Incident, paths: list[str]) -> RestoreResult | None:
 
 async def rebuild_csv(inc: Incident, stamp: str) -> RebuildResult | None:
     """Rebuild Missing Data: the CSV from the (now valid) session files."""
-    try:
-        res = await inc.act(
-            "rebuild csv",
-            DATAFILES_REBUILD_CSV,
-            RebuildInput(service=inc.service, incident_id=inc.run_key, stamp=stamp),
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        "rebuild csv",
+        DATAFILES_REBUILD_CSV,
+        RebuildInput(service=inc.service, incident_id=inc.run_key, stamp=stamp),
+    )
+    if res is None:
         return None
     if res.dry_run:
         inc.record("rebuild csv", "skipped", res.detail)

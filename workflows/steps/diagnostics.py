@@ -48,7 +48,7 @@ def classify(text: str, patterns: dict[str, str]) -> str:
 async def error_categories(inc: Incident) -> dict[str, float]:
     """`genesis_errors_total` by category, each category label mapped to the runbook's
     error types by the policy's patterns."""
-    d = inc.policy.diagnostics  # type: ignore[union-attr]
+    d = inc.policy.diagnostics
     res = await query(inc, "error categories", d.error_categories_query)
     out: dict[str, float] = {}
     for s in res.samples if res and res.status == "ok" else []:
@@ -63,14 +63,13 @@ async def error_categories(inc: Incident) -> dict[str, float]:
 
 
 async def log_errors(inc: Incident) -> LogErrorsResult | None:
-    d = inc.policy.diagnostics  # type: ignore[union-attr]
-    try:
-        res = await inc.act(
-            "diagnosis: recent ERROR lines",
-            LOG_ERRORS,
-            LogErrorsInput(service=inc.service, patterns=d.error_patterns),
-        )
-    except StepFailed:
+    d = inc.policy.diagnostics
+    res = await inc.attempt(
+        "diagnosis: recent ERROR lines",
+        LOG_ERRORS,
+        LogErrorsInput(service=inc.service, patterns=d.error_patterns),
+    )
+    if res is None:
         return None
     last = res.last[-1] if res.last else ""
     inc.record(
@@ -83,13 +82,12 @@ async def log_errors(inc: Incident) -> LogErrorsResult | None:
 
 async def health_field(inc: Incident, what: str, pointer: str) -> object | None:
     """One field of the /health JSON document (`jq .circuit_breaker`); None: unknown."""
-    try:
-        res = await inc.act(
-            f"diagnosis: {what}",
-            HTTP_PROBE,
-            HttpProbeInput(service=inc.service, json_pointer=pointer),
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        f"diagnosis: {what}",
+        HTTP_PROBE,
+        HttpProbeInput(service=inc.service, json_pointer=pointer),
+    )
+    if res is None:
         return None
     got = json.loads(res.json_value) if res.json_value is not None else None
     inc.record(

@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
         MITIGATION_RESTORE,
         MitigationInput,
     )
-    from workflows.incident import Incident, StepFailed
+    from workflows.incident import Incident
     from workflows.steps import recovery, safety
 
 
@@ -25,7 +25,6 @@ async def apply(inc: Incident, names: list[str]) -> list[str]:
     """Apply each named mitigation; restart once afterwards if one asked for it and
     changed something, then wait the runbook's 30 s. Returns the names applied.
     Raises safety.NotApproved when the safety policy does not clear them."""
-    assert inc.policy is not None
     applied: list[str] = []
     restart = False
     cleared = False
@@ -36,13 +35,12 @@ async def apply(inc: Incident, names: list[str]) -> list[str]:
         if not cleared:  # one approval for the diagnosis' set of config changes
             await safety.clear(inc, "mitigation", f"config changes {', '.join(names)}")
             cleared = True
-        try:
-            res = await inc.act(
-                f"mitigation: {name}",
-                MITIGATION_APPLY,
-                MitigationInput(service=inc.service, name=name, incident_id=inc.run_key),
-            )
-        except StepFailed:
+        res = await inc.attempt(
+            f"mitigation: {name}",
+            MITIGATION_APPLY,
+            MitigationInput(service=inc.service, name=name, incident_id=inc.run_key),
+        )
+        if res is None:
             continue
         applied.append(name)
         restart |= res.restart
@@ -60,12 +58,11 @@ async def undo(inc: Incident, applied: list[str]) -> None:
     """Put back what the mitigations changed, newest first (the rollback follows and
     restarts the service)."""
     for name in reversed(applied):
-        try:
-            res = await inc.act(
-                f"restore: {name}",
-                MITIGATION_RESTORE,
-                MitigationInput(service=inc.service, name=name, incident_id=inc.run_key),
-            )
-        except StepFailed:
+        res = await inc.attempt(
+            f"restore: {name}",
+            MITIGATION_RESTORE,
+            MitigationInput(service=inc.service, name=name, incident_id=inc.run_key),
+        )
+        if res is None:
             continue
         inc.record(f"restore: {name}", "skipped" if res.dry_run else "ok", res.detail)

@@ -13,7 +13,7 @@ with workflow.unsafe.imports_passed_through():
         PagerDutyInput,
         SlackMessageInput,
     )
-    from workflows.incident import Incident, StepFailed
+    from workflows.incident import Incident
 
 
 async def status_update(
@@ -30,9 +30,8 @@ async def status_update(
         actions_taken=actions_taken,
         next_steps=next_steps,
     )
-    try:
-        res = await inc.act(f"slack: {status}", SLACK_POST, msg)
-    except StepFailed:
+    res = await inc.attempt(f"slack: {status}", SLACK_POST, msg)
+    if res is None:
         return
     inc.record(f"slack: {status}", "skipped" if res.skipped else "ok", res.detail)
 
@@ -49,9 +48,8 @@ async def pagerduty(inc: Incident, action: PagerDutyAction, summary: str = "") -
         source=inc.service,
         severity="critical" if inc.severity.value in ("P0", "P1") else "error",
     )
-    try:
-        res = await inc.act(f"pagerduty: {action}", PAGERDUTY_EVENT, event)
-    except StepFailed:
+    res = await inc.attempt(f"pagerduty: {action}", PAGERDUTY_EVENT, event)
+    if res is None:
         return False
     inc.record(f"pagerduty: {action}", "skipped" if res.skipped else "ok", summary or res.detail)
     return res.delivered

@@ -16,7 +16,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.records import POSTMORTEM_WRITE, PostmortemInput
-    from workflows.incident import Incident, StepFailed
+    from workflows.incident import Incident
     from workflows.models import Resolution, TimelineEntry
 
 TODO = "_[to be completed by the incident owner]_"
@@ -185,14 +185,13 @@ async def write(inc: Incident, outcome: Resolution, action: str) -> None:
     if inc.severity.value not in ("P0", "P1"):
         return
     md = render(inc, outcome, action, workflow.now())
-    try:
-        res = await inc.act(
-            "post-mortem draft",
-            POSTMORTEM_WRITE,
-            PostmortemInput(
-                incident_id=inc.incident_id, service=inc.service, markdown=md, run=run_stem(inc)
-            ),
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        "post-mortem draft",
+        POSTMORTEM_WRITE,
+        PostmortemInput(
+            incident_id=inc.incident_id, service=inc.service, markdown=md, run=run_stem(inc)
+        ),
+    )
+    if res is None:
         return
     inc.record("post-mortem draft", "ok", res.where)

@@ -3,6 +3,7 @@ collect crash evidence."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
@@ -18,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.incident import Incident, StepFailed
     from workflows.steps import safety
+    from workflows.steps.rollback import rollback
 
 
 def _excerpt(res: ServiceCommandResult, limit: int = 300) -> str:
@@ -33,15 +35,12 @@ async def restart(inc: Incident, step: str = "restart") -> bool:
     Raises safety.NotApproved when the safety policy does not clear it."""
     await safety.clear(inc, "restart", f"{step} of {inc.service}")
     key = f"{inc.run_key}:{step}"
-    try:
-        res = await inc.act(
-            step,
-            SERVICE_RESTART,
-            ServiceCommandInput(
-                service=inc.service, command=CommandKind.RESTART, idempotency_key=key
-            ),
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        step,
+        SERVICE_RESTART,
+        ServiceCommandInput(service=inc.service, command=CommandKind.RESTART, idempotency_key=key),
+    )
+    if res is None:
         return False
     if res.dry_run:  # the playbook walks on as if it had worked, to show the whole plan
         inc.record(step, "skipped", res.result.stdout)
@@ -59,13 +58,12 @@ async def restart(inc: Incident, step: str = "restart") -> bool:
 async def is_active(inc: Incident, step: str = "check active") -> bool:
     """`systemctl is-active` (or the inventory's status command): exit 0 means active.
     An unreachable host is *not* active (fail safe)."""
-    try:
-        res = await inc.act(
-            step,
-            SERVICE_RUN,
-            ServiceCommandInput(service=inc.service, command=CommandKind.STATUS),
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        step,
+        SERVICE_RUN,
+        ServiceCommandInput(service=inc.service, command=CommandKind.STATUS),
+    )
+    if res is None:
         return False
     ok = res.result.ok
     inc.record(
@@ -79,7 +77,6 @@ async def is_active(inc: Incident, step: str = "check active") -> bool:
 async def healthy(inc: Incident) -> bool:
     """One health verdict: the health URL answers as expected and the health-check
     script exits 0 -- each only where the inventory configures it."""
-    assert inc.policy is not None
     checks: list[bool] = []
     if inc.policy.has_health_url:
         try:
@@ -132,13 +129,12 @@ async def wait_healthy(inc: Incident, budget: timedelta, interval: timedelta) ->
 async def collect_crash_evidence(inc: Incident) -> None:
     """Genesis step 4, 'Collect crash dump ... DO NOT BLOCK SERVICE RESTORATION': run in
     the background; its failure is recorded and changes nothing else."""
-    try:
-        res = await inc.act(
-            "collect crash evidence",
-            SERVICE_RUN,
-            ServiceCommandInput(service=inc.service, command=CommandKind.LOGS),
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        "collect crash evidence",
+        SERVICE_RUN,
+        ServiceCommandInput(service=inc.service, command=CommandKind.LOGS),
+    )
+    if res is None:
         return
     r = res.result
     lines = r.stdout.count("\n")
@@ -148,3 +144,30 @@ async def collect_crash_evidence(inc: Incident) -> None:
         f"{lines} log lines captured{' (truncated)' if r.truncated else ''}; last: "
         + (r.stdout.strip().splitlines() or [""])[-1][-200:],
     )
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What Response did: the action taken ("restart" or "rollback") and, when it did
+    not bring the service back, why (the playbook escalates with it)."""
+
+    action: str
+    failed: str | None = None
+
+
+async def restart_or_roll_back(inc: Incident, what: str) -> Restored:
+    """ServiceDown's and ApplicationDown's Response, once: restart, wait the runbook's
+    `sleep 30`, check the service is active; if not (or the restart failed), the
+    rollback procedure (a child workflow), where one is configured. `what` names the
+    thing that did not come up ("service", "application") in the rollback's reason."""
+    restarted = await restart(inc)
+    if restarted:
+        await workflow.sleep(inc.policy.waits.after_restart)
+    if restarted and await is_active(inc):
+        return Restored("restart")
+    if not inc.policy.has_rollback:
+        return Restored("restart", "restart failed and no rollback is configured")
+    result = await rollback(inc, f"{what} did not come up after restart")
+    if not result.succeeded:
+        return Restored("rollback", f"rollback failed at: {result.failed_step}")
+    return Restored("rollback")

@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
         EarlierIncidentsInput,
         EarlierIncidentsResult,
     )
-    from workflows.incident import Incident, StepFailed
+    from workflows.incident import Incident
 
 STEP = "earlier incidents"
 LISTED = 5  # in the chronic page and the timeline
@@ -75,21 +75,19 @@ def chronic_among(
 
 
 async def look_back(inc: Incident) -> None:
-    assert inc.policy is not None
     rec = inc.policy.recurrence
-    try:
-        res = await inc.act(
-            STEP,
-            EARLIER_INCIDENTS,
-            EarlierIncidentsInput(
-                incident_id=inc.incident_id,
-                run_id=workflow.info().run_id,
-                window_days=rec.window_days,
-                # Enough to decide "chronic" from the list alone.
-                limit=max(rec.chronic_count, LISTED),
-            ),
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        STEP,
+        EARLIER_INCIDENTS,
+        EarlierIncidentsInput(
+            incident_id=inc.incident_id,
+            run_id=workflow.info().run_id,
+            window_days=rec.window_days,
+            # Enough to decide "chronic" from the list alone.
+            limit=max(rec.chronic_count, LISTED),
+        ),
+    )
+    if res is None:
         return  # recorded by act(); the playbook goes on
     if not res.available:
         inc.record(STEP, "skipped", res.detail)
@@ -120,8 +118,7 @@ async def _page_chronic(inc: Incident, recent: list[EarlierIncident], window: ti
         severity="error",
     )
     step = "pagerduty: chronic"
-    try:
-        res = await inc.act(step, PAGERDUTY_EVENT, event)
-    except StepFailed:
+    res = await inc.attempt(step, PAGERDUTY_EVENT, event)
+    if res is None:
         return
     inc.record(step, "skipped" if res.skipped else "ok", res.detail or event.dedup_key)

@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
         CommandKind,
         ServiceCommandInput,
     )
-    from workflows.incident import Incident, StepFailed, Steps
+    from workflows.incident import Incident, Steps
     from workflows.models import Phase, RollbackInput, RollbackResult
     from workflows.policies import DIAGNOSTIC, ROLLBACK_WORKFLOW_TIMEOUT, SIDE_EFFECT
     from workflows.steps import safety
@@ -69,14 +69,13 @@ class Rollback(Steps):
 
     async def _run(self, inp: RollbackInput, step: str, command: CommandKind, keyed: bool) -> bool:
         key = f"{self.run_key}:{command.value}" if keyed else None
-        try:
-            res = await self.act(
-                step,
-                SERVICE_RUN,
-                ServiceCommandInput(service=inp.service, command=command, idempotency_key=key),
-                policy=SIDE_EFFECT if keyed else DIAGNOSTIC,
-            )
-        except StepFailed:
+        res = await self.attempt(
+            step,
+            SERVICE_RUN,
+            ServiceCommandInput(service=inp.service, command=command, idempotency_key=key),
+            policy=SIDE_EFFECT if keyed else DIAGNOSTIC,
+        )
+        if res is None:
             return False
         if res.dry_run:
             self.record(step, "skipped", res.result.stdout)

@@ -57,7 +57,6 @@ async def clear(inc: Incident, kind: str, what: str) -> None:
     """Return when `kind` (restart, rollback, mitigation) may go ahead; else NotApproved."""
     if not workflow.patched(SAFETY_POLICY):
         return
-    assert inc.policy is not None
     safety = inc.policy.safety
     if safety.dry_run:
         if kind in safety.require_approval:
@@ -88,7 +87,6 @@ async def wait_for_approvals(inc: Incident, steps: dict[str, str]) -> dict[str, 
 
 async def ask(inc: Incident, steps: dict[str, str]) -> datetime:
     """Put `steps` up for approval (status, timeline, Slack); returns the deadline."""
-    assert inc.policy is not None
     timeout = timedelta(seconds=inc.policy.safety.approval_timeout_s)
     for step, what in steps.items():
         inc.decisions.pop(step, None)  # a fresh question: an earlier answer does not count
@@ -129,7 +127,6 @@ async def answers(
 
 
 async def _permit(inc: Incident, kind: str, what: str) -> None:
-    assert inc.policy is not None
     n = sum(1 for e in inc.timeline if e.step == f"permit: {kind}") + 1
     req = PermitRequest(
         service=inc.service,

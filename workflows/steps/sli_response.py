@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.policy import Sli
     from workflows.incident import Incident
     from workflows.models import Phase, PlaybookResult
-    from workflows.steps import diagnostics, escalation, mitigation, notify, phases, verify
+    from workflows.steps import diagnostics, escalation, mitigation, notify, verify
     from workflows.steps.resolution import close, escalate
     from workflows.steps.rollback import rollback
 
@@ -40,7 +40,6 @@ class Goal:
 def goal(inc: Incident, sli: str, slo: float, rollback_at: float) -> Goal | None:
     """The service's SLI `sli` (its PromQL and direction) with the runbook's numbers from
     the policy thresholds, so a per-service threshold override applies everywhere."""
-    assert inc.policy is not None
     base = inc.policy.slis.get(sli)
     if base is None:
         return None
@@ -83,8 +82,7 @@ async def mitigated(inc: Incident, applied: list[str]) -> None:
 
 async def roll_back(inc: Incident, applied: list[str], why: str) -> bool:
     """Undo this incident's mitigations, then the Genesis rollback procedure."""
-    assert inc.policy is not None
-    phases.enter(inc, Phase.RESPONSE)
+    inc.enter(Phase.RESPONSE)  # Playbook.enter: the phase and its budget
     await mitigation.undo(inc, applied)
     if not inc.policy.has_rollback:
         inc.record("rollback", "failed", f"{why}; no rollback configured for {inc.service}")
@@ -95,7 +93,6 @@ async def roll_back(inc: Incident, applied: list[str], why: str) -> bool:
 async def verify_or_roll_back(
     inc: Incident, g: Goal | None, action: str, applied: list[str], *, rolled_back: bool = False
 ) -> PlaybookResult:
-    assert inc.policy is not None
     waits = inc.policy.waits
     if g is None:
         return await escalate(inc, "no SLI configured to verify the fix (fail safe)")
@@ -109,7 +106,7 @@ async def verify_or_roll_back(
     else:
         give_up = inc.detected_at + waits.rollback_after
         inc.escalate_after(waits.rollback_after, "roll back if unresolved", noted)
-    phases.enter(inc, Phase.VERIFICATION)
+    inc.enter(Phase.VERIFICATION)
     while True:
         res = await verify.sustained(inc, g.slo, waits.verify_window, waits.verify_interval)
         if res.held:
@@ -135,10 +132,10 @@ async def verify_or_roll_back(
 async def rolled_back_at_assessment(
     inc: Incident, g: Goal | None, describe: Callable[[float], str]
 ) -> PlaybookResult | None:
-    """The runbooks' Assessment: the SLI already past its rollback threshold -> roll back
-    now (the result); otherwise None and the playbook goes on to diagnose.
+    """In the runbooks' Assessment (the playbook has entered it): the SLI already past
+    its rollback threshold -> roll back now (the result); otherwise None and the
+    playbook goes on to diagnose.
     `describe(value)` says why, in the runbook's words."""
-    phases.enter(inc, Phase.ASSESSMENT)
     if g is None:
         return None
     now = await current(inc, g)

@@ -17,19 +17,18 @@ with workflow.unsafe.imports_passed_through():
         TestRunInput,
         TestRunResult,
     )
-    from workflows.incident import Incident, StepFailed
+    from workflows.incident import Incident
 
 Scenario = Literal["infrastructure", "intermittent", "regression", "unclassified"]
 
 
 async def run(inc: Incident, step: str, node_ids: list[str] | None = None) -> TestRunResult | None:
-    try:
-        res = await inc.act(
-            step,
-            TESTSUITE_RUN,
-            TestRunInput(service=inc.service, incident_id=inc.incident_id, node_ids=node_ids or []),
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        step,
+        TESTSUITE_RUN,
+        TestRunInput(service=inc.service, incident_id=inc.incident_id, node_ids=node_ids or []),
+    )
+    if res is None:
         return None
     rate = "n/a" if res.pass_rate is None else f"{res.pass_rate:.1%}"
     cats = ", ".join(f"{k}={v}" for k, v in sorted(res.categories.items()))
@@ -43,13 +42,12 @@ async def run(inc: Incident, step: str, node_ids: list[str] | None = None) -> Te
 
 async def check(inc: Incident, which: Literal["imports", "dependencies"]) -> CheckResult | None:
     step = f"diagnosis: {which} check"
-    try:
-        res = await inc.act(
-            step,
-            TESTSUITE_CHECK,
-            CheckInput(service=inc.service, check=which),
-        )
-    except StepFailed:
+    res = await inc.attempt(
+        step,
+        TESTSUITE_CHECK,
+        CheckInput(service=inc.service, check=which),
+    )
+    if res is None:
         return None
     inc.record(step, "skipped" if res.skipped else "ok" if res.ok else "failed", res.detail)
     return res

@@ -1,0 +1,149 @@
+"""`services:` -- one entry per service: its hosts, command slots, health URLs, rollback,
+logs, SLIs, per-service overrides and playbook sections. The sections that workflows
+also read (mitigations, testing, diagnostics, safety, agent_lab, data_integrity,
+recurrence) are modelled in workflows/contracts/ and composed here.
+
+`resolve_command` answers which argv a command slot runs: the inventory's own, or one
+derived from the service's settings (rollback steps, log tail). The service activity
+runs it and the allowlist (activities/ssh_policy.py) admits it, from this one answer.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from pydantic import Field, model_validator
+
+from activities.errors import app_error
+from activities.inventory.commands import CommandSpec
+from activities.inventory.defaults import ThresholdOverrides, WaitOverrides
+from activities.inventory.rollback import CiRollbackSpec, RollbackSpec
+from activities.inventory.security import SecuritySpec
+from activities.inventory.slis import SliSpec
+from workflows.contracts.base import Strict
+from workflows.contracts.datafiles import DataIntegritySpec
+from workflows.contracts.diagnostics import DiagnosticsPolicy
+from workflows.contracts.mitigation import MitigationSpec
+from workflows.contracts.policy import AgentLabSpec, RecurrencePolicy
+from workflows.contracts.safety import SafetyOverrides
+from workflows.contracts.service import CommandKind
+from workflows.contracts.testsuite import TestingPolicy
+
+LOG_TAIL_LINES = 100
+
+
+class ServiceSpec(Strict):
+    hosts: list[str] = Field(min_length=1)
+    severity: str = Field(default="P1", pattern="^P[0-4]$")
+    commands: dict[CommandKind, CommandSpec] = Field(default_factory=dict)
+    health_url: str | None = None
+    health_detailed_url: str | None = None
+    rollback: RollbackSpec | None = None
+    log_files: list[str] = Field(default_factory=list)
+    data_dir: str | None = None
+    incident_log: str | None = Field(default=None, description="file on the first host")
+    slis: dict[str, SliSpec] = Field(default_factory=dict)
+    thresholds: ThresholdOverrides = Field(default_factory=ThresholdOverrides)
+    waits: WaitOverrides = Field(default_factory=WaitOverrides)
+    # Programs (argv[0]) its commands may run; default: those of its own commands.
+    allowed_commands: list[str] | None = None
+    # SLI playbooks: named config changes, test-suite reading, diagnostics queries.
+    mitigations: dict[str, MitigationSpec] = Field(default_factory=dict)
+    testing: TestingPolicy = Field(default_factory=TestingPolicy)
+    diagnostics: DiagnosticsPolicy = Field(default_factory=DiagnosticsPolicy)
+    safety: SafetyOverrides = Field(default_factory=SafetyOverrides)
+    security: SecuritySpec | None = None
+    # Agent Lab playbooks (ApplicationDown, StreamingFailure, PerformanceDegradation):
+    # diagnostics, maintenance mode, smoke/streaming/load probes.
+    agent_lab: AgentLabSpec | None = None
+    # Agent Lab HighErrorRate / DeploymentFailure (workflows/agentlab_errors_contracts.py):
+    # rollback by CI dispatch (preferred over `rollback` when set), the upstream API the
+    # latency probes time, the checkout `git log` reads (default: rollback.repo_path),
+    # startup logs (default: the `logs` command), the import check (default
+    # `python -c 'import app'` in the test_suite cwd) and the smoke tests.
+    ci_rollback: CiRollbackSpec | None = None
+    upstream_probe_url: str | None = Field(default=None, pattern=r"^https?://")
+    source_repo: str | None = None
+    startup_logs: CommandSpec | None = None
+    import_check: CommandSpec | None = None
+    smoke_test: CommandSpec | None = None
+    # alertname -> playbook for this service only (over the top-level `routes`): one
+    # alertname, e.g. HighErrorRate, runs each system's own runbook.
+    routes: dict[str, str] = Field(default_factory=dict)
+    # DataCorruption (workflows/datafile_contracts.py): sessions, CSV, backup, quarantine,
+    # evidence and read-only flag paths; defaults derived from data_dir.
+    data_integrity: DataIntegritySpec | None = None
+    # Recurrence look-back and chronic paging (workflows/steps/recurrence.py); default:
+    # the inventory's `defaults.recurrence`.
+    recurrence: RecurrencePolicy | None = None
+
+    @model_validator(mode="after")
+    def _data_integrity_paths(self) -> ServiceSpec:
+        if self.data_integrity is not None:
+            if self.data_dir is None:
+                raise ValueError("data_integrity needs the service's data_dir")
+            self.data_integrity.paths(self.data_dir)  # ValueError names the problem
+        # The off-host copies only mean something to DataCorruption, and a sync needs the
+        # directory it fills: refuse a command that would silently never run.
+        di = self.data_integrity
+        if CommandKind.BACKUP_SYNC in self.commands and (di is None or di.backup_dir is None):
+            raise ValueError("commands.backup_sync fills data_integrity.backup_dir: set it")
+        if CommandKind.EVIDENCE_UPLOAD in self.commands and di is None:
+            raise ValueError("commands.evidence_upload needs a data_integrity section")
+        return self
+
+
+RESTORE_CONFIG_SCRIPT = r"""set -eu
+backup=$1 config=$2 glob=$3 n=0
+for f in "$backup"/*; do
+  case ${f##*/} in $glob) ;; *) continue ;; esac
+  [ -f "$f" ] || continue
+  cp -p -- "$f" "$config"/
+  echo "restored ${f##*/}"
+  n=$((n + 1))
+done
+if [ "$n" -eq 0 ]; then
+  echo "no files matching '$glob' in $backup: configuration not restored" >&2
+  exit 1
+fi
+"""
+
+
+def _join(base: str, path: str) -> str:
+    return posixpath.join(base, path)  # an absolute `path` wins, as it should
+
+
+def resolve_command(svc_name: str, svc: ServiceSpec, kind: CommandKind) -> CommandSpec:
+    """The inventory argv for a slot, or one derived from the service's settings."""
+    if kind in svc.commands:
+        return svc.commands[kind]
+    rb = svc.rollback
+    if rb is not None:
+        repo = rb.repo_path
+        git = ["git", "-C", repo]
+        derived = {
+            CommandKind.ROLLBACK_FETCH: CommandSpec(argv=[*git, "fetch", rb.remote], timeout_s=120),
+            CommandKind.ROLLBACK_RESET: CommandSpec(
+                argv=[*git, "reset", "--hard", f"{rb.remote}/{rb.stable_ref}"]
+            ),
+            CommandKind.ROLLBACK_CLEAN: CommandSpec(argv=[*git, "clean", "-fd"]),
+            # `cp backup/*.yaml config/` under the seed's `set -e`: no matching file is a
+            # failure (the procedure stops, a human looks), not a silent no-op. The paths
+            # and glob are positional parameters -- data, never script text.
+            CommandKind.ROLLBACK_RESTORE_CONFIG: CommandSpec(
+                argv=[
+                    "sh",
+                    "-c",
+                    RESTORE_CONFIG_SCRIPT,
+                    "remedy-restore-config",
+                    _join(repo, rb.config_backup_dir),
+                    _join(repo, rb.config_dir),
+                    rb.config_glob,
+                ]
+            ),
+        }
+        if kind in derived:
+            return derived[kind]
+    if kind == CommandKind.LOGS and svc.log_files:
+        return CommandSpec(argv=["tail", "-n", str(LOG_TAIL_LINES), *svc.log_files])
+    raise app_error("CommandNotConfigured", f"service {svc_name!r} has no {kind.value!r} command")
