@@ -33,6 +33,7 @@ test: $(STAMP) debs
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy workflows activities remedy worker.py
 
