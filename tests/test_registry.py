@@ -3,14 +3,10 @@ and every playbook has tests."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from temporalio import workflow
 
 import worker
 from workflows.registry import FALLBACK_PLAYBOOK, PLAYBOOKS, ROUTES
-
-TESTS = Path(__file__).parent
 
 
 def test_routes_point_at_registered_playbooks() -> None:
@@ -25,10 +21,31 @@ def test_registry_names_match_workflow_names() -> None:
 
 
 def test_every_playbook_has_tests() -> None:
-    text = "\n".join(p.read_text() for p in TESTS.rglob("test_*.py"))
-    for name in PLAYBOOKS:
-        # A workflow test starts or asserts on the playbook by name or class.
-        assert f'"{name}"' in text or f"{name}.run" in text or f"{name}(" in text, name
+    """Each playbook is in tests/workflows/playbook_tests.py's table (and nothing else
+    is), each of its modules exists, and each has collected workflow tests that start
+    it on the time-skipping server -- not merely a mention of its name somewhere."""
+    from tests.workflows.playbook_tests import HERE, PLAYBOOK_TESTS, tests_starting
+
+    assert set(PLAYBOOK_TESTS) == set(PLAYBOOKS), set(PLAYBOOKS) ^ set(PLAYBOOK_TESTS)
+    missing: list[str] = []
+    for name, modules in PLAYBOOK_TESTS.items():
+        assert modules, name
+        for module in modules:
+            path = HERE / module
+            if not path.is_file():
+                missing.append(f"{name}: {module} does not exist")
+            elif not tests_starting(path.read_text(), name):
+                missing.append(f"{name}: no test in {module} starts it")
+    assert not missing, missing
+    # The check is not vacuous: a module whose tests run on the server but never reach
+    # the playbook, or reach it without the server, has none for it.
+    idle = (
+        'X = "ServiceDown"\n'
+        "async def test_a(time_env):\n    await run(time_env, 'Triage')\n"
+        "def test_b():\n    assert X\n"
+    )
+    assert tests_starting(idle, "ServiceDown") == []
+    assert tests_starting(idle, "Triage") == ["test_a"]
 
 
 def test_worker_registers_exactly_the_declared_activities() -> None:

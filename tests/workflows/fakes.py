@@ -53,6 +53,39 @@ from workflows.contracts.service import (
 from workflows.contracts.ssh import CommandResult
 
 
+class Healthy:
+    """A scripted Prometheus sample that holds the SLI it answers for (0 for an SLI that
+    must stay below its bound, 1 for one that must stay above it). The worlds' default:
+    a test that wants a breach, or no data, says so; no default breaks a window by
+    itself."""
+
+    def __repr__(self) -> str:
+        return "HEALTHY"
+
+
+HEALTHY = Healthy()
+Sample = float | None | Healthy  # None: no data
+
+
+def healthy_value(policy: ServicePolicy, query: str) -> float | None:
+    """What HEALTHY means for `query`: a value that holds the service's SLI with that
+    query (and so the runbook's SLO, which is stricter than no bound here); None (no
+    data) for a query that is no SLI -- a diagnostic that does not know."""
+    sli = next((s for s in policy.slis.values() if s.query == query), None)
+    if sli is None:
+        return None
+    value = 0.0 if sli.comparison in ("lt", "le") else max(1.0, 2 * sli.threshold)
+    assert sli.holds(value), (sli, value)
+    return value
+
+
+def sample(policy: ServicePolicy, query: str, value: Sample) -> PromQueryResult:
+    v = healthy_value(policy, query) if isinstance(value, Healthy) else value
+    if v is None:
+        return PromQueryResult(status="no_data")
+    return PromQueryResult(status="ok", samples=[PromSample(labels={}, value=v)])
+
+
 @dataclass
 class Call:
     at: datetime
@@ -67,11 +100,12 @@ class World:
 
     policy: ServicePolicy
     restart_exit: int = 0
+    active_from_start: bool = False  # the status command says active before any restart
     active_after_restart: bool = True
     active_after_rollback: bool = True
     healthy_after_calls: int = 0  # health endpoint fails this many times first
     rollback_fail_step: CommandKind | None = None
-    prom_values: list[float | None] = field(default_factory=list)  # None = no data
+    prom_values: list[Sample] = field(default_factory=lambda: [HEALTHY])  # None = no data
     calls: list[Call] = field(default_factory=list)
     restarts: int = 0
     started_after_rollback: bool = False
@@ -150,7 +184,7 @@ class World:
                 if world.started_after_rollback:
                     up = world.active_after_rollback
                 else:
-                    up = (
+                    up = world.active_from_start or (
                         world.restarts > 0
                         and world.restart_exit == 0
                         and world.active_after_restart
@@ -176,9 +210,7 @@ class World:
             n = len(world.times("prometheus"))
             world.log("prometheus", inp.query)
             value = world.prom_values[n] if n < len(world.prom_values) else world.prom_values[-1]
-            if value is None:
-                return PromQueryResult(status="no_data")
-            return PromQueryResult(status="ok", samples=[PromSample(labels={}, value=value)])
+            return sample(world.policy, inp.query, value)
 
         @activity.defn(name=SLACK_POST.name)
         async def slack(inp: SlackMessageInput) -> NotifyResult:

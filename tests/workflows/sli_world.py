@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from temporalio import activity
 
-from tests.workflows.fakes import World
+from tests.workflows.fakes import HEALTHY, Sample, World, sample
 from workflows.contracts.diagnostics import LOG_ERRORS, LogErrorsInput, LogErrorsResult
 from workflows.contracts.http import HTTP_PROBE, HttpProbeInput, HttpProbeResult
 from workflows.contracts.mitigation import (
@@ -47,6 +47,11 @@ MITIGATIONS = [
 NO_RESTART = {"logging_verbosity"}  # the runbook's sed has no restart
 
 
+def passing_run(passed: int = 100) -> TestRunResult:
+    """A suite run in which every test passes (pass rate 100 %)."""
+    return TestRunResult(exit_status=0, passed=passed, pass_rate=1.0, summary=f"{passed} passed")
+
+
 def sli_policy(**kw: object) -> ServicePolicy:
     base: dict[str, object] = dict(
         service="genesis-orchestration",
@@ -76,13 +81,16 @@ def sli_policy(**kw: object) -> ServicePolicy:
 
 @dataclass
 class SliWorld(World):
-    sli: list[float | None] = field(default_factory=lambda: [0.0])
-    sli_after_rollback: list[float | None] = field(default_factory=lambda: [0.0])
+    # SLI samples in order, the last repeated; HEALTHY (the default) holds the SLI asked
+    # for, None is no data. A test that wants a breach says so.
+    sli: list[Sample] = field(default_factory=lambda: [HEALTHY])
+    sli_after_rollback: list[Sample] = field(default_factory=lambda: [HEALTHY])
     diag: dict[str, float | None] = field(default_factory=dict)  # query substring -> value
     error_samples: dict[str, float] = field(default_factory=dict)  # category -> count
     log_errs: LogErrorsResult = field(default_factory=lambda: LogErrorsResult(error_lines=0))
-    suite: list[TestRunResult] = field(default_factory=list)  # whole-suite runs, in order
-    isolated: TestRunResult | None = None
+    # Whole-suite runs, in order, the last repeated; by default every test passes.
+    suite: list[TestRunResult] = field(default_factory=lambda: [passing_run()])
+    isolated: TestRunResult = field(default_factory=lambda: passing_run(1))  # node ids alone
     checks: dict[str, CheckResult] = field(default_factory=dict)
     health_json: dict[str, list[object]] = field(default_factory=dict)  # pointer -> values
     applied: list[str] = field(default_factory=list)
@@ -113,10 +121,8 @@ class SliWorld(World):
             if inp.query in sli_queries:
                 seq = world.sli_after_rollback if world.started_after_rollback else world.sli
                 world.log("prometheus", inp.query)
-                v = world._next(f"sli{world.started_after_rollback}", seq)  # type: ignore[arg-type]
-                if v is None:
-                    return PromQueryResult(status="no_data")
-                return PromQueryResult(status="ok", samples=[PromSample(labels={}, value=v)])  # type: ignore[arg-type]
+                v = world._next(f"sli{world.started_after_rollback}", seq)
+                return sample(world.policy, inp.query, v)  # type: ignore[arg-type]
             world.log("diag", inp.query)
             if inp.query == d.error_categories_query and world.error_samples:
                 return PromQueryResult(
@@ -147,7 +153,6 @@ class SliWorld(World):
         async def suite(inp: TestRunInput) -> TestRunResult:
             world.log("testsuite", ",".join(inp.node_ids))
             if inp.node_ids:
-                assert world.isolated is not None
                 return world.isolated
             return world._next("suite", world.suite)  # type: ignore[arg-type,return-value]
 

@@ -86,6 +86,56 @@ async def test_resource_exhaustion_memory_over_90_restarts(time_env: WorkflowEnv
     assert w.restarts == 1 and not w.applied
 
 
+async def test_resource_exhaustion_memory_not_over_90_asks_a_human(
+    time_env: WorkflowEnvironment,
+) -> None:
+    # Scenario C without memory > 90 %: no restart; scaling up is a person's job. The
+    # incident goes on (verified, rollback deadline armed) and the page is resolved.
+    w = world(sli=[MID, GOOD], error_samples={"resource_memory": 7}, diag={"MemAvailable": 0.40})
+    res = await run_incident(time_env, w, "HighErrorRate")
+    assert res.outcome == "resolved" and res.action == "error rate recovered (no automated change)"
+    asked = next(e for e in res.timeline if e.step == "asked a human")
+    assert asked.detail == "resource exhaustion without memory > 90%: scale up"
+    assert res.paged and w.names().count("pagerduty:trigger") == 1
+    assert "pagerduty:resolve" in w.names()
+    assert w.restarts == 0 and not w.applied and "stop" not in w.names()
+
+
+async def test_resource_exhaustion_memory_unknown_is_no_reason_to_restart(
+    time_env: WorkflowEnvironment,
+) -> None:
+    # No memory number (the diag query answers no data): not "over 90 %", a person asked.
+    w = world(sli=[MID, GOOD], error_samples={"resource_memory": 7})
+    res = await run_incident(time_env, w, "HighErrorRate")
+    assert "diagnosis: memory usage" in steps(res, "failed")
+    assert "asked a human" in steps(res) and res.paged and w.restarts == 0
+
+
+async def test_unidentified_errors_ask_a_human(time_env: WorkflowEnvironment) -> None:
+    # Neither Prometheus nor the log names a category: no automated step, a person paged.
+    w = world(sli=[MID, GOOD])
+    res = await run_incident(time_env, w, "HighErrorRate")
+    assert res.outcome == "resolved" and res.action == "error rate recovered (no automated change)"
+    assert "scenario: unknown errors" in steps(res)
+    asked = next(e for e in res.timeline if e.step == "asked a human")
+    assert asked.detail == "unidentified errors: no automated step"
+    assert res.paged and w.restarts == 0 and not w.applied and "stop" not in w.names()
+
+
+async def test_network_errors_breaker_still_open_after_the_wait(
+    time_env: WorkflowEnvironment,
+) -> None:
+    w = world(
+        sli=[MID, GOOD],
+        error_samples={"network": 5},
+        health_json={"/circuit_breaker": ["open"]},
+    )
+    res = await run_incident(time_env, w, "HighErrorRate")
+    assert res.outcome == "resolved"
+    assert res.action == "circuit breaker auto-recovery (still open after the wait)"
+    assert not res.paged and w.restarts == 0
+
+
 async def test_validation_errors_relaxed_thresholds(time_env: WorkflowEnvironment) -> None:
     w = world(sli=[MID, GOOD], error_samples={"validation": 12, "llm": 1})
     res = await run_incident(time_env, w, "HighErrorRate")

@@ -13,7 +13,15 @@ from temporalio.worker import Worker
 from tests.workflows.fakes import World
 from workflows.contracts.policy import ServicePolicy
 from workflows.contracts.service import CommandKind
-from workflows.models import AckRequest, Alert, IncidentInput, IncidentStatus, PlaybookResult
+from workflows.models import (
+    AckRequest,
+    Alert,
+    IncidentInput,
+    IncidentStatus,
+    PlaybookResult,
+    RollbackInput,
+    RollbackResult,
+)
 from workflows.playbooks.service_down import ServiceDown
 from workflows.registry import PLAYBOOKS
 
@@ -30,7 +38,7 @@ def policy(**kw: object) -> ServicePolicy:
 
 
 async def run_incident(
-    env: WorkflowEnvironment, world: World, wid: str | None = None
+    env: WorkflowEnvironment, world: World, wid: str | None = None, status: str = "firing"
 ) -> tuple[PlaybookResult, WorkflowHandle]:
     tq = f"tq-{uuid.uuid4()}"
     async with Worker(
@@ -39,7 +47,9 @@ async def run_incident(
         handle = await env.client.start_workflow(
             ServiceDown.run,
             IncidentInput(
-                alert=Alert(alertname="GenesisServiceDown", service="genesis-orchestration")
+                alert=Alert(
+                    alertname="GenesisServiceDown", service="genesis-orchestration", status=status
+                )
             ),
             id=wid or f"incident:GenesisServiceDown:{uuid.uuid4()}",
             task_queue=tq,
@@ -213,3 +223,67 @@ async def test_rollback_runs_on_its_own(time_env: WorkflowEnvironment) -> None:
     assert [
         n for n in world.names() if n in ROLLBACK_ORDER + ["status", "health_check"]
     ] == ROLLBACK_ORDER + ["status", "health_check"]
+
+
+async def test_recovered_on_its_own_resolved_without_action(
+    time_env: WorkflowEnvironment,
+) -> None:
+    # Alertmanager already says resolved and the status command says active: nothing done.
+    world = World(policy(), active_from_start=True)
+    res, _ = await run_incident(time_env, world, status="resolved")
+    assert res.outcome == "resolved_without_action"
+    assert res.action == "none (recovered on its own)"
+    assert world.restarts == 0 and not any(n in world.names() for n in ROLLBACK_ORDER)
+    assert not res.paged and "pagerduty:trigger" not in world.names()
+    assert "health" not in world.names()  # no verification of a change never made
+    line = "Incident: GenesisServiceDown - Resolved via none (recovered on its own)"
+    assert [c.detail for c in world.calls if c.name == "incident_log"] == [line]
+    assert [c.detail for c in world.calls if c.name == "slack"][-1] == "Resolved"
+
+
+async def test_active_but_alert_still_firing_restarts(time_env: WorkflowEnvironment) -> None:
+    # "Active" alone is not "recovered": the alert still fires, so the runbook runs.
+    world = World(policy(), active_from_start=True)
+    res, _ = await run_incident(time_env, world)
+    assert res.outcome == "resolved" and res.action == "restart" and world.restarts == 1
+
+
+async def test_alert_resolved_but_service_down_restarts(time_env: WorkflowEnvironment) -> None:
+    # A resolved alert with the service not active is no recovery either.
+    world = World(policy())
+    res, _ = await run_incident(time_env, world, status="resolved")
+    assert res.outcome == "resolved" and res.action == "restart" and world.restarts == 1
+
+
+async def run_rollback(env: WorkflowEnvironment, world: World) -> RollbackResult:
+    tq = f"tq-{uuid.uuid4()}"
+    async with Worker(
+        env.client, task_queue=tq, workflows=list(PLAYBOOKS.values()), activities=world.activities()
+    ):
+        return await env.client.execute_workflow(
+            "Rollback",
+            RollbackInput(
+                service="genesis-orchestration", incident_id="manual", reason="operator request"
+            ),
+            id=f"rollback:manual:{uuid.uuid4()}",
+            task_queue=tq,
+            result_type=RollbackResult,
+        )
+
+
+async def test_rollback_on_its_own_stops_at_the_failing_step(
+    time_env: WorkflowEnvironment,
+) -> None:
+    world = World(policy(), rollback_fail_step=CommandKind.ROLLBACK_CLEAN)
+    res = await run_rollback(time_env, world)
+    assert not res.succeeded and res.failed_step == "clean working tree"
+    assert [n for n in world.names() if n in ROLLBACK_ORDER] == ROLLBACK_ORDER[:4]
+
+
+async def test_rollback_on_its_own_fails_when_not_active_after(
+    time_env: WorkflowEnvironment,
+) -> None:
+    world = World(policy(), active_after_rollback=False)
+    res = await run_rollback(time_env, world)
+    assert not res.succeeded and res.failed_step == "verify active"
+    assert [n for n in world.names() if n in ROLLBACK_ORDER] == ROLLBACK_ORDER

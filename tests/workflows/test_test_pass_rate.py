@@ -93,8 +93,14 @@ async def test_c_new_regressions_listed_for_a_human(time_env: WorkflowEnvironmen
 async def test_below_95_percent_rolls_back_at_once(time_env: WorkflowEnvironment) -> None:
     w = world(run(90, infra(3) + ["tests/test_darwin.py::t"] * 7), sli_after_rollback=[0.99])
     res = await run_incident(time_env, w, "TestPassRateLow")
-    assert res.action == "rollback" and "scenario: infrastructure" not in steps(res)
+    assert res.outcome == "resolved" and res.action == "rollback"
+    assert not any(s.startswith("scenario:") for s in steps(res))
+    # Rolled back for the pass rate, at assessment -- not by a failed verification.
+    why = next(e.detail for e in res.timeline if e.step == "rollback")
+    assert why == "pass rate 90.0% < 95%"
     assert w.times("stop")[0] - w.times("slack")[0] < timedelta(minutes=1)
+    assert not res.paged and "pagerduty:trigger" not in w.names()
+    assert [c for c in w.calls if c.name == "prometheus" and c.at < w.times("stop")[0]] == []
 
 
 async def test_suite_unreadable_escalates(time_env: WorkflowEnvironment) -> None:
