@@ -146,6 +146,11 @@ class NotifyRejected(Refused):
     """Slack/PagerDuty answered 4xx (not 429), or its URL is malformed."""
 
 
+class RollbackNotAllowed(Refused):
+    """A Rollback workflow started by hand, not as an incident's child: it would skip
+    the incident's approvals and governor, so it refuses before running anything."""
+
+
 class CiRejected(Refused):
     """The CI API answered 4xx (bad token, unknown workflow): a person must fix it."""
 
@@ -210,6 +215,7 @@ LEAVES: tuple[type[RemedyError], ...] = (
     ProbeTargetRefused,
     CiUnavailable,
     CiRejected,
+    RollbackNotAllowed,
 )
 
 BRANCHES: tuple[type[RemedyError], ...] = (ConfigurationError, Unreachable, Refused, Failed)

@@ -21,7 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    from workflows import errors
+    from workflows import errors, text
     from workflows.contracts.base import Activity
     from workflows.contracts.policy import SERVICE_POLICY, ServicePolicy, ServicePolicyInput
     from workflows.contracts.safety import ApproveRequest, Decision, RejectRequest
@@ -354,8 +354,8 @@ class Incident(Steps):
         )
         workflow.upsert_search_attributes(
             [
-                SA_SERVICE.value_set(inp.alert.service),
-                SA_ALERTNAME.value_set(inp.alert.alertname),
+                SA_SERVICE.value_set(text.sa_value(inp.alert.service)),
+                SA_ALERTNAME.value_set(text.sa_value(inp.alert.alertname)),
                 SA_SEVERITY.value_set(self.severity.value),
                 SA_PHASE.value_set(self.phase.value),
             ]
@@ -384,7 +384,9 @@ class Incident(Steps):
             return
         last = self.timeline[-1] if self.timeline else None
         workflow.set_current_details(
-            f"**{self.playbook}** · {self.alert.alertname} on `{self.alert.service}` · "
+            # Alert text is escaped (workflows/text.py): a label must not become markup.
+            f"**{self.playbook}** · {text.md(self.alert.alertname)} on "
+            f"{text.md(self.alert.service)} · "
             f"{self.severity.value} · phase **{self.phase.value}**"
             + (f" · outcome **{self.outcome}**" if self.outcome else "")
             + (f"\n\nlast step: {last.step} ({last.outcome})" if last else "")

@@ -42,6 +42,7 @@ from temporalio.worker import Worker
 from remedy import history
 from remedy.temporal import ensure_search_attributes
 from tests.workflows.fakes import World
+from tests.workflows.rollback_parent import RollbackParent
 from tests.workflows.sli_world import SliWorld, sli_policy
 from workflows.contracts.diagnostics import LogErrorsResult
 from workflows.contracts.policy import ServicePolicy
@@ -756,9 +757,13 @@ async def run_scenario(env: WorkflowEnvironment, sc: Scenario, out_dir: Path) ->
     world = sc.make_world()
     tq = f"record-{uuid.uuid4()}"
     wid = f"incident:{sc.name}:{uuid.uuid4().hex[:8]}"
+    start = sc.playbook
     if sc.playbook == "Rollback":
+        # Rollback runs only as an incident's child: a stand-in parent starts it, and the
+        # child's history is the one recorded (see `recorded` below).
         arg: Any = RollbackInput(service=SERVICE, incident_id="manual", reason="operator request")
-        wid = f"rollback:manual:{uuid.uuid4().hex[:8]}"
+        wid = f"rollback-parent:{uuid.uuid4().hex[:8]}"
+        start = "RollbackParent"
     else:
         alertname = sc.playbook if sc.playbook in SLI_PLAYBOOKS else "GenesisServiceDown"
         alert = Alert(alertname=alertname, service=SERVICE, fingerprint="fp1")
@@ -768,10 +773,13 @@ async def run_scenario(env: WorkflowEnvironment, sc: Scenario, out_dir: Path) ->
             route_reason=sc.route_reason,
         )
     async with Worker(
-        client, task_queue=tq, workflows=list(PLAYBOOKS.values()), activities=world.activities()
+        client,
+        task_queue=tq,
+        workflows=[*PLAYBOOKS.values(), RollbackParent],
+        activities=world.activities(),
     ):
         handle = await client.start_workflow(
-            sc.playbook,
+            start,
             arg,
             id=wid,
             task_queue=tq,
@@ -785,7 +793,10 @@ async def run_scenario(env: WorkflowEnvironment, sc: Scenario, out_dir: Path) ->
     if got != sc.expect:
         raise RuntimeError(f"{sc.name}: expected {sc.expect}, got {got}: {res.timeline}")
     written = [out_dir / f"{sc.name}.json"]
-    history.write(await history.export(client, wid, handle.result_run_id), written[0])
+    if sc.playbook == "Rollback":
+        history.write(await history.export(client, f"rollback:{wid}:1"), written[0])
+    else:
+        history.write(await history.export(client, wid, handle.result_run_id), written[0])
     if sc.child:
         child = f"rollback:{wid}:1"
         try:

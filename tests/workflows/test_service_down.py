@@ -198,8 +198,12 @@ async def test_status_query_and_acknowledge(time_env: WorkflowEnvironment) -> No
         assert world.restarts == 1  # the repeat alert joined; it did not restart again
 
 
-async def test_rollback_runs_on_its_own(time_env: WorkflowEnvironment) -> None:
-    """`Rollback` is registered so a person can run the procedure by itself."""
+async def test_rollback_started_by_hand_is_refused(time_env: WorkflowEnvironment) -> None:
+    """`temporal workflow start --type Rollback` would skip the incident's approvals and
+    the governor: the workflow fails at once with RollbackNotAllowed, nothing runs."""
+    from temporalio.client import WorkflowFailureError
+    from temporalio.exceptions import ApplicationError
+
     from workflows.models import RollbackInput, RollbackResult
 
     world = World(policy(has_health_check=True), active_after_restart=False)
@@ -210,15 +214,27 @@ async def test_rollback_runs_on_its_own(time_env: WorkflowEnvironment) -> None:
         workflows=list(PLAYBOOKS.values()),
         activities=world.activities(),
     ):
-        res = await time_env.client.execute_workflow(
-            "Rollback",
-            RollbackInput(
-                service="genesis-orchestration", incident_id="manual", reason="operator request"
-            ),
-            id=f"rollback:manual:{uuid.uuid4()}",
-            task_queue=tq,
-            result_type=RollbackResult,
-        )
+        with pytest.raises(WorkflowFailureError) as got:
+            await time_env.client.execute_workflow(
+                "Rollback",
+                RollbackInput(
+                    service="genesis-orchestration", incident_id="manual", reason="by hand"
+                ),
+                id=f"rollback:manual:{uuid.uuid4()}",
+                task_queue=tq,
+                result_type=RollbackResult,
+            )
+    cause = got.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "RollbackNotAllowed"
+    assert "only as the child of an incident" in cause.message
+    assert world.names() == []  # not even the policy was loaded
+
+
+async def test_rollback_as_a_child_runs_the_whole_procedure(
+    time_env: WorkflowEnvironment,
+) -> None:
+    world = World(policy(has_health_check=True), active_after_restart=False)
+    res = await run_rollback(time_env, world)
     assert res.succeeded and res.failed_step is None
     assert [
         n for n in world.names() if n in ROLLBACK_ORDER + ["status", "health_check"]
@@ -256,12 +272,18 @@ async def test_alert_resolved_but_service_down_restarts(time_env: WorkflowEnviro
 
 
 async def run_rollback(env: WorkflowEnvironment, world: World) -> RollbackResult:
+    """The Rollback procedure alone, as the child of a stand-in incident."""
+    from tests.workflows.rollback_parent import RollbackParent
+
     tq = f"tq-{uuid.uuid4()}"
     async with Worker(
-        env.client, task_queue=tq, workflows=list(PLAYBOOKS.values()), activities=world.activities()
+        env.client,
+        task_queue=tq,
+        workflows=[*PLAYBOOKS.values(), RollbackParent],
+        activities=world.activities(),
     ):
         return await env.client.execute_workflow(
-            "Rollback",
+            "RollbackParent",
             RollbackInput(
                 service="genesis-orchestration", incident_id="manual", reason="operator request"
             ),

@@ -10,7 +10,7 @@ ran, and the next incident's rollback is not mistaken for this one.
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ChildWorkflowError
+from temporalio.exceptions import ApplicationError, ChildWorkflowError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -24,6 +24,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.models import Phase, RollbackInput, RollbackResult
     from workflows.policies import DIAGNOSTIC, ROLLBACK_WORKFLOW_TIMEOUT, SIDE_EFFECT
     from workflows.steps import safety
+
+# workflow.patched id: a Rollback started by hand (no parent incident) is refused. Runs
+# started by hand before it ran the procedure and keep replaying so.
+ROLLBACK_CHILD_ONLY = "rollback-child-only"
 
 # (step name, command) in the order of rollback_deployment.sh; `set -euo pipefail`
 # there means the first failing step stops the procedure -- same here.
@@ -45,6 +49,16 @@ class Rollback(Steps):
     @workflow.run
     async def run(self, inp: RollbackInput) -> RollbackResult:
         self.phase = Phase.RESPONSE
+        if workflow.info().parent is None and workflow.patched(ROLLBACK_CHILD_ONLY):
+            # Started by hand (`temporal workflow start --type Rollback`), it would skip
+            # the incident's approvals and the blast-radius governor: refused, nothing run.
+            raise ApplicationError(
+                f"Rollback of {inp.service!r} refused: it runs only as the child of an "
+                "incident, whose safety policy (approvals, governor) clears it first. Fire "
+                "the incident's alert, or `remedy fire` it, instead.",
+                type="RollbackNotAllowed",
+                non_retryable=True,
+            )
         # This child's own run keys its steps (Steps.run_key): a new rollback of the
         # next incident -- even under the same child id -- runs every step again.
         self.run_key  # noqa: B018  (pinned before the first step)
