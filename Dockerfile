@@ -1,4 +1,6 @@
 # One image for every Remedy process: `remedy worker`, `remedy bridge`, `remedy codec-server`.
+# No secret is built in (.dockerignore drops .env): at run time each service gets its own as
+# compose secrets, files under /run/secrets read through REMEDY_*_FILE (docker-compose.yml).
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1

@@ -35,7 +35,6 @@ from activities.records import RecordsActivities
 from activities.reports import ReportActivities
 from activities.security import SecurityActivities
 from activities.service import ServiceActivities
-from activities.ssh import SshActivities
 from activities.testsuite import TestSuiteActivities
 from remedy.settings import Settings
 from remedy.temporal import connect, ensure_search_attributes, metrics_runtime
@@ -55,7 +54,6 @@ from workflows.contracts import http as http_c
 from workflows.contracts import mitigation as mitigation_c
 from workflows.contracts import notify as notify_c
 from workflows.contracts import records as records_c
-from workflows.contracts import ssh as ssh_c
 from workflows.contracts.base import Activity
 from workflows.registry import PLAYBOOKS, SUPPORT_WORKFLOWS
 
@@ -68,7 +66,6 @@ def implementations(inventory: Inventory, settings: Settings) -> dict[Activity[A
     activity without a method here, or a method for an undeclared one, stops the worker
     at start (`activities_for`) and fails tests/test_registry.py."""
     inv = InventoryActivities(inventory)
-    ssh = SshActivities(inventory)
     svc = ServiceActivities(inventory)
     http = HttpProbeActivities(inventory)
     prom = PrometheusActivities(settings)
@@ -79,7 +76,7 @@ def implementations(inventory: Inventory, settings: Settings) -> dict[Activity[A
     tests = TestSuiteActivities(inventory)
     mitigation = MitigationActivities(inventory)
     diag = DiagnosticsActivities(inventory)
-    governor = GovernorActivities()
+    governor = GovernorActivities(settings.fleet_actions_per_hour)
     deploy = DeployActivities(inventory)
     load = LoadProbeActivities(inventory)
     ci_acts = CiActivities(inventory)
@@ -88,8 +85,7 @@ def implementations(inventory: Inventory, settings: Settings) -> dict[Activity[A
     return {
         # policy: what a workflow may know of a service
         policy.SERVICE_POLICY: inv.service_policy,
-        # ssh / service: commands on a service's host
-        ssh_c.SSH_RUN: ssh.run,
+        # service: commands on a service's host (no activity takes an argv)
         service.SERVICE_RUN: svc.run,
         service.SERVICE_RESTART: svc.restart,
         service.AGENTLAB_MAINTENANCE: deploy.maintenance,

@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import json
 import shlex
-from pathlib import Path
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import app_error
 from activities.inventory import CommandSpec, HostSpec, Inventory
+from activities.scripts import DATAFILES_HOST_SCRIPT as HOST_SCRIPT
+from activities.scripts import EVIDENCE_TAR_SCRIPT as SNAPSHOT_SCRIPT
+from activities.scripts import READ_ONLY_OFF, READ_ONLY_ON
 from activities.service import resolve_host, run_keyed
-from activities.ssh import run_on_host
+from activities.ssh import run_checked
 from workflows.contracts.datafiles import (
     DATAFILES_QUARANTINE,
     DATAFILES_READ_ONLY,
@@ -55,36 +57,7 @@ from workflows.contracts.datafiles import (
 )
 from workflows.contracts.ssh import CommandResult
 
-HOST_SCRIPT = Path(__file__).with_name("datafiles_host.py").read_text()
 MAX_OUTPUT_BYTES = 1024 * 1024  # a scan lists up to MAX_LISTED files
-
-# The flag holds a marker naming the incident: "off" removes only a flag that is ours.
-READ_ONLY_ON = r"""set -u
-flag=$1 mark=$2
-if [ -e "$flag" ]; then echo existed; exit 0; fi
-mkdir -p "$(dirname "$flag")" || exit 2
-if (set -C; printf '%s\n' "$mark" > "$flag") 2>/dev/null; then echo created; exit 0; fi
-if [ -e "$flag" ]; then echo existed; else exit 3; fi
-"""
-READ_ONLY_OFF = r"""set -u
-flag=$1 mark=$2
-if [ ! -e "$flag" ]; then echo absent; exit 0; fi
-if [ "$(cat "$flag")" != "$mark" ]; then echo foreign; exit 0; fi
-rm -f -- "$flag" && echo removed
-"""
-# The runbook's `tar -czf evidence-$(date +%Y%m%d_%H%M%S).tar.gz data/`, into the
-# evidence dir; never over an existing file. tar exits 1 when a file changed while read:
-# still evidence. Prints: path size sha256 members.
-SNAPSHOT_SCRIPT = r"""set -u
-evdir=$1 stamp=$2 data=$3
-out=$evdir/evidence-$stamp.tar.gz
-mkdir -p "$evdir" || exit 2
-if [ -e "$out" ]; then echo "$out exists: not overwritten" >&2; exit 3; fi
-tar -czf "$out" -C "$(dirname "$data")" -- "$(basename "$data")"; rc=$?
-[ "$rc" -le 1 ] || exit "$rc"
-printf '%s %s %s %s\n' "$out" "$(wc -c < "$out")" "$(sha256sum "$out" | cut -d' ' -f1)" \
-  "$(tar -tzf "$out" | wc -l)"
-"""
 
 
 def failed(what: str, res: CommandResult) -> ApplicationError:
@@ -139,18 +112,25 @@ class DataFileActivities:
         return self.inventory.safety_for(service).dry_run
 
     async def _keyed(
-        self, host_name: str, host: HostSpec, argv: list[str], key: str, timeout_s: float = 300
+        self, service: str, host_name: str, argv: list[str], key: str, timeout_s: float = 300
     ) -> tuple[CommandResult, bool]:
         spec = CommandSpec(argv=argv, timeout_s=timeout_s)
-        return await run_keyed(host_name, host, spec, key=key, max_output_bytes=MAX_OUTPUT_BYTES)
+        return await run_keyed(
+            self.inventory, service, host_name, spec, key=key, max_output_bytes=MAX_OUTPUT_BYTES
+        )
 
     async def _scan(self, service: str, *, full: bool) -> ScanReport:
         host_name, host, spec, p = self._where(service)
         logs = self.inventory.service(service).log_files if full else []
         backup, pattern = (p.backup_dir or "", spec.write_error_pattern) if full else ("", "")
         argv = self._py(spec, p, "scan", backup, pattern, str(MAX_LISTED), *logs)
-        res = await run_on_host(
-            host_name, host, argv, timeout_s=300, max_output_bytes=MAX_OUTPUT_BYTES
+        res = await run_checked(
+            self.inventory,
+            service,
+            host_name,
+            argv,
+            timeout_s=300,
+            max_output_bytes=MAX_OUTPUT_BYTES,
         )
         doc = first_json("scan", res)
         lines = [ln for ln in res.stdout.split("\n")[1:] if ln.strip()]
@@ -180,7 +160,7 @@ class DataFileActivities:
         mark = f"remedy read-only mode for {inp.incident_id}"
         argv = ["sh", "-c", script, "remedy-read-only", p.read_only_flag, mark]
         res, replayed = await self._keyed(
-            host_name, host, argv, f"{inp.incident_id}:read-only:{verb}", 30
+            inp.service, host_name, argv, f"{inp.incident_id}:read-only:{verb}", 30
         )
         if not res.ok:
             raise failed(f"read-only {verb}", res)
@@ -209,7 +189,9 @@ class DataFileActivities:
                 dry_run=True,
                 detail=f"DRY RUN: would tar {p.data_dir} into {host_name}:{p.evidence_dir}",
             )
-        res, replayed = await self._keyed(host_name, host, argv, f"{inp.incident_id}:evidence", 600)
+        res, replayed = await self._keyed(
+            inp.service, host_name, argv, f"{inp.incident_id}:evidence", 600
+        )
         if not res.ok:
             raise app_error(
                 "SnapshotFailed", f"{host_name}: exit {res.exit_status}: {res.stderr[-300:]}"
@@ -232,7 +214,9 @@ class DataFileActivities:
             what = f"DRY RUN: would move {shlex.join(inp.paths)} into {into}"
             return QuarantineResult(dry_run=True, detail=what)
         argv = self._py(spec, p, "quarantine", p.quarantine_dir, inp.stamp, *inp.paths)
-        res, replayed = await self._keyed(host_name, host, argv, f"{inp.incident_id}:quarantine")
+        res, replayed = await self._keyed(
+            inp.service, host_name, argv, f"{inp.incident_id}:quarantine"
+        )
         doc = first_json("quarantine", res)
         return QuarantineResult.model_validate(doc | {"replayed": replayed})
 
@@ -247,7 +231,9 @@ class DataFileActivities:
                 detail=f"DRY RUN: would copy {shlex.join(inp.paths)} from {p.backup_dir}",
             )
         argv = self._py(spec, p, "restore", p.backup_dir, *inp.paths)
-        res, replayed = await self._keyed(host_name, host, argv, f"{inp.incident_id}:restore")
+        res, replayed = await self._keyed(
+            inp.service, host_name, argv, f"{inp.incident_id}:restore"
+        )
         doc = first_json("restore", res)
         return RestoreResult.model_validate(doc | {"replayed": replayed})
 
@@ -258,6 +244,8 @@ class DataFileActivities:
             what = f"DRY RUN: would rebuild {p.csv} from the sessions"
             return RebuildResult(dry_run=True, detail=what)
         argv = self._py(spec, p, "rebuild", p.quarantine_dir, inp.stamp)
-        res, replayed = await self._keyed(host_name, host, argv, f"{inp.incident_id}:rebuild-csv")
+        res, replayed = await self._keyed(
+            inp.service, host_name, argv, f"{inp.incident_id}:rebuild-csv"
+        )
         doc = first_json("rebuild", res)
         return RebuildResult.model_validate(doc | {"replayed": replayed})

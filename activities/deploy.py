@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.diagnostics import check_program
 from activities.errors import app_error
 from activities.inventory import CommandSpec, Inventory, ServiceSpec
+from activities.inventory.services import DEFAULT_IMPORT_CHECK
 from activities.service import resolve_command, resolve_host, run_keyed
-from activities.ssh import run_on_host
-from activities.ssh_policy import check_service_command
+from activities.ssh import run_checked
+from activities.ssh_policy import check_argv
 from workflows.contracts.diagnostics import clip
 from workflows.contracts.service import (
     AGENTLAB_MAINTENANCE,
@@ -33,7 +33,7 @@ from workflows.contracts.service import (
 )
 
 EXCERPT_LINES = 20
-DEFAULT_IMPORT_CHECK = ["python", "-c", "import app; print('Import OK')"]
+__all__ = ["DEFAULT_IMPORT_CHECK"]  # re-exported
 
 
 class DeployActivities:
@@ -47,10 +47,10 @@ class DeployActivities:
         spec = self._deploy_spec(inp, svc)
         if spec is None:
             return DeployCommandResult(kind=inp.kind, configured=False)
-        check_service_command(self.inventory, inp.service, spec)
-        res = await run_on_host(
+        res = await run_checked(
+            self.inventory,
+            inp.service,
             host,
-            self.inventory.host(host),
             spec.argv,
             timeout_s=spec.timeout_s,
             max_output_bytes=256 * 1024,
@@ -89,7 +89,7 @@ class DeployActivities:
                 "CommandNotConfigured", f"service {inp.service!r} has no maintenance commands"
             )
         cmd = m.enable if inp.mode == "enable" else m.disable
-        check_program(self.inventory, inp.service, svc, cmd.argv)
+        check_argv(self.inventory, inp.service, cmd.argv)  # before the dry-run answer too
         if self.inventory.safety_for(inp.service).dry_run:
             return MaintenanceResult(
                 mode=inp.mode,
@@ -100,7 +100,12 @@ class DeployActivities:
             )
         spec = CommandSpec(argv=cmd.argv, timeout_s=cmd.timeout_s)
         res, replayed = await run_keyed(
-            host, self.inventory.host(host), spec, key=inp.idempotency_key, max_output_bytes=4096
+            self.inventory,
+            inp.service,
+            host,
+            spec,
+            key=inp.idempotency_key,
+            max_output_bytes=4096,
         )
         return MaintenanceResult(
             mode=inp.mode,

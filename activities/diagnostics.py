@@ -30,9 +30,15 @@ from temporalio import activity
 
 from activities.errors import app_error
 from activities.inventory import Inventory, ServiceSpec
+from activities.inventory.services import (
+    DATA_HEAD_LINES,
+    data_dir_argv,
+    data_file_head_argv,
+    recent_changes_argv,
+)
+from activities.scripts import ERROR_GROUPS_SCRIPT, GREP_SCRIPT
 from activities.service import resolve_command, resolve_host
-from activities.ssh import run_on_host
-from activities.ssh_policy import allowed_programs, check_service_command
+from activities.ssh import run_checked
 from workflows.contracts.diagnostics import (
     AGENTLAB_DIAGNOSE,
     ERROR_GROUPS,
@@ -56,25 +62,7 @@ from workflows.contracts.service import CommandKind
 _ERROR = re.compile(r"\bERROR\b")
 _LINE_MAX = 300
 CAPTURE_BYTES = 256 * 1024  # what we read off the channel at most; we keep far less
-DATA_HEAD_LINES = 5
-
-# $1 pattern (extended regex, case-insensitive) $2 file $3 lines. Exit 0 with the last
-# matches (none is fine), 2 when the file cannot be read -- grep's own "no match" (1)
-# must not look like a failure, and a pipeline's status is tail's, hence the test first.
-GREP_SCRIPT = r"""set -u
-[ -r "$2" ] || { echo "cannot read $2" >&2; exit 2; }
-grep -i -E -e "$1" -- "$2" | tail -n "$3"
-"""
-
-# $1 log file, $2 how many groups. Line 1: the number of ERROR lines; then `uniq -c`
-# lines, most frequent first. Exit 3: the log cannot be read (grep's own 2 would be
-# indistinguishable from "no match" once piped).
-ERROR_GROUPS_SCRIPT = r"""log=$1 top=$2
-[ -r "$log" ] || { printf 'cannot read %s\n' "$log" >&2; exit 3; }
-grep -c 'ERROR' "$log"
-grep 'ERROR' "$log" | cut -d' ' -f4- | sort | uniq -c | sort -nr | head -n "$top"
-exit 0
-"""
+__all__ = ["DATA_HEAD_LINES", "ERROR_GROUPS_SCRIPT", "GREP_SCRIPT"]  # re-exported
 
 
 def error_summary(text: str, patterns: dict[str, str], keep: int) -> LogErrorsResult:
@@ -123,24 +111,6 @@ def listening_on(ss_output: str, port: int) -> bool:
     return any(pat.search(word) for line in ss_output.splitlines() for word in line.split()[:5])
 
 
-def check_program(inventory: Inventory, service: str, svc: ServiceSpec, argv: list[str]) -> None:
-    """The service allowlist, extended by default with the `agent_lab:` commands (they
-    are the inventory's own commands too); an explicit allowed_commands is obeyed."""
-    allowed = set(allowed_programs(service, svc))
-    if svc.allowed_commands is None and svc.agent_lab is not None:
-        a = svc.agent_lab
-        cmds = [*a.resources.values(), a.port_check]
-        if a.maintenance:
-            cmds += [a.maintenance.enable, a.maintenance.disable]
-        allowed |= {c.argv[0] for c in cmds}
-    if argv[0] not in allowed:
-        raise app_error(
-            "CommandNotAllowed",
-            f"service {service!r}: program {argv[0]!r} is not in its allowed_commands "
-            f"{sorted(allowed)}; nothing was sent",
-        )
-
-
 class DiagnosticsActivities:
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
@@ -149,10 +119,13 @@ class DiagnosticsActivities:
         svc = self.inventory.service(service)
         return svc, resolve_host(service, svc, None)
 
-    async def _run(self, host: str, argv: list[str], timeout_s: float) -> tuple[int, str, str]:
-        res = await run_on_host(
+    async def _run(
+        self, service: str, host: str, argv: list[str], timeout_s: float
+    ) -> tuple[int, str, str]:
+        res = await run_checked(
+            self.inventory,
+            service,
             host,
-            self.inventory.host(host),
             argv,
             timeout_s=timeout_s,
             max_output_bytes=CAPTURE_BYTES,
@@ -164,11 +137,11 @@ class DiagnosticsActivities:
     async def log_errors(self, inp: LogErrorsInput) -> LogErrorsResult:
         svc = self.inventory.service(inp.service)
         spec = resolve_command(inp.service, svc, CommandKind.LOGS)
-        check_service_command(self.inventory, inp.service, spec)
         host = resolve_host(inp.service, svc, None)
-        res = await run_on_host(
+        res = await run_checked(
+            self.inventory,
+            inp.service,
             host,
-            self.inventory.host(host),
             spec.argv,
             timeout_s=spec.timeout_s,
             max_output_bytes=1024 * 1024,
@@ -183,9 +156,10 @@ class DiagnosticsActivities:
         if not svc.log_files:
             raise app_error("CommandNotConfigured", f"service {inp.service!r} has no log_files")
         log = svc.log_files[0]
-        res = await run_on_host(
+        res = await run_checked(
+            self.inventory,
+            inp.service,
             host,
-            self.inventory.host(host),
             ["sh", "-c", ERROR_GROUPS_SCRIPT, "remedy-error-groups", log, str(inp.top)],
             timeout_s=120,
             max_output_bytes=256 * 1024,
@@ -207,9 +181,9 @@ class DiagnosticsActivities:
             raise app_error(
                 "CommandNotConfigured", f"service {inp.service!r} has no source_repo or rollback"
             )
-        argv = ["git", "-C", repo, "log", "--oneline", "--no-color", "-n", str(inp.count)]
-        res = await run_on_host(
-            host, self.inventory.host(host), argv, timeout_s=60, max_output_bytes=64 * 1024
+        argv = recent_changes_argv(repo, str(inp.count))
+        res = await run_checked(
+            self.inventory, inp.service, host, argv, timeout_s=60, max_output_bytes=64 * 1024
         )
         if not res.ok:
             raise app_error(
@@ -259,8 +233,7 @@ class DiagnosticsActivities:
     async def _command(
         self, inp: DiagnoseInput, svc: ServiceSpec, host: str, cmd: DiagCommand
     ) -> DiagnoseResult:
-        check_program(self.inventory, inp.service, svc, cmd.argv)
-        code, out, err = await self._run(host, cmd.argv, cmd.timeout_s)
+        code, out, err = await self._run(inp.service, host, cmd.argv, cmd.timeout_s)
         text, cut = clip(out if code == 0 else (err or out), cmd.head_lines)
         return DiagnoseResult(
             kind=inp.kind,
@@ -281,7 +254,7 @@ class DiagnosticsActivities:
         outputs, total, failed = [], 0, []
         for f in svc.log_files:
             argv = ["sh", "-c", GREP_SCRIPT, "remedy-grep", pattern, f, str(a.error_lines)]
-            code, out, err = await self._run(host, argv, 60.0)
+            code, out, err = await self._run(inp.service, host, argv, 60.0)
             if code != 0:
                 failed.append(f"{f}: exit {code} {err.strip()[:200]}")
                 continue
@@ -306,15 +279,15 @@ class DiagnosticsActivities:
         if not svc.data_dir:
             raise app_error("CommandNotConfigured", f"service {inp.service!r} has no data_dir")
         problems: list[str] = []
-        code, out, err = await self._run(host, ["ls", "-la", "--", svc.data_dir], 30.0)
+        code, out, err = await self._run(inp.service, host, data_dir_argv(svc.data_dir), 30.0)
         if code != 0:
             problems.append(f"ls {svc.data_dir}: exit {code} {err.strip()[:200]}")
         entries = max(len(out.splitlines()) - 1, 0) if code == 0 else 0
         seen: list[str] = [f"{svc.data_dir}: {entries} entries"]
         for name in a.data_files:
             path = posixpath.join(svc.data_dir, name)
-            argv = ["head", "-n", str(DATA_HEAD_LINES), "--", path]
-            fc, fout, ferr = await self._run(host, argv, 30.0)
+            argv = data_file_head_argv(svc.data_dir, name)
+            fc, fout, ferr = await self._run(inp.service, host, argv, 30.0)
             if fc != 0:
                 problems.append(f"head {path}: exit {fc} {ferr.strip()[:200]}")
                 continue

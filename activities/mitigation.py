@@ -26,6 +26,7 @@ from temporalio import activity
 
 from activities.errors import app_error
 from activities.inventory import CommandSpec, Inventory, ServiceSpec
+from activities.scripts import APPLY_SCRIPT, RESTORE_SCRIPT
 from activities.service import key_hash, run_keyed
 from workflows.contracts.mitigation import (
     MITIGATION_APPLY,
@@ -34,55 +35,6 @@ from workflows.contracts.mitigation import (
     MitigationResult,
     MitigationSpec,
 )
-
-# $1 mode (write|replace) $2 path $3 backup dir $4 old $5 new; content on stdin.
-# First stdout word: `changed` | `unchanged`.
-APPLY_SCRIPT = r"""set -u
-mode=$1 path=$2 bak=$3 old=$4 new=$5
-tmp=$path.remedy-tmp.$$
-if [ "$mode" = replace ] && [ ! -f "$path" ]; then echo "missing: $path"; exit 2; fi
-mkdir -p "$bak" || exit 1
-if [ ! -e "$bak/original" ] && [ ! -e "$bak/absent" ]; then
-  if [ -e "$path" ]; then cp -p "$path" "$bak/original" || exit 1; else : > "$bak/absent"; fi
-fi
-printf '%s\n' "$path" > "$bak/path"
-if [ "$mode" = write ]; then
-  mkdir -p "$(dirname "$path")" || exit 1
-  cat > "$tmp" || exit 1
-  if [ -f "$path" ] && cmp -s "$tmp" "$path"; then
-    rm -f "$tmp"; echo "unchanged: $path already has this content"; exit 0
-  fi
-else
-  OLD=$old NEW=$new awk '
-    BEGIN { o = ENVIRON["OLD"]; n = ENVIRON["NEW"]; c = 0 }
-    { s = $0; out = ""
-      while ((i = index(s, o)) > 0) {
-        out = out substr(s, 1, i - 1) n; s = substr(s, i + length(o)); c++
-      }
-      print out s }
-    END { exit (c > 0 ? 0 : 3) }' "$path" > "$tmp"
-  rc=$?
-  if [ $rc -eq 3 ]; then rm -f "$tmp"; echo "unchanged: no '$old' in $path"; exit 0; fi
-  if [ $rc -ne 0 ]; then rm -f "$tmp"; exit $rc; fi
-fi
-[ -e "$path" ] && chmod --reference="$path" "$tmp" 2>/dev/null
-mv -f "$tmp" "$path" || exit 1
-echo "changed: $path (backup in $bak)"
-"""
-
-# $1 path $2 backup dir. First stdout word: `restored` | `removed` | `nothing`.
-RESTORE_SCRIPT = r"""set -u
-path=$1 bak=$2 tmp=$1.remedy-tmp.$$
-if [ -e "$bak/original" ]; then
-  cp -p "$bak/original" "$tmp" && mv -f "$tmp" "$path" || exit 1
-  echo "restored: $path from $bak/original"
-elif [ -e "$bak/absent" ]; then
-  rm -f "$path" || exit 1
-  echo "removed: $path (it did not exist before the mitigation)"
-else
-  echo "nothing: no backup for $path in $bak"
-fi
-"""
 
 
 def target_path(svc: ServiceSpec, spec: MitigationSpec) -> str:
@@ -142,8 +94,9 @@ class MitigationActivities:
             argv=["sh", "-c", APPLY_SCRIPT, "remedy-mitigate", mode, path, bak, old, new]
         )
         res, replayed = await run_keyed(
+            self.inventory,
+            inp.service,
             host_name,
-            self.inventory.host(host_name),
             script,
             key=f"{inp.incident_id}:mitigation:{inp.name}",
             max_output_bytes=4096,
@@ -180,8 +133,9 @@ class MitigationActivities:
             )
         script = CommandSpec(argv=["sh", "-c", RESTORE_SCRIPT, "remedy-restore", path, bak])
         res, replayed = await run_keyed(
+            self.inventory,
+            inp.service,
             host_name,
-            self.inventory.host(host_name),
             script,
             key=f"{inp.incident_id}:mitigation-restore:{inp.name}",
             max_output_bytes=4096,

@@ -27,6 +27,7 @@ from pathlib import Path
 from temporalio import activity
 
 from activities.inventory import CommandSpec, Inventory
+from activities.inventory.services import incident_log_argv
 from activities.service import run_keyed
 from remedy.settings import Settings
 from workflows.contracts.records import INCIDENT_LOG, IncidentLogInput, IncidentLogResult
@@ -87,10 +88,11 @@ class RecordsActivities:
 
         cwd = svc.rollback.repo_path if svc.rollback else None
         # `tee -a` with the line on stdin: the line is data, never part of a command.
-        spec = CommandSpec(argv=["tee", "-a", svc.incident_log], cwd=cwd, timeout_s=30)
+        spec = CommandSpec(argv=incident_log_argv(svc.incident_log), cwd=cwd, timeout_s=30)
         result, _ = await run_keyed(
+            self.inventory,
+            inp.service,
             host_name,
-            self.inventory.host(host_name),
             spec,
             key=f"{inp.incident_id}/incident-log/{line}",
             max_output_bytes=4096,

@@ -24,8 +24,10 @@ from temporalio import activity
 
 from activities.errors import app_error
 from activities.inventory import CommandSpec, Inventory, SecuritySpec
+from activities.inventory.services import tail_argv
+from activities.scripts import SECURITY_SNAPSHOT_SCRIPT as SNAPSHOT_SCRIPT
 from activities.service import resolve_host, run_keyed
-from activities.ssh import run_on_host
+from activities.ssh import run_checked
 from activities.ssh_policy import check_service_command
 from workflows.contracts.security import (
     SECURITY_ACCESS_LOG,
@@ -43,16 +45,6 @@ from workflows.contracts.security import (
 SUSPICIOUS = re.compile(r"error|fail|invalid", re.IGNORECASE)  # the seed's grep -i
 SAMPLES, SAMPLE_MAX = 5, 200
 MAX_LOG_BYTES = 8 * 1024 * 1024
-
-# Paths are argv words ($1 output, then the evidence paths); nothing is interpolated.
-# tar exits 1 when a file changed while being read: the snapshot is still evidence.
-SNAPSHOT_SCRIPT = r"""set -u
-out=$1; shift
-mkdir -p "$(dirname "$out")" || exit 2
-tar -czf "$out" -- "$@"; rc=$?
-[ "$rc" -le 1 ] || exit "$rc"
-printf '%s %s\n' "$(wc -c < "$out")" "$(sha256sum "$out" | cut -d' ' -f1)"
-"""
 
 
 def evidence_name(key: str) -> str:
@@ -78,13 +70,13 @@ class SecurityActivities:
     async def access_log(self, inp: AccessLogInput) -> AccessLogReport:
         sec, svc = self._spec(inp.service), self.inventory.service(inp.service)
         host_name = resolve_host(inp.service, svc, None)
-        host = self.inventory.host(host_name)
 
         async def tail(path: str) -> list[str]:
-            res = await run_on_host(
+            res = await run_checked(
+                self.inventory,
+                inp.service,
                 host_name,
-                host,
-                ["tail", "-n", str(inp.max_lines), path],
+                tail_argv(path, str(inp.max_lines)),
                 timeout_s=60,
                 max_output_bytes=MAX_LOG_BYTES,
             )
@@ -128,7 +120,7 @@ class SecurityActivities:
             argv=["sh", "-c", SNAPSHOT_SCRIPT, "remedy-snapshot", out, *paths], timeout_s=600
         )
         res, replayed = await run_keyed(
-            host_name, self.inventory.host(host_name), spec, key=f"{inp.incident_id}:snapshot"
+            self.inventory, inp.service, host_name, spec, key=f"{inp.incident_id}:snapshot"
         )
         if not res.ok:
             raise app_error(
@@ -160,8 +152,9 @@ class SecurityActivities:
             what = f"DRY RUN: would run `{shlex.join(argv)}` on {host_name}"
             return ContainResult(name=inp.name, ok=True, dry_run=True, detail=what)
         res, replayed = await run_keyed(
+            self.inventory,
+            inp.service,
             host_name,
-            self.inventory.host(host_name),
             step.command,
             key=f"{inp.incident_id}:containment:{inp.name}",
         )

@@ -8,7 +8,7 @@ command but never shape one.
 Idempotency (DESIGN principle 6). A side effect carries a key (the incident run's key,
 workflows/incident.Steps.run_key, + step).
 The key is recorded *on the target*, in the same SSH round trip that runs the command,
-by the fixed script `KEYED_SCRIPT`. Protocol:
+by the fixed script `KEYED_SCRIPT` (activities/scripts.py). Protocol:
 
 - positional parameters only: `$1` state dir (relative => under $HOME), `$2` sha256 hex
   of the key (computed here, so the key never reaches a path unescaped), `$3` the key
@@ -44,8 +44,9 @@ from temporalio import activity
 
 from activities.errors import app_error
 from activities.inventory import CommandSpec, HostSpec, Inventory, ServiceSpec, resolve_command
-from activities.ssh import run_on_host
-from activities.ssh_policy import check_service_command
+from activities.scripts import KEYED_SCRIPT
+from activities.ssh import run_checked, run_on_host
+from activities.ssh_policy import check_argv, check_service_command
 from workflows.contracts.service import (
     SERVICE_RESTART,
     SERVICE_RUN,
@@ -61,85 +62,52 @@ MARKER = "remedy-idempotency:"
 # replay that waits out its bound reports `unknown` instead of being cut off.
 _KEYED_MARGIN_S = 15.0
 
-KEYED_SCRIPT = r"""set -u
-state=$1 keyhash=$2 key=$3 wait_s=$4 keep_days=$5 cwd=$6
-shift 6
-case $state in /*) ;; *) state=$HOME/$state ;; esac
-dir=$state/$keyhash
-mark() { printf '%s %s %s\n' 'remedy-idempotency:' "$1" "$keyhash" >&2; }
-emit() {
-  mark "$1"
-  cat "$dir/stderr" >&2
-  cat "$dir/stdout"
-  exit "$(cat "$dir/rc")"
-}
-if ! err=$(mkdir -p "$state" 2>&1); then mark error; printf '%s\n' "$err" >&2; exit 125; fi
-if mkdir "$dir" 2>/dev/null; then
-  printf '%s\n' "$key" > "$dir/key"
-  printf '%s\n' "$@" > "$dir/argv"
-  date -u +%Y-%m-%dT%H:%M:%SZ > "$dir/started_at"
-  cat > "$dir/stdin"
-  (
-    trap '' HUP
-    { [ -z "$cwd" ] || cd "$cwd" && "$@"; } < "$dir/stdin" > "$dir/stdout" 2> "$dir/stderr"
-    rc=$?
-    date -u +%Y-%m-%dT%H:%M:%SZ > "$dir/finished_at"
-    echo "$rc" > "$dir/rc.tmp" && mv "$dir/rc.tmp" "$dir/rc"
-  ) < /dev/null > /dev/null 2>&1 &
-  wait $!
-  # Markers of runs finished more than keep_days ago can no longer be asked for again
-  # (a retry comes within the incident's activity timeouts): prune them, so the state
-  # dir does not grow forever. Best effort: a failed prune never fails the command.
-  find "$state" -mindepth 2 -maxdepth 2 -name rc -mtime +"$keep_days" 2>/dev/null |
-    while IFS= read -r old; do rm -rf -- "${old%/rc}"; done
-  # Mitigation backups (activities/mitigation.py), one dir per incident run, go with
-  # them: a dir is last changed by its run's first apply.
-  find "$state/mitigations" -mindepth 1 -maxdepth 1 -type d -mtime +"$keep_days" \
-    2>/dev/null | while IFS= read -r old; do rm -rf -- "$old"; done
-  if [ -f "$dir/rc" ]; then emit ran; fi
-  mark unknown; exit 125
-fi
-i=0
-while [ ! -f "$dir/rc" ]; do
-  if [ "$i" -ge "$wait_s" ]; then mark unknown; exit 125; fi
-  sleep 1; i=$((i + 1))
-done
-emit replayed
-"""
-
 
 def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def keyed_argv(host: HostSpec, spec: CommandSpec, key: str) -> list[str]:
+    """The argv a keyed run sends: KEYED_SCRIPT, its six parameters, then the command."""
+    argv = ["sh", "-c", spec.argv[0]] if spec.shell else spec.argv
+    return [
+        "sh",
+        "-c",
+        KEYED_SCRIPT,
+        "remedy-keyed",
+        host.state_dir,
+        key_hash(key),
+        key,
+        str(math.ceil(spec.timeout_s)),
+        str(host.state_retention_days),
+        spec.cwd or "",
+        *argv,
+    ]
+
+
 async def run_keyed(
+    inventory: Inventory,
+    service: str,
     host_name: str,
-    host: HostSpec,
     spec: CommandSpec,
     *,
     key: str,
     max_output_bytes: int = MAX_OUTPUT_BYTES,
     stdin: bytes | None = None,
 ) -> tuple[CommandResult, bool]:
-    """Run `spec` at most once per `key` on the host. Returns (result, replayed)."""
-    argv = ["sh", "-c", spec.argv[0]] if spec.shell else spec.argv
+    """Run `spec` at most once per `key` on the host. Returns (result, replayed).
+
+    The whole wrapped argv -- the fixed KEYED_SCRIPT and the command it runs -- must
+    pass `service`'s allowlist (activities/ssh_policy.py) before anything is sent."""
+    host = inventory.host(host_name)
     wait_s = math.ceil(spec.timeout_s)
     h = key_hash(key)
-    wrapped = [
-        "sh",
-        "-c",
-        KEYED_SCRIPT,
-        "remedy-keyed",
-        host.state_dir,
-        h,
-        key,
-        str(wait_s),
-        str(host.state_retention_days),
-    ]
+    full = keyed_argv(host, spec, key)
+    check_argv(inventory, service, full)  # the script byte-exact, the command it wraps too
     res = await run_on_host(
         host_name,
         host,
-        [*wrapped, spec.cwd or "", *argv],
+        full,
         timeout_s=wait_s + _KEYED_MARGIN_S,
         max_output_bytes=max_output_bytes,
         stdin=stdin,
@@ -197,7 +165,6 @@ class ServiceActivities:
     async def run(self, inp: ServiceCommandInput) -> ServiceCommandResult:
         svc = self.inventory.service(inp.service)
         host_name = resolve_host(inp.service, svc, inp.host)
-        host = self.inventory.host(host_name)
         spec = resolve_command(inp.service, svc, inp.command)
         check_service_command(self.inventory, inp.service, spec)  # before anything is sent
         replayed = False
@@ -206,11 +173,14 @@ class ServiceActivities:
             # (Unkeyed commands are diagnostics -- status, logs -- and still run.)
             return dry_run_result(inp, host_name, spec)
         if inp.idempotency_key:
-            result, replayed = await run_keyed(host_name, host, spec, key=inp.idempotency_key)
+            result, replayed = await run_keyed(
+                self.inventory, inp.service, host_name, spec, key=inp.idempotency_key
+            )
         else:
-            result = await run_on_host(
+            result = await run_checked(
+                self.inventory,
+                inp.service,
                 host_name,
-                host,
                 spec.argv,
                 timeout_s=spec.timeout_s,
                 max_output_bytes=MAX_OUTPUT_BYTES,

@@ -9,8 +9,12 @@ Security stance (DESIGN principles 4 and 5):
   Host key and authentication failures are non-retryable: retrying them is an attack
   surface, not resilience. A `jump_host` is reached the same way and the target is
   then reached through a direct-tcpip channel on it; both keys are checked.
-- Commands are checked against the service allowlist before anything is sent, and
-  captured output is redacted before it is returned (activities/ssh_policy.py).
+- Commands are checked against the service's whole-argv allowlist before anything is
+  sent, and captured output is redacted before it is returned (activities/ssh_policy.py).
+  Activities run commands only through `run_checked` (or the keyed runner,
+  activities/service.py `run_keyed`, which checks what it wraps); `run_on_host` is the
+  unchecked transport under both (tests/security/test_command_allowlist.py holds every
+  other module to that). There is no activity that takes an argv from a workflow.
 
 Paramiko is blocking, so the SSH work runs in a thread while the coroutine heartbeats:
 Temporal only notices a dead worker through missed heartbeats.
@@ -30,8 +34,8 @@ from temporalio import activity
 from activities.errors import app_error
 from activities.inventory import HostSpec, Inventory
 from activities.ssh_connect import open_session
-from activities.ssh_policy import DEFAULT_PATTERNS, check_host_command, redact
-from workflows.contracts.ssh import SSH_RUN, CommandResult, SshRunInput
+from activities.ssh_policy import DEFAULT_PATTERNS, check_argv, redact
+from workflows.contracts.ssh import CommandResult
 
 HEARTBEAT_EVERY_S = 5.0
 # After the exit status arrives, how long to wait for the rest of the output. A daemon
@@ -199,18 +203,28 @@ async def run_on_host(
         raise
 
 
-class SshActivities:
-    def __init__(self, inventory: Inventory) -> None:
-        self.inventory = inventory
-
-    @activity.defn(name=SSH_RUN.name)
-    async def run(self, inp: SshRunInput) -> CommandResult:
-        host = self.inventory.host(inp.host)
-        check_host_command(self.inventory, inp.host, inp.argv)
-        return await run_on_host(
-            inp.host,
-            host,
-            inp.argv,
-            timeout_s=inp.timeout_s,
-            max_output_bytes=inp.max_output_bytes,
-        )
+async def run_checked(
+    inventory: Inventory,
+    service: str,
+    host_name: str,
+    argv: list[str],
+    *,
+    timeout_s: float,
+    max_output_bytes: int,
+    cwd: str | None = None,
+    shell: bool = False,
+    stdin: bytes | None = None,
+) -> CommandResult:
+    """`run_on_host`, for a service: the argv must be on the service's allowlist
+    (CommandNotAllowed otherwise, before anything is sent)."""
+    check_argv(inventory, service, argv, shell=shell)
+    return await run_on_host(
+        host_name,
+        inventory.host(host_name),
+        argv,
+        timeout_s=timeout_s,
+        max_output_bytes=max_output_bytes,
+        cwd=cwd,
+        shell=shell,
+        stdin=stdin,
+    )

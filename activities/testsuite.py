@@ -19,8 +19,9 @@ from temporalio import activity
 
 from activities.errors import app_error
 from activities.inventory import CommandSpec, Inventory, ServiceSpec
+from activities.scripts import RUN_SCRIPT
 from activities.service import resolve_command, resolve_host
-from activities.ssh import run_on_host
+from activities.ssh import run_checked
 from activities.ssh_policy import check_service_command
 from workflows.contracts.diagnostics import MAX_IDS
 from workflows.contracts.service import CommandKind
@@ -36,19 +37,6 @@ from workflows.contracts.testsuite import (
 # pytest's lines worth bringing back: short-summary and -v result lines for failures,
 # and the final "N failed, M passed ... in 1.23s" line.
 _KEEP = r"^(FAILED|ERROR) |::[^ ]* (FAILED|ERROR)|[0-9]+ (passed|failed|errors?)| in [0-9.]+s"
-# $1 grep pattern, $2 run log, $3 baseline log ("" = none), then the pytest argv.
-# Positional parameters only: the script is fixed text, every value arrives as data.
-RUN_SCRIPT = r"""KEEP=$1 log=$2 base=$3; shift 3
-case $log in */*) mkdir -p "${log%/*}" ;; esac
-"$@" > "$log" 2>&1
-rc=$?
-grep -E "$KEEP" "$log" | tail -n 5000
-if [ -n "$base" ] && [ -f "$base" ]; then
-  echo '@@remedy-baseline@@'
-  grep -E "$KEEP" "$base" | tail -n 5000
-fi
-exit $rc
-"""
 BASELINE_MARK = "@@remedy-baseline@@"
 _NODE_ID = re.compile(r"^[\w./-]+\.py(::[\w\[\]./:=,+-]+)*$")
 _FAIL_LINE = re.compile(r"^(?:FAILED|ERROR) (\S+)|^(\S+::\S+) (?:FAILED|ERROR)\b")
@@ -153,14 +141,16 @@ class TestSuiteActivities:
             bad = [n for n in inp.node_ids if not _NODE_ID.match(n)]
             if bad:
                 raise app_error("CommandNotConfigured", f"not pytest node ids: {bad!r}")
-            check_service_command(self.inventory, inp.service, CommandSpec(argv=t.isolate_argv))
             argv, log, base = [*t.isolate_argv, *inp.node_ids], t.run_log + ".isolated", ""
         else:
             argv = ["sh", "-c", spec.argv[0]] if spec.shell else spec.argv
             log, base = t.run_log, t.baseline_log or ""
-        res = await run_on_host(
+        # The fixed RUN_SCRIPT is admitted byte-exact, and only with a command the
+        # service's allowlist admits (its test suite, or isolation of known ids).
+        res = await run_checked(
+            self.inventory,
+            inp.service,
             host_name,
-            self.inventory.host(host_name),
             ["sh", "-c", RUN_SCRIPT, "remedy-tests", _KEEP, log, base, *argv],
             timeout_s=spec.timeout_s,
             max_output_bytes=_OUTPUT_CAP,
@@ -177,10 +167,10 @@ class TestSuiteActivities:
         argv = t.import_check if inp.check == "imports" else t.dependency_list
         if not argv or (inp.check == "dependencies" and not t.required_packages):
             return CheckResult(ok=True, skipped=True, detail=f"no {inp.check} check configured")
-        check_service_command(self.inventory, inp.service, CommandSpec(argv=argv))
-        res = await run_on_host(
+        res = await run_checked(
+            self.inventory,
+            inp.service,
             host_name,
-            self.inventory.host(host_name),
             argv,
             timeout_s=120,
             max_output_bytes=256 * 1024,

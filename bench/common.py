@@ -29,7 +29,7 @@ import yaml
 from remedy.devstack import DevServer, wait_for_frontend
 
 ROOT = Path(__file__).resolve().parents[1]
-TOKEN = "bench-token-0123456789"
+TOKEN = "bench-token-0123456789abcdef0123456789"  # >= 32 characters (settings refuse less)
 TASK_QUEUE = "remedy-bench"
 _TICK = os.sysconf("SC_CLK_TCK")
 

@@ -6,8 +6,8 @@ Real OpenSSH sshd (as tests/fixtures/sshd.py starts it) listens on 51 loopback p
 with ListenAddress lines (four sshd processes: one listens on at most 16 sockets); each port is its own inventory host with its own
 known_hosts line `[127.0.0.1]:PORT`, so the worker sees 51 distinct hosts (the 51st is
 the single-host baseline, so the fan-out does not start with a warm connection). Each
-host runs the same five read-only diagnostics in order, through the real ssh.run
-activity, in BenchFanout (bench/workflows.py). Wall time is the workflow's, end to end.
+host runs the same five read-only diagnostics in order, through the real SSH
+path (bench.diagnose, allowlist-checked), in BenchFanout (bench/workflows.py). Wall time is the workflow's, end to end.
 
 Connections are counted from sshd's own log (LogLevel VERBOSE: "Connection from ...
 on 127.0.0.1 port P"), per listening port: activities/ssh.py caches one connection per
@@ -110,11 +110,12 @@ async def main(a: argparse.Namespace) -> int:
         "connect_timeout_s": 10.0,
         "state_dir": str(d / "state"),
     }
-    allowed = sorted({argv[0] for argv in DIAGNOSTICS})
     stack.write_inventory(
         {
             "hosts": {n: host | {"port": p} for n, p in zip(names, ports, strict=True)},
-            "services": {f"svc-{n}": {"hosts": [n], "allowed_commands": allowed} for n in names},
+            "services": {
+                f"svc-{n}": {"hosts": [n], "allowed_commands": DIAGNOSTICS} for n in names
+            },
         }
     )
     try:

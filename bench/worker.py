@@ -23,15 +23,37 @@ from typing import Any
 from temporalio import activity
 from temporalio.worker import Worker
 
-from activities.inventory import load_inventory
+from activities.inventory import Inventory, load_inventory
 from activities.prometheus import PrometheusActivities
-from bench.contracts import SAMPLE_WINDOW, SamplerResult, VerifyInput
+from activities.ssh import run_checked
+from bench.contracts import (
+    BENCH_DIAGNOSE,
+    SAMPLE_WINDOW,
+    BenchDiagnoseInput,
+    SamplerResult,
+    VerifyInput,
+)
 from bench.workflows import BenchFanout, BenchSampler, BenchVerify
 from remedy.settings import Settings
 from remedy.temporal import connect
 from worker import activities_for
 from workflows import registry
 from workflows.contracts.prometheus import PromQueryInput
+from workflows.contracts.ssh import CommandResult
+
+
+class FanoutActivities:
+    """bench.fanout's diagnostics: one argv on one bench host, through the same allowlist
+    check as every SSH command Remedy sends (activities/ssh.py run_checked)."""
+
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+
+    @activity.defn(name=BENCH_DIAGNOSE.name)
+    async def diagnose(self, inp: BenchDiagnoseInput) -> CommandResult:
+        return await run_checked(
+            self.inventory, inp.service, inp.host, inp.argv, timeout_s=30, max_output_bytes=65536
+        )
 
 
 class SamplerActivities:
@@ -108,6 +130,7 @@ async def main(argv: list[str]) -> None:
         activities=[
             *activities_for(inventory, settings),
             SamplerActivities(settings).sample_window,
+            FanoutActivities(inventory).diagnose,
         ],
         **knobs,
     )

@@ -5,7 +5,7 @@ sample per interval, a durable timer between samples) without a playbook around 
 "1,000 incidents inside their 10-minute verification" needs no SSH world to get there.
 BenchSampler is the alternative design the issue asks to measure: one heartbeating
 activity samples the whole window, so the history holds one activity instead of 21
-activities and 20 timers. BenchFanout runs diagnostics (ssh.run, the real activity)
+activities and 20 timers. BenchFanout runs diagnostics (bench.diagnose: the real SSH path, allowlist-checked)
 on many hosts at once, commands in order within a host.
 """
 
@@ -18,17 +18,17 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from bench.contracts import (
+        BENCH_DIAGNOSE,
         SAMPLE_WINDOW,
+        BenchDiagnoseInput,
         FanoutInput,
         HostTiming,
         SamplerResult,
         VerifyInput,
     )
     from workflows.contracts.policy import Sli
-    from workflows.contracts.ssh import SSH_RUN, CommandResult, SshRunInput
-    from workflows.incident import StepFailed, Steps
+    from workflows.incident import Steps
     from workflows.models import VerifyResult
-    from workflows.policies import DIAGNOSTIC
     from workflows.steps import verify
 
 
@@ -64,17 +64,12 @@ class BenchFanout(Steps):
         async def one(host: str) -> HostTiming:
             t0, ok = workflow.now(), True
             for argv in inp.argvs:
-                try:
-                    res = await self.act(
-                        f"diagnose {host}: {argv[0]}",
-                        SSH_RUN,
-                        SshRunInput(host=host, argv=argv, timeout_s=30),
-                        CommandResult,
-                        DIAGNOSTIC,
-                    )
-                    ok = ok and res.ok
-                except StepFailed:
-                    ok = False
+                res = await self.attempt(
+                    f"diagnose {host}: {argv[0]}",
+                    BENCH_DIAGNOSE,
+                    BenchDiagnoseInput(service=f"svc-{host}", host=host, argv=argv),
+                )
+                ok = ok and res is not None and res.ok
             return HostTiming(host=host, seconds=(workflow.now() - t0).total_seconds(), ok=ok)
 
         return list(await asyncio.gather(*(one(h) for h in inp.hosts)))

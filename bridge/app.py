@@ -7,7 +7,9 @@
 Every endpoint but /healthz needs the token (metrics name services and alerts). The
 interactive docs and the served OpenAPI document are off: the schema is for tests
 (`app.openapi()`, fuzzed by schemathesis), not an unauthenticated page. Every
-endpoint but /healthz is rate limited per source IP (bridge/ratelimit.py): 429.
+endpoint is rate limited per source IP (bridge/ratelimit.py): 429; /healthz has its own
+bucket, so probes never compete with webhooks. /healthz answers "ok" or "degraded" from
+a cached Temporal check (bridge/health.py): no RPC per call, no error text.
 
 Status codes are chosen for Alertmanager's retry logic: it retries 5xx and gives up on
 4xx. So a request that cannot succeed as sent (401, 400, 413, 422) is a 4xx that changes
@@ -34,10 +36,12 @@ from temporalio.client import Client
 from activities.inventory import Inventory
 from bridge.cache import IncidentCache
 from bridge.dispatch import Dispatcher
+from bridge.health import HealthCache
 from bridge.metrics import CONTENT_TYPE, BridgeMetrics
 from bridge.models import WebhookPayload
 from bridge.ratelimit import RateLimiter
 from bridge.routing import Router
+from bridge.storm import StormReporter
 from bridge.temporal_link import TemporalLink
 from remedy.settings import Settings
 from remedy.temporal import connect
@@ -53,8 +57,10 @@ class BridgeConfigError(ValueError, ConfigurationError):
 
 
 class Reject(Exception):
-    def __init__(self, code: int, reason: str, body: dict[str, object]) -> None:
-        self.code, self.reason, self.body = code, reason, body
+    def __init__(
+        self, code: int, reason: str, body: dict[str, object], retry_after: int | None = None
+    ) -> None:
+        self.code, self.reason, self.body, self.retry_after = code, reason, body, retry_after
 
 
 @dataclass
@@ -67,6 +73,7 @@ class Bridge:
     router: Router
     link: TemporalLink
     dispatcher: Dispatcher
+    health: HealthCache
 
 
 def _field(loc: tuple[int | str, ...]) -> str:
@@ -98,8 +105,16 @@ def _parse(raw: bytes) -> WebhookPayload:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise Reject(400, "malformed_json", {"error": f"malformed JSON: {err}"}) from None
+    except RecursionError:  # nesting deeper than the interpreter's stack: not a webhook
+        raise Reject(
+            400, "malformed_json", {"error": "malformed JSON: nested too deeply"}
+        ) from None
     try:
         return WebhookPayload.model_validate(data)
+    except RecursionError:
+        raise Reject(
+            400, "malformed_json", {"error": "malformed JSON: nested too deeply"}
+        ) from None
     except ValidationError as err:
         fields = [{"field": _field(e["loc"]), "problem": e["msg"]} for e in err.errors()]
         summary = "; ".join(f"{f['field']}: {f['problem']}" for f in fields[:5])
@@ -119,7 +134,7 @@ def webhook_openapi() -> dict[str, object]:
         "422": "not an Alertmanager webhook v4 payload",
         "429": "rate limited",
         "500": "an alert could not be applied (permanent)",
-        "503": "Temporal unavailable; retry",
+        "503": "Temporal unavailable, or a new-incident cap reached; retry (Retry-After)",
     }
     return {
         "requestBody": {
@@ -174,27 +189,46 @@ def create_app(
         metrics,
         task_queue=settings.task_queue,
         flap_cooldown_s=settings.flap_cooldown_s,
+        max_new_per_request=settings.bridge_max_new_incidents_per_request,
+        max_new_per_minute=settings.bridge_max_new_incidents_per_minute,
     )
-    bridge = Bridge(settings, metrics, cache, router, link, dispatcher)
+    # The storm breaker's thresholds from this app's settings (not the environment).
+    dispatcher.storm = StormReporter.from_settings(settings.task_queue, settings)
+
+    async def temporal_serving() -> bool:
+        metrics.temporal_calls.labels("check_health").inc()
+        client_ = await link.get()
+        return await client_.service_client.check_health(timeout=dispatcher.rpc_timeout)
+
+    health = HealthCache(
+        temporal_serving,
+        settings.bridge_health_interval_s,
+        on_result=lambda ok: metrics.health_checks.labels("ok" if ok else "degraded").inc(),
+    )
+    bridge = Bridge(settings, metrics, cache, router, link, dispatcher, health)
 
     app = FastAPI(title="Remedy alert bridge", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.bridge = bridge
     limiter = RateLimiter(settings.bridge_rate_limit_rps, settings.bridge_rate_limit_burst)
     app.state.rate_limiter = limiter
+    # Its own bucket: a probe every few seconds never meets the webhook traffic's limit,
+    # and a flood of /healthz never spends the webhook's.
+    health_limiter = RateLimiter(
+        settings.bridge_health_rate_limit_rps, settings.bridge_health_rate_limit_burst
+    )
 
     @app.middleware("http")
     async def rate_limit(request: Request, call_next: Callable[[Request], Awaitable[Response]]):  # type: ignore[no-untyped-def]
-        # Before authentication, so guessing tokens is throttled too. /healthz is exempt:
-        # orchestrator probes must never be told "slow down".
-        if request.url.path != "/healthz":
-            wait = limiter.allow(request.client.host if request.client else "?")
-            if wait > 0:
-                metrics.rejects.labels("rate_limited").inc()
-                return JSONResponse(
-                    {"error": "rate limit exceeded; retry later"},
-                    status_code=429,
-                    headers={"Retry-After": str(max(1, round(wait)))},
-                )
+        # Before authentication, so guessing tokens is throttled too.
+        bucket = health_limiter if request.url.path == "/healthz" else limiter
+        wait = bucket.allow(request.client.host if request.client else "?")
+        if wait > 0:
+            metrics.rejects.labels("rate_limited").inc()
+            return JSONResponse(
+                {"error": "rate limit exceeded; retry later"},
+                status_code=429,
+                headers={"Retry-After": str(max(1, round(wait)))},
+            )
         return await call_next(request)
 
     def authorized(request: Request) -> bool:
@@ -221,9 +255,18 @@ def create_app(
         if not failed:
             return JSONResponse({"status": "ok", "applied": applied})
         transient = all(o.transient for o in failed)
+        capped = [o for o in failed if o.action == "deferred"]
+        retry_after = None
+        if transient:
+            retry_after = 1
+            if any(o.deferred_by == "minute" for o in capped):
+                retry_after = dispatcher.new_incidents.retry_after()
+        reason = "temporal_unavailable" if transient else "apply_failed"
+        if transient and capped:
+            reason = "new_incident_cap"
         raise Reject(
             503 if transient else 500,
-            "temporal_unavailable" if transient else "apply_failed",
+            reason,
             {
                 "status": "partial" if applied else "error",
                 "error": f"{len(failed)} of {len(outcomes)} alerts not applied; retry the "
@@ -231,6 +274,7 @@ def create_app(
                 "applied": applied,
                 "not_applied": [o.as_json() for o in failed],
             },
+            retry_after,
         )
 
     @app.post("/alertmanager", openapi_extra=webhook_openapi())
@@ -240,7 +284,9 @@ def create_app(
             response = await handle(request)
         except Reject as r:
             metrics.rejects.labels(r.reason).inc()
-            headers = {"WWW-Authenticate": "Bearer"} if r.code == 401 else None
+            headers = {"WWW-Authenticate": "Bearer"} if r.code == 401 else {}
+            if r.retry_after is not None:
+                headers["Retry-After"] = str(r.retry_after)
             response = JSONResponse(r.body, status_code=r.code, headers=headers)
         metrics.latency.labels("/alertmanager", str(response.status_code)).observe(
             time.perf_counter() - started
@@ -249,15 +295,13 @@ def create_app(
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
-        body: dict[str, str] = {"bridge": "ok", "namespace": settings.temporal_namespace}
-        try:
-            client_ = await link.get()
-            ok = await client_.service_client.check_health(timeout=dispatcher.rpc_timeout)
-        except Exception as err:  # noqa: BLE001 -- any failure means "not reachable"
-            body["temporal"] = f"unreachable: {type(err).__name__}: {err}"
-            return JSONResponse(body, status_code=503)
-        body["temporal"] = "ok" if ok else "not serving"
-        return JSONResponse(body, status_code=200 if ok else 503)
+        # No token, so nothing a caller could use: no error text, namespace or address.
+        ok = await health.ok()
+        return JSONResponse(
+            {"bridge": "ok", "temporal": "ok" if ok else "degraded"},
+            status_code=200 if ok else 503,
+            headers={"Cache-Control": "no-store"},
+        )
 
     @app.get("/metrics")
     async def prometheus_metrics(request: Request) -> Response:

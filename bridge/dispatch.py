@@ -24,14 +24,27 @@ confirmed open less than TTL ago, and the app caps TTL at the cool-down), the in
 flapping=True: it is only used if that run has closed in between, which was then less
 than the cool-down ago -- by definition a flap. Everything else about the input is
 ignored by Temporal when the run is still open, so this costs nothing.
+
+New-incident caps. One webhook can name thousands of distinct alertnames (a broken rule,
+a hostile sender): each would start a workflow. So a *new* incident -- a firing alert
+whose id has no open run -- needs a slot: at most `per_request` per webhook and
+`per_minute` per bridge process (a sliding minute, `NewIncidentWindow`). An alert over a
+cap is not dropped: its outcome is "deferred", the webhook is answered 503 with
+Retry-After (Alertmanager retries 5xx; the alerts that did land are deduplicated on the
+retry), it is counted in `remedy_bridge_alerts_deferred_total{cap}` and the first one
+in each minute is logged. Alerts for open incidents and resolutions never need a slot.
+The fleet-wide storm breaker reads this process's recent starts and deferrals through
+`Dispatcher.new_incidents_in_window()`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
-from collections import defaultdict
+from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
@@ -44,14 +57,25 @@ from bridge.cache import IncidentCache
 from bridge.metrics import BridgeMetrics
 from bridge.models import WebhookAlert
 from bridge.routing import Route, Router, to_alert, ui_summary
+from bridge.storm import StormReporter
 from bridge.temporal_link import TemporalLink, describe_error, is_transient
 from workflows.models import Alert, IncidentInput
 
 log = logging.getLogger("remedy.bridge")
 
 Action = Literal[
-    "started", "signalled", "deduplicated", "resolved", "resolved_no_incident", "failed"
+    "started",
+    "signalled",
+    "deduplicated",
+    "resolved",
+    "resolved_no_incident",
+    "failed",
+    "deferred",  # a new incident over a cap: not started, the webhook is answered 503
 ]
+Cap = Literal["request", "minute"]
+# Groups (incidents) of one webhook applied at once: a webhook naming thousands of
+# incidents must not put thousands of RPCs in flight (each would then time out).
+GROUP_CONCURRENCY = 64
 # The reason a new run gets if the run believed open closed just before the alert.
 _JUST_CLOSED = "; flapping: the previous incident closed moments before this alert"
 
@@ -68,15 +92,103 @@ class Outcome:
     flapping: bool = False
     error: str | None = None
     transient: bool = False
+    deferred_by: Cap | None = None
 
     @property
     def applied(self) -> bool:
-        return self.action != "failed"
+        return self.action not in ("failed", "deferred")
 
     def as_json(self) -> dict[str, object]:
         # vars(), not dataclasses.asdict: every field is a scalar, and asdict's recursive
         # copy was ~12 % of the bridge's CPU in an alert storm (docs/benchmarks.md).
-        return {k: v for k, v in vars(self).items() if v is not None and k != "transient"}
+        return {
+            k: v
+            for k, v in vars(self).items()
+            if v is not None and k not in ("transient", "deferred_by")
+        }
+
+
+class NewIncidentWindow:
+    """New incidents started (and deferred) by this process over the last minute, in
+    one-second buckets; admits a start while fewer than `per_minute` (0: no cap) are in
+    the window. Single-threaded: used from the app's event loop only."""
+
+    WINDOW_S = 60
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self._clock = clock
+        self._buckets: deque[list[int]] = deque()  # [second, started, deferred]
+        self._logged_at: float | None = None
+
+    def _now(self) -> int:
+        now = int(self._clock())
+        while self._buckets and self._buckets[0][0] <= now - self.WINDOW_S:
+            self._buckets.popleft()
+        return now
+
+    def _bucket(self) -> list[int]:
+        now = self._now()
+        if not self._buckets or self._buckets[-1][0] != now:
+            self._buckets.append([now, 0, 0])
+        return self._buckets[-1]
+
+    def _sum(self, column: int, window_s: float) -> int:
+        now = self._now()
+        return sum(b[column] for b in self._buckets if b[0] > now - window_s)
+
+    def started_in_window(self, window_s: float = WINDOW_S) -> int:
+        """New incidents started in the last `window_s` seconds (at most 60)."""
+        return self._sum(1, window_s)
+
+    def deferred_in_window(self, window_s: float = WINDOW_S) -> int:
+        """Alerts for new incidents deferred by a cap in the last `window_s` s (<= 60)."""
+        return self._sum(2, window_s)
+
+    def admit(self) -> bool:
+        """Take a slot for a new incident now, if the minute has one."""
+        if self.per_minute > 0 and self.started_in_window() >= self.per_minute:
+            return False
+        self._bucket()[1] += 1
+        return True
+
+    def refund(self) -> None:
+        """Give back the latest slot: the start it was taken for did not happen."""
+        for b in reversed(self._buckets):
+            if b[1] > 0:
+                b[1] -= 1
+                return
+
+    def deferred(self) -> bool:
+        """Count one deferral; True if it is the first in the last minute (log it)."""
+        self._bucket()[2] += 1
+        now = self._clock()
+        if self._logged_at is None or now - self._logged_at >= self.WINDOW_S:
+            self._logged_at = now
+            return True
+        return False
+
+    def retry_after(self) -> int:
+        """Seconds until the minute has a free slot again (at least 1)."""
+        now = self._now()
+        if self.per_minute <= 0 or self.started_in_window() < self.per_minute:
+            return 1
+        oldest = next((b[0] for b in self._buckets if b[1] > 0), now)
+        return max(1, oldest + self.WINDOW_S - now)
+
+
+class _RequestBudget:
+    """The new-incident slots left to one webhook (None: no per-request cap)."""
+
+    def __init__(self, limit: int) -> None:
+        self.left: int | None = limit if limit > 0 else None
+
+    def available(self) -> bool:
+        return self.left is None or self.left > 0
+
+    def take(self) -> None:
+        if self.left is not None:
+            self.left -= 1
 
 
 class Dispatcher:
@@ -89,6 +201,9 @@ class Dispatcher:
         *,
         task_queue: str,
         flap_cooldown_s: float,
+        max_new_per_request: int = 0,
+        max_new_per_minute: int = 0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.link = link
         self.router = router
@@ -96,6 +211,9 @@ class Dispatcher:
         self.metrics = metrics
         self.task_queue = task_queue
         self.cooldown_s = flap_cooldown_s
+        self.max_new_per_request = max_new_per_request
+        self.new_incidents = NewIncidentWindow(max_new_per_minute, clock)
+        self.storm = StormReporter.from_env(task_queue)  # openings -> fleet guard (storm breaker)
         # One lock per open incident id: concurrent webhooks for one incident apply in
         # arrival order (a resolution never overtakes the firing it resolves). Weak
         # values: a lock disappears when no request holds it.
@@ -107,7 +225,15 @@ class Dispatcher:
             lock = self._locks[workflow_id] = asyncio.Lock()
         return lock
 
+    def new_incidents_in_window(self, window_s: float = 60.0) -> tuple[int, int]:
+        """(new incidents started, alerts for new incidents deferred by a cap) by this
+        bridge process in the last `window_s` seconds (at most 60). The hook for the
+        storm breaker: a sudden rise in either is a storm of new incidents."""
+        w = self.new_incidents
+        return w.started_in_window(window_s), w.deferred_in_window(window_s)
+
     async def apply(self, alerts: list[WebhookAlert]) -> list[Outcome]:
+        budget = _RequestBudget(self.max_new_per_request)
         by_incident: dict[str, list[tuple[int, WebhookAlert, Route]]] = defaultdict(list)
         for i, a in enumerate(alerts):
             route = self.router.route(a.labels)
@@ -122,7 +248,13 @@ class Dispatcher:
             else:
                 out += repeats
         if pending:
-            groups = await asyncio.gather(*(self._apply_group(g) for g in pending))
+            slots = asyncio.Semaphore(GROUP_CONCURRENCY)
+
+            async def bounded(g: list[tuple[int, WebhookAlert, Route]]) -> list[Outcome]:
+                async with slots:
+                    return await self._apply_group(g, budget)
+
+            groups = await asyncio.gather(*(bounded(g) for g in pending))
             out += (o for g in groups for o in g)
         return sorted(out, key=lambda o: o.index)
 
@@ -147,7 +279,9 @@ class Dispatcher:
             for i, a, route in items
         ]
 
-    async def _apply_group(self, items: list[tuple[int, WebhookAlert, Route]]) -> list[Outcome]:
+    async def _apply_group(
+        self, items: list[tuple[int, WebhookAlert, Route]], budget: _RequestBudget
+    ) -> list[Outcome]:
         out: list[Outcome] = []
         async with self._lock(items[0][2].workflow_id):
             for i, a, route in items:
@@ -168,7 +302,7 @@ class Dispatcher:
                     continue
                 try:
                     async with asyncio.timeout(self.link.timeout_s):
-                        out.append(await self._apply_one(base, a, route))
+                        out.append(await self._apply_one(base, a, route, budget))
                 except Exception as err:  # noqa: BLE001 -- reported per alert, never lost
                     # Unknown whether it landed: forget the incident so the retry re-asks.
                     self.cache.drop(route.workflow_id)
@@ -178,7 +312,9 @@ class Dispatcher:
                     out.append(base)
         return out
 
-    async def _apply_one(self, base: Outcome, a: WebhookAlert, route: Route) -> Outcome:
+    async def _apply_one(
+        self, base: Outcome, a: WebhookAlert, route: Route, budget: _RequestBudget
+    ) -> Outcome:
         alert = to_alert(a, route)
         if a.status == "resolved":
             return await self._resolve(base, alert, route)
@@ -186,7 +322,7 @@ class Dispatcher:
             self.metrics.deduplicated.inc()
             base.action = "deduplicated"
             return base
-        return await self._fire(base, alert, a, route)
+        return await self._fire(base, alert, a, route, budget)
 
     async def _resolve(self, base: Outcome, alert: Alert, route: Route) -> Outcome:
         self.cache.drop(route.workflow_id)
@@ -207,15 +343,67 @@ class Dispatcher:
         base.action = "resolved"
         return base
 
-    async def _fire(self, base: Outcome, alert: Alert, a: WebhookAlert, route: Route) -> Outcome:
+    async def _fire(
+        self, base: Outcome, alert: Alert, a: WebhookAlert, route: Route, budget: _RequestBudget
+    ) -> Outcome:
         client = await self.link.get()
         reason = route.reason
         open_run = self.cache.open_run(route.workflow_id)
         flapping, why = self.cooldown_s > 0, _JUST_CLOSED  # believed open: see module doc
         if open_run is None:
             open_run, flapping, why = await self._previous_run(client, route.workflow_id, a)
+        if open_run is None:
+            # No open run: this call would start a new incident, which takes a slot.
+            cap = self._admit(budget)
+            if cap is not None:
+                return self._defer(base, cap)
         if flapping:
             reason += why
+        try:
+            return await self._start(base, alert, a, route, reason, open_run, flapping)
+        except BaseException:
+            if open_run is None:
+                self.new_incidents.refund()  # uncertain or failed: the retry asks again
+            raise
+
+    def _admit(self, budget: _RequestBudget) -> Cap | None:
+        """None if a new incident may start now, else the cap that stops it."""
+        if not budget.available():
+            return "request"
+        if not self.new_incidents.admit():
+            return "minute"
+        budget.take()
+        return None
+
+    def _defer(self, base: Outcome, cap: Cap) -> Outcome:
+        self.metrics.deferred.labels(cap).inc()
+        limit = (
+            f"{self.max_new_per_request} per webhook"
+            if cap == "request"
+            else f"{self.new_incidents.per_minute} per minute"
+        )
+        if self.new_incidents.deferred():
+            log.warning(
+                "new-incident cap reached (%s): alerts for new incidents are answered 503 "
+                "until it frees; counted in remedy_bridge_alerts_deferred_total, logged "
+                "at most once a minute",
+                limit,
+            )
+        base.action, base.transient, base.deferred_by = "deferred", True, cap
+        base.error = f"new-incident cap reached ({limit}); retry later"
+        return base
+
+    async def _start(
+        self,
+        base: Outcome,
+        alert: Alert,
+        a: WebhookAlert,
+        route: Route,
+        reason: str,
+        open_run: str | None,
+        flapping: bool,
+    ) -> Outcome:
+        client = await self.link.get()
         self.metrics.temporal_calls.labels("signal_with_start").inc()
         summary, details = ui_summary(alert, route, flapping)
         handle = await client.start_workflow(
@@ -249,6 +437,7 @@ class Dispatcher:
             run_id,
             " in flapping mode" if flapping else "",
         )
+        await self.storm.opened(client, route.workflow_id, run_id, route.playbook, alert)
         base.action, base.flapping = "started", flapping
         return base
 

@@ -56,6 +56,19 @@ class BridgeMetrics:
             ["reason"],
             registry=r,
         )
+        self.deferred = Counter(
+            "remedy_bridge_alerts_deferred",
+            "Alerts for new incidents not started because a new-incident cap was reached "
+            "(answered 503 with Retry-After, so Alertmanager retries), by cap",
+            ["cap"],
+            registry=r,
+        )
+        self.health_checks = Counter(
+            "remedy_bridge_health_checks",
+            "Temporal health checks made for /healthz (cached between them), by result",
+            ["result"],
+            registry=r,
+        )
         self.latency = Histogram(
             "remedy_bridge_request_duration_seconds",
             "Webhook request latency, including every Temporal call it needed",

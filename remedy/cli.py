@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from remedy import cli_incident, cli_stack, rehearse
+from remedy.settings import SecretSettingError
 
 app = typer.Typer(
     add_completion=False,
@@ -25,7 +26,11 @@ app.add_typer(rehearse.app)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except SecretSettingError as err:  # a placeholder or short token: one line, no trace
+        typer.echo(f"remedy: {err}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -415,3 +415,77 @@ def reject(
 
     req = RejectRequest(by=by, step=step, reason=reason)
     _update(incident, "reject", req, f"{step} rejected by {by}")
+
+
+# ---------------------------------------------------------------------------- storms
+storm_app = typer.Typer(help="the fleet-wide storm breaker: status, release")
+app.add_typer(storm_app, name="storm")
+
+
+def _fleet_handle(client: Any, s: Settings) -> Any:
+    from workflows.contracts.safety import fleet_guard_id
+
+    return client.get_workflow_handle(fleet_guard_id(s.task_queue))
+
+
+@storm_app.command("status")
+def storm_status() -> None:
+    """Is a storm holding automated actions fleet-wide, what is held, the fleet budget."""
+    from remedy.temporal import connect
+    from workflows.contracts.safety import FleetStatus
+
+    async def go() -> None:
+        s = Settings()
+        client = await connect(s.temporal_address, s.temporal_namespace)
+        try:
+            st = await _fleet_handle(client, s).query("status", result_type=FleetStatus)
+        except Exception as e:  # noqa: BLE001 -- not found: the guard ended idle
+            if "not found" not in str(e).lower():
+                raise
+            out.print("no fleet guard running: no storm, nothing held, no action this hour")
+            return
+        t = st.thresholds
+        if st.storm:
+            out.print(
+                f"[bold red]HOLDING[/]: {st.storm.storm_id} since {st.storm.opened_at:%H:%M:%S} "
+                f"UTC, {st.storm.incidents} new incidents; `remedy storm release --by NAME`"
+            )
+        else:
+            last = st.last_storm
+            out.print(
+                "no storm"
+                + (f" (last: {last.storm_id}, released by {last.released_by})" if last else "")
+            )
+        out.print(
+            f"openings in the last {t.window_s:g} s: {len(st.openings_in_window)} "
+            f"(a storm above {t.incidents}); automated actions this hour: {len(st.grants)}"
+            + (f" of {st.budget}" if st.budget is not None else "")
+        )
+        for h in st.held:
+            out.print(f"  held: {h.incident_id} {h.kind} ({h.held_by}, since {h.since:%H:%M:%S})")
+
+    run_client(go)
+
+
+@storm_app.command("release")
+def storm_release(
+    by: Annotated[str, typer.Option("--by", help="who releases the hold")] = ME,
+    note: Annotated[str, typer.Option(help="free text for the storm's timeline")] = "",
+) -> None:
+    """End the fleet-wide hold: held incidents go ahead as they next ask (within a minute)."""
+    from remedy.temporal import connect
+    from workflows.contracts.safety import FleetStatus, ReleaseRequest
+
+    async def go() -> None:
+        s = Settings()
+        client = await connect(s.temporal_address, s.temporal_namespace)
+        st = await _fleet_handle(client, s).execute_update(
+            "release", ReleaseRequest(by=by, note=note), result_type=FleetStatus
+        )
+        last = st.last_storm
+        out.print(
+            f"{last.storm_id if last else 'storm'}: released by {by}; "
+            f"{len(st.held)} held action(s) go ahead as their incidents ask again"
+        )
+
+    run_client(go)

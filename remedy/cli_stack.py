@@ -18,6 +18,7 @@ from typing import Annotated
 
 import typer
 from pydantic import SecretStr
+from rich.markup import escape
 
 from activities.inventory import InventoryError, load_inventory
 from remedy.cli_common import DataDir, InventoryOpt, err, fail, out, token_file
@@ -137,7 +138,7 @@ def dev(
     except KeyboardInterrupt:  # a signal before the handlers were installed
         out.print("stopping ...")
     except Exception as e:  # one line, then stop the server we started
-        err.print(f"[bold red]remedy:[/] {e}")
+        err.print(f"[bold red]remedy:[/] {escape(str(e))}")
         code = 1
     finally:
         server.stop()
@@ -167,7 +168,9 @@ def demo(
         )
         bad = {k: v for k, v in outcomes.items() if v != "resolved"}
         if bad:
-            err.print(f"[bold red]remedy demo:[/] not resolved: {bad}", highlight=False)
+            err.print(
+                f"[bold red]remedy demo:[/] not resolved: {escape(str(bad))}", highlight=False
+            )
             code = 1
         else:
             out.print("[bold green]demo: both incidents resolved[/]")

@@ -21,8 +21,14 @@ Why the rules below:
   token has the browser send the cookie instead. The cookie holds an expiry and an HMAC
   keyed by the token -- not the token -- so it is stateless, expires, and dies when the
   token is rotated. HttpOnly; SameSite=Lax over http (the UI and codec on one host with
-  different ports are same-site), SameSite=None; Secure over https.
+  different ports are same-site), SameSite=None; Secure over https. "Over https" is the
+  request's scheme unless REMEDY_CODEC_COOKIE_SECURE says `true` (a TLS-terminating
+  proxy in front speaking http to us) or `false`.
+- /login is throttled (LoginThrottle): a person mistyping is never slowed, a guesser is
+  -- per client IP with doubling waits, and across all clients per minute: 429 with
+  Retry-After, before the token is even compared.
 - A body size limit, so an unauthenticated caller cannot make it buffer arbitrary data.
+- /healthz says "ok" and nothing else (no key id: it needs no token).
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ import hmac
 import html
 import json
 import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -76,6 +84,54 @@ class Sessions:
         )
 
 
+class LoginThrottle:
+    """Failed sign-ins, per client IP and across all clients.
+
+    Per IP: `free` failures cost nothing; after that each failure makes that IP wait
+    1, 2, 4 ... s (at most MAX_WAIT_S) before its next attempt is even looked at. A
+    success clears the IP. Across all clients: at most `per_minute` failures in any
+    sliding minute, so a guesser spreading over many addresses is slowed too (people
+    already signed in, and the CLI's bearer token, are unaffected). The client IP is the
+    TCP peer: behind a proxy every browser shares one bucket, which is only stricter.
+    """
+
+    MAX_WAIT_S = 900.0
+    MAX_SOURCES = 10_000
+
+    def __init__(
+        self, free: int, per_minute: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.free, self.per_minute, self.clock = free, per_minute, clock
+        self._ips: OrderedDict[str, tuple[int, float]] = OrderedDict()  # ip -> (fails, until)
+        self._recent: deque[float] = deque()  # times of failures, all clients
+
+    def wait(self, ip: str) -> float:
+        """0 if `ip` may try now, else seconds until it may."""
+        now = self.clock()
+        while self._recent and self._recent[0] <= now - 60:
+            self._recent.popleft()
+        waits = [0.0]
+        if len(self._recent) >= self.per_minute:
+            waits.append(self._recent[0] + 60 - now)
+        _, until = self._ips.get(ip, (0, 0.0))
+        waits.append(until - now)
+        return max(waits)
+
+    def failed(self, ip: str) -> None:
+        now = self.clock()
+        self._recent.append(now)
+        fails, _ = self._ips.pop(ip, (0, 0.0))
+        fails += 1
+        over = fails - self.free
+        until = now + min(2.0 ** (over - 1), self.MAX_WAIT_S) if over > 0 else 0.0
+        self._ips[ip] = (fails, until)
+        while len(self._ips) > self.MAX_SOURCES:
+            self._ips.popitem(last=False)
+
+    def succeeded(self, ip: str) -> None:
+        self._ips.pop(ip, None)
+
+
 LOGIN_PAGE = """<!doctype html><meta charset="utf-8"><title>Remedy codec server</title>
 <body style="font-family:sans-serif;max-width:34em;margin:3em auto">
 <h1>Remedy codec server</h1>
@@ -101,9 +157,13 @@ def create_codec_app(settings: Settings) -> FastAPI:
     token = settings.codec_server_token.get_secret_value()
     expected = f"Bearer {token}".encode()
     sessions = Sessions(token, settings.codec_server_session_hours * 3600)
+    throttle = LoginThrottle(
+        settings.codec_login_free_attempts, settings.codec_login_max_failures_per_minute
+    )
     origins = [o.strip() for o in settings.codec_server_cors_origins.split(",") if o.strip()]
 
     app = FastAPI(title="Remedy codec server", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.login_throttle = throttle
     app.add_middleware(
         CORSMiddleware,
         allow_origins=origins,
@@ -169,8 +229,19 @@ def create_codec_app(settings: Settings) -> FastAPI:
     async def login_form(next: str = "") -> HTMLResponse:  # noqa: A002 -- the query name
         return login_page(next_url=next)
 
+    def secure_cookie(request: Request) -> bool:
+        if settings.codec_cookie_secure == "auto":
+            return request.url.scheme == "https"
+        return settings.codec_cookie_secure == "true"
+
     @app.post("/login")
     async def login(request: Request) -> Response:
+        ip = request.client.host if request.client else "?"
+        wait = throttle.wait(ip)
+        if wait > 0:
+            busy = login_page("too many failed sign-ins; try again later", code=429)
+            busy.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
+            return busy
         body = b""
         async for chunk in request.stream():
             body += chunk
@@ -180,33 +251,38 @@ def create_codec_app(settings: Settings) -> FastAPI:
         given = (form.get("token") or [""])[0]
         next_url = (form.get("next") or [""])[0]
         if not hmac.compare_digest(given.encode(), token.encode()):
+            throttle.failed(ip)
             return login_page("wrong token", next_url, code=401)
+        throttle.succeeded(ip)
         target = safe_next(next_url)
         resp: Response = (
             RedirectResponse(target, status_code=303)
             if target
             else login_page("Signed in. You can close this tab and reload the Temporal UI.")
         )
-        https = request.url.scheme == "https"
+        secure = secure_cookie(request)
         resp.set_cookie(
             SESSION_COOKIE,
             sessions.issue(),
             max_age=int(sessions.ttl_s),
             httponly=True,
-            secure=https,
-            samesite="none" if https else "lax",
+            secure=secure,
+            samesite="none" if secure else "lax",
         )
         return resp
 
     @app.post("/logout")
-    async def logout() -> Response:
+    async def logout(request: Request) -> Response:
         resp = Response(status_code=204)
-        resp.delete_cookie(SESSION_COOKIE)
+        secure = secure_cookie(request)
+        resp.delete_cookie(
+            SESSION_COOKIE, httponly=True, secure=secure, samesite="none" if secure else "lax"
+        )
         return resp
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
-        return {"codec": "ok", "key_id": codec.key_id}
+        return {"codec": "ok"}
 
     return app
 

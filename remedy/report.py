@@ -10,6 +10,11 @@ minimal standalone page.
 An incident id (`incident:<alertname>:<service>`) is reused by every incident of its
 alert on its service, one Temporal *run* each: the latest is reported unless a run is
 named (`runs_of` lists them from visibility, `resolve_run` finds one by id prefix).
+
+In the post-incident report (Markdown), alert text is escaped (workflows/text.md) before it
+is rendered: the alertname and service (label values) and every timeline detail (which
+quote labels, annotations and command output), so a label cannot inject a link, an
+image or a table cell. The status update and the notice are plain text, left as is.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from activities.incident_history import describe_run
 from remedy.temporal import visibility_literal
 from workflows.models import Alert, IncidentStatus, PlaybookResult, Severity, TimelineEntry
 from workflows.steps import communications, postincident, recurrence
+from workflows.text import md as md_escape
 
 Format = Literal["md", "html"]
 # The seeds' three communication templates: post-incident report, status update, notice.
@@ -50,27 +56,27 @@ class _Incident:
         return self.alert.service
 
 
+def _incident(src: PlaybookResult | IncidentStatus) -> _Incident:
+    """The incident to render, its alert text escaped for Markdown. Timeline *steps* stay
+    as they are (the templates select entries by their prefix; the playbooks name them),
+    the details are escaped."""
+    return _Incident(
+        src.incident_id,
+        src.playbook,
+        Alert(alertname=md_escape(src.alertname), service=md_escape(src.service)),
+        src.severity,
+        src.detected_at,
+        [e.model_copy(update={"detail": md_escape(e.detail)}) for e in src.timeline],
+    )
+
+
 def markdown_of(result: PlaybookResult | None, status: IncidentStatus | None) -> str:
     """The report from a closed run's result, else from an open run's status."""
     if result is not None:
-        inc = _Incident(
-            result.incident_id,
-            result.playbook,
-            Alert(alertname=result.alertname, service=result.service),
-            result.severity,
-            result.detected_at,
-            result.timeline,
-        )
+        inc = _incident(result)
         return postincident.render(inc, result.outcome, result.action, result.ended_at)  # type: ignore[arg-type]
     assert status is not None
-    inc = _Incident(
-        status.incident_id,
-        status.playbook,
-        Alert(alertname=status.alertname, service=status.service),
-        status.severity,
-        status.detected_at,
-        status.timeline,
-    )
+    inc = _incident(status)
     now = datetime.now(UTC)
     # render() words the end as "Resolved"; an open incident has no end yet.
     md = postincident.render(inc, status.outcome or "escalated", "in progress", now)  # type: ignore[arg-type]
@@ -94,6 +100,7 @@ def communication(
         return markdown_of(result, status)
     src = result if result is not None else status
     assert src is not None
+    # The status update and the notice are plain text (Slack, a status page): not escaped.
     inc = _Incident(
         src.incident_id,
         src.playbook,

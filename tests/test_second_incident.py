@@ -128,7 +128,7 @@ async def test_the_same_alert_after_its_incident_closed_is_remediated_again(
         task_queue=f"second-{uuid.uuid4().hex[:8]}",
         bridge_token=SecretStr(TOKEN),
         flap_cooldown_s=COOL_DOWN_S,
-        pagerduty_routing_key=SecretStr("test-routing-key"),
+        pagerduty_routing_key=SecretStr("test-routing-key-0123456789abcdef"),
         pagerduty_url=f"{httpsink.url}/v2/enqueue",
     )
     bridge = await make_harness(settings=settings, inventory=inventory, client=temporal)

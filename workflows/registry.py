@@ -9,6 +9,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.fleet import FleetGuard, Storm
     from workflows.governor import Governor
     from workflows.playbooks.agentlab_high_error_rate import AgentLabHighErrorRate
     from workflows.playbooks.application_down import ApplicationDown
@@ -42,8 +43,17 @@ PLAYBOOKS: dict[str, type] = {
 
 # Workflows the worker runs that no alert routes to (not playbooks, so not in PLAYBOOKS:
 # the bridge routes to and the replay test covers exactly PLAYBOOKS). Governor: the
-# per-service blast-radius governor, started by the governor.permit activity.
-SUPPORT_WORKFLOWS: dict[str, type] = {"Governor": Governor}
+# per-service blast-radius governor, started by the governor.permit activity; FleetGuard
+# and its Storm: the fleet-wide storm breaker and action budget (workflows/fleet.py).
+# What an alert may be routed to: every playbook but Rollback, which runs only as an
+# incident's child (workflows/steps/rollback.py); the inventory refuses a route to it.
+ROUTABLE: frozenset[str] = frozenset(PLAYBOOKS) - {"Rollback"}
+
+SUPPORT_WORKFLOWS: dict[str, type] = {
+    "Governor": Governor,
+    "FleetGuard": FleetGuard,
+    "Storm": Storm,
+}
 
 # Where an alert goes when no route matches or its service is not in the inventory.
 FALLBACK_PLAYBOOK = "Triage"

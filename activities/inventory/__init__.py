@@ -8,6 +8,7 @@
       rollback, ci_rollback
                          rollback.py   RollbackSpec, CiRollbackSpec
       slis               slis.py       SliSpec
+      allowed_commands   allowlist.py  ArgPattern, ShellCommand (whole-argv allowlist)
       security           security.py   SecuritySpec, ContainmentStep
       mitigations, testing, diagnostics, safety, agent_lab, data_integrity, recurrence:
                          workflows/contracts/ (workflows read them too)
@@ -18,6 +19,7 @@
 Errors name the file, the YAML path and the problem.
 """
 
+from activities.inventory.allowlist import ArgPattern, ShellCommand
 from activities.inventory.commands import CommandSpec
 from activities.inventory.defaults import Defaults, Seconds, ThresholdOverrides, WaitOverrides
 from activities.inventory.hosts import HostSpec
@@ -29,6 +31,7 @@ from activities.inventory.services import ServiceSpec, resolve_command
 from activities.inventory.slis import SliSpec
 
 __all__ = [
+    "ArgPattern",
     "CiRollbackSpec",
     "CommandSpec",
     "ContainmentStep",
@@ -41,6 +44,7 @@ __all__ = [
     "SecuritySpec",
     "Seconds",
     "ServiceSpec",
+    "ShellCommand",
     "SliSpec",
     "ThresholdOverrides",
     "WaitOverrides",

@@ -34,7 +34,7 @@ from workflows.contracts.policy import (
 from workflows.contracts.safety import SafetyOverrides, SafetyPolicy, merge_safety
 from workflows.contracts.security import SecurityPolicy
 from workflows.contracts.service import CommandKind
-from workflows.registry import PLAYBOOKS
+from workflows.registry import ROUTABLE
 
 
 class Inventory(Strict):
@@ -69,7 +69,7 @@ class Inventory(Strict):
     @model_validator(mode="after")
     def _routes_name_playbooks(self) -> Inventory:
         # A typo here would send every such alert to Triage at 3 a.m.: say so at load.
-        known = set(PLAYBOOKS) | {"Triage"}
+        known = set(ROUTABLE) | {"Triage"}
         tables = [("routes", self.routes)] + [
             (f"services.{n}.routes", s.routes) for n, s in self.services.items()
         ]

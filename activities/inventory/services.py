@@ -11,15 +11,18 @@ runs it and the allowlist (activities/ssh_policy.py) admits it, from this one an
 from __future__ import annotations
 
 import posixpath
+from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from activities.errors import app_error
+from activities.inventory.allowlist import AllowedEntry, check_entries, refuse_program_names
 from activities.inventory.commands import CommandSpec
 from activities.inventory.defaults import ThresholdOverrides, WaitOverrides
 from activities.inventory.rollback import CiRollbackSpec, RollbackSpec
 from activities.inventory.security import SecuritySpec
 from activities.inventory.slis import SliSpec
+from activities.scripts import RESTORE_CONFIG_SCRIPT
 from workflows.contracts.base import Strict
 from workflows.contracts.datafiles import DataIntegritySpec
 from workflows.contracts.diagnostics import DiagnosticsPolicy
@@ -45,8 +48,9 @@ class ServiceSpec(Strict):
     slis: dict[str, SliSpec] = Field(default_factory=dict)
     thresholds: ThresholdOverrides = Field(default_factory=ThresholdOverrides)
     waits: WaitOverrides = Field(default_factory=WaitOverrides)
-    # Programs (argv[0]) its commands may run; default: those of its own commands.
-    allowed_commands: list[str] | None = None
+    # Whole commands (argv lists, `{re}` words, `{shell}` strings) it may run over SSH;
+    # default: exactly its own commands (activities/inventory/allowlist.py).
+    allowed_commands: list[AllowedEntry] | None = None
     # SLI playbooks: named config changes, test-suite reading, diagnostics queries.
     mitigations: dict[str, MitigationSpec] = Field(default_factory=dict)
     testing: TestingPolicy = Field(default_factory=TestingPolicy)
@@ -77,6 +81,16 @@ class ServiceSpec(Strict):
     # the inventory's `defaults.recurrence`.
     recurrence: RecurrencePolicy | None = None
 
+    @field_validator("allowed_commands", mode="before")
+    @classmethod
+    def _no_program_names(cls, v: Any) -> Any:
+        return refuse_program_names(v)
+
+    @field_validator("allowed_commands")
+    @classmethod
+    def _no_open_patterns(cls, v: list[AllowedEntry] | None) -> list[AllowedEntry] | None:
+        return check_entries(v)
+
     @model_validator(mode="after")
     def _data_integrity_paths(self) -> ServiceSpec:
         if self.data_integrity is not None:
@@ -93,20 +107,36 @@ class ServiceSpec(Strict):
         return self
 
 
-RESTORE_CONFIG_SCRIPT = r"""set -eu
-backup=$1 config=$2 glob=$3 n=0
-for f in "$backup"/*; do
-  case ${f##*/} in $glob) ;; *) continue ;; esac
-  [ -f "$f" ] || continue
-  cp -p -- "$f" "$config"/
-  echo "restored ${f##*/}"
-  n=$((n + 1))
-done
-if [ "$n" -eq 0 ]; then
-  echo "no files matching '$glob' in $backup: configuration not restored" >&2
-  exit 1
-fi
-"""
+# Agent Lab "Deployment Failure" import check when the inventory names none
+# (activities/deploy.py), run in the test_suite command's cwd.
+DEFAULT_IMPORT_CHECK = ["python", "-c", "import app; print('Import OK')"]
+DATA_HEAD_LINES = 5
+
+
+# The argvs Remedy builds from a service's settings for its read-only checks. One
+# builder each, used by the activity that runs it and by the allowlist that admits it
+# (activities/ssh_policy.py: `count` there is a digits-only pattern).
+def recent_changes_argv(repo: str, count: str) -> list[str]:
+    """`git log --oneline -N` in the service's checkout (diagnostics.recent_changes)."""
+    return ["git", "-C", repo, "log", "--oneline", "--no-color", "-n", count]
+
+
+def tail_argv(path: str, count: str) -> list[str]:
+    """The last lines of a log (security.access_log)."""
+    return ["tail", "-n", count, path]
+
+
+def incident_log_argv(incident_log: str) -> list[str]:
+    """`tee -a` the incident log, the line on stdin (activities/records.py)."""
+    return ["tee", "-a", incident_log]
+
+
+def data_dir_argv(data_dir: str) -> list[str]:
+    return ["ls", "-la", "--", data_dir]
+
+
+def data_file_head_argv(data_dir: str, name: str) -> list[str]:
+    return ["head", "-n", str(DATA_HEAD_LINES), "--", posixpath.join(data_dir, name)]
 
 
 def _join(base: str, path: str) -> str:

@@ -182,7 +182,7 @@ def test_listening_on_parses_ss_and_netstat() -> None:
 
 
 async def test_explicit_allowlist_is_obeyed(sshd: SshServer, tmp_path: Path) -> None:
-    a = lab_acts(sshd, tmp_path, allowed_commands=["df"])
+    a = lab_acts(sshd, tmp_path, allowed_commands=[["df", "-h"]])
     assert (await a.diagnose(diag("resource", "disk"))).ok
     with pytest.raises(ApplicationError) as err:
         await a.diagnose(diag("resource", "top"))

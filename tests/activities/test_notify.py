@@ -17,7 +17,7 @@ from tests.fixtures.prometheus import free_port
 from workflows.contracts.notify import PagerDutyInput, SlackMessageInput
 
 SLACK_PATH = "/services/T000/B000/sl4ck-s3cret-XYZ"
-ROUTING_KEY = "R0UTING-KEY-s3cret-123"
+ROUTING_KEY = "R0UTING-KEY-s3cret-123-0123456789abcdef"
 
 MSG = SlackMessageInput(
     incident_id="incident-HighErrorRate-api-1",

@@ -15,11 +15,21 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.inventory import CommandSpec, Inventory, RollbackSpec, ServiceSpec
+from activities.inventory import CommandSpec, HostSpec, Inventory, RollbackSpec, ServiceSpec
 from activities.service import ServiceActivities, key_hash, run_keyed
 from tests.fixtures.gitrepo import commit, git
 from tests.fixtures.sshd import HOST_NAME, SshServer, Supervisor
 from workflows.contracts.service import CommandKind, ServiceCommandInput
+from workflows.contracts.ssh import CommandResult
+
+
+def keyed(host: HostSpec, spec: CommandSpec, *, key: str) -> Awaitable[tuple[CommandResult, bool]]:
+    """run_keyed for a service whose allowlist is exactly `spec` (the keyed script is
+    Remedy's own and admitted byte-exact; the command it wraps must be allowed)."""
+    entry: Any = {"shell": spec.argv[0]} if spec.shell else spec.argv
+    svc = ServiceSpec(hosts=[HOST_NAME], allowed_commands=[entry])
+    inv = Inventory(hosts={HOST_NAME: host}, services={"t": svc})
+    return run_keyed(inv, "t", HOST_NAME, spec, key=key)
 
 
 def key() -> str:
@@ -96,9 +106,7 @@ async def test_concurrent_same_key_runs_once(sshd: SshServer, tmp_path: Path) ->
     counter = tmp_path / "count"
     spec = CommandSpec(argv=[f"echo x >> {counter}; sleep 1; echo done"], shell=True)
     host, k = sshd.host_spec(), key()
-    a, b = await asyncio.gather(
-        run_keyed(HOST_NAME, host, spec, key=k), run_keyed(HOST_NAME, host, spec, key=k)
-    )
+    a, b = await asyncio.gather(keyed(host, spec, key=k), keyed(host, spec, key=k))
     assert sorted([a[1], b[1]]) == [False, True]
     assert a[0].stdout == b[0].stdout == "done\n"
     assert counter.read_text() == "x\n"
@@ -110,13 +118,13 @@ async def test_keyed_command_survives_lost_session(sshd: SshServer, tmp_path: Pa
     out = tmp_path / "finished"
     spec = CommandSpec(argv=[f"sleep 1.5; touch {out}; echo late; exit 3"], shell=True)
     host, k = sshd.host_spec(), key()
-    task = asyncio.create_task(run_keyed(HOST_NAME, host, spec, key=k))
+    task = asyncio.create_task(keyed(host, spec, key=k))
     await asyncio.sleep(0.7)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert not out.exists()
-    result, replayed = await run_keyed(HOST_NAME, host, spec, key=k)
+    result, replayed = await keyed(host, spec, key=k)
     assert replayed and out.exists()
     assert (result.exit_status, result.stdout) == (3, "late\n")
 
@@ -127,7 +135,7 @@ async def test_keyed_failure_is_recorded_with_stderr_and_cwd(
     spec = CommandSpec(argv=["sh", "-c", "pwd; echo bad >&2; exit 4"], cwd=str(tmp_path))
     host, k = sshd.host_spec(), key()
     for expect_replay in (False, True):
-        r, replayed = await run_keyed(HOST_NAME, host, spec, key=k)
+        r, replayed = await keyed(host, spec, key=k)
         assert replayed is expect_replay
         assert (r.exit_status, r.stdout, r.stderr) == (4, f"{tmp_path}\n", "bad\n")
 
@@ -137,7 +145,7 @@ async def test_keyed_run_that_never_finished_is_unknown(sshd: SshServer) -> None
     # A claim without rc: an earlier attempt whose host died mid-command.
     (Path(host.state_dir) / key_hash(k)).mkdir(parents=True)
     spec = CommandSpec(argv=["true"], timeout_s=1)
-    err = await app_error(run_keyed(HOST_NAME, host, spec, key=k), "IdempotencyUnknown")
+    err = await app_error(keyed(host, spec, key=k), "IdempotencyUnknown")
     assert err.non_retryable
 
 
@@ -149,17 +157,17 @@ async def test_old_finished_markers_are_pruned(sshd: SshServer) -> None:
     month_ago = time.time() - 30 * 86400
     old, recent, unfinished = key(), key(), key()
     for k in (old, recent):
-        await run_keyed(HOST_NAME, host, CommandSpec(argv=["true"]), key=k)
+        await keyed(host, CommandSpec(argv=["true"]), key=k)
     (state / key_hash(unfinished)).mkdir(parents=True)
     for path in [state / key_hash(old) / "rc", state / key_hash(unfinished)]:
         os.utime(path, (month_ago, month_ago))
-    _, replayed = await run_keyed(HOST_NAME, host, CommandSpec(argv=["true"]), key=key())
+    _, replayed = await keyed(host, CommandSpec(argv=["true"]), key=key())
     assert not replayed
     assert not (state / key_hash(old)).exists()
     assert (state / key_hash(recent) / "rc").exists()
     assert (state / key_hash(unfinished)).exists()  # no exit status: kept for a human
     # A replay of a kept key still answers from its marker.
-    assert (await run_keyed(HOST_NAME, host, CommandSpec(argv=["true"]), key=recent))[1]
+    assert (await keyed(host, CommandSpec(argv=["true"]), key=recent))[1]
 
 
 async def test_relative_state_dir_is_under_home(sshd: SshServer) -> None:
@@ -167,7 +175,7 @@ async def test_relative_state_dir_is_under_home(sshd: SshServer) -> None:
     host = sshd.host_spec(state_dir=rel)
     k = key()
     try:
-        r, _ = await run_keyed(HOST_NAME, host, CommandSpec(argv=["true"]), key=k)
+        r, _ = await keyed(host, CommandSpec(argv=["true"]), key=k)
         assert r.ok
         assert (Path.home() / rel / key_hash(k) / "rc").exists()
     finally:
@@ -284,6 +292,6 @@ async def test_keyed_run_with_unusable_state_dir_runs_nothing(
     canary = tmp_path / "ran"
     host = sshd.host_spec(state_dir="/dev/null/state")
     spec = CommandSpec(argv=["touch", str(canary)])
-    r, replayed = await run_keyed(HOST_NAME, host, spec, key=key())
+    r, replayed = await keyed(host, spec, key=key())
     assert r.exit_status == 125 and "mkdir" in r.stderr and not replayed
     assert not canary.exists()

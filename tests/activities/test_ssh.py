@@ -15,9 +15,9 @@ from temporalio.testing import ActivityEnvironment
 
 from activities import ssh, ssh_connect
 from activities.inventory import ServiceSpec
-from activities.ssh import SshActivities, run_on_host
+from activities.ssh import run_checked, run_on_host
 from tests.fixtures.sshd import HOST_NAME, SshServer, free_port
-from workflows.contracts.ssh import CommandResult, SshRunInput
+from workflows.contracts.ssh import CommandResult
 
 
 async def run(server: SshServer, argv: list[str], **kw: Any) -> CommandResult:
@@ -168,24 +168,28 @@ async def test_connection_is_reused_and_reconnected_when_dead(sshd: SshServer) -
     assert ssh_connect.cache.get(HOST_NAME, host) is not client
 
 
-async def test_activity_resolves_host_and_heartbeats(
+async def test_checked_run_heartbeats_in_an_activity(
     sshd: SshServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ssh, "HEARTBEAT_EVERY_S", 0.1)
     env = ActivityEnvironment()
     beats: list[Any] = []
     env.on_heartbeat = lambda *d: beats.append(d)
-    # ssh.run only runs programs some service on the host allows (activities/ssh_policy.py).
-    acts = SshActivities(
-        sshd.inventory({"svc": ServiceSpec(hosts=[HOST_NAME], allowed_commands=["sh"])})
-    )
-    r = await env.run(
-        acts.run, SshRunInput(host=HOST_NAME, argv=["sh", "-c", "sleep 0.5; echo ok"])
-    )
+    # An interpreter runs only as an argv the inventory spells out exactly.
+    argv = ["sh", "-c", "sleep 0.5; echo ok"]
+    inv = sshd.inventory({"svc": ServiceSpec(hosts=[HOST_NAME], allowed_commands=[argv])})
+
+    async def activity_body() -> CommandResult:
+        return await run_checked(inv, "svc", HOST_NAME, argv, timeout_s=10, max_output_bytes=1024)
+
+    r = await env.run(activity_body)
     assert r.stdout == "ok\n"
     assert beats, "no heartbeat while the command ran"
 
 
-async def test_activity_unknown_host(sshd: SshServer) -> None:
-    acts = SshActivities(sshd.inventory())
-    await app_error(acts.run(SshRunInput(host="nope", argv=["true"])), "UnknownHost")
+async def test_checked_run_unknown_service(sshd: SshServer) -> None:
+    inv = sshd.inventory()
+    await app_error(
+        run_checked(inv, "nope", HOST_NAME, ["true"], timeout_s=5, max_output_bytes=1024),
+        "UnknownService",
+    )

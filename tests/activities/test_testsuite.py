@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from temporalio.exceptions import ApplicationError
 
 from activities.inventory import CommandSpec, ServiceSpec
 from activities.testsuite import TestSuiteActivities, categorize, parse_pytest
@@ -146,10 +147,17 @@ async def test_activity_runs_suite_over_ssh_and_compares_baseline(
 
 async def test_activity_isolated_run_and_no_baseline(sshd: SshServer, tmp_path: Path) -> None:
     root = make_suite(tmp_path)
-    acts = TestSuiteActivities(sshd.inventory({"genesis": suite_service(root)}))
     fast = "tests/test_performance.py::test_fast"
+    svc = suite_service(root, known_intermittent=[fast])
+    acts = TestSuiteActivities(sshd.inventory({"genesis": svc}))
     res = await acts.run(TestRunInput(service="genesis", incident_id="i", node_ids=[fast]))
     assert (res.passed, res.failed, res.pass_rate) == (1, 0, 1.0)
+    # Isolation runs only the inventory's known intermittent tests (the workflow asks
+    # for nothing else): any other node id is refused before anything is sent.
+    with pytest.raises(ApplicationError) as info:
+        other = "tests/test_performance.py::test_other"
+        await acts.run(TestRunInput(service="genesis", incident_id="i", node_ids=[other]))
+    assert info.value.type == "CommandNotAllowed"
     full = await acts.run(TestRunInput(service="genesis", incident_id="i"))
     assert full.new_failures is None  # no baseline log on the host: unknown, not "none"
     with pytest.raises(Exception, match="not pytest node ids"):

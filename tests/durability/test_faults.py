@@ -183,7 +183,7 @@ def notify_settings(tmp_path: Path, sink: HttpSink) -> Settings:
         tmp_path,
         slack_webhook_url=SecretStr(f"{sink.url}/slack/T000/B000/secret"),
         pagerduty_url=f"{sink.url}/pagerduty",
-        pagerduty_routing_key=SecretStr("routing-key-0123456789"),
+        pagerduty_routing_key=SecretStr("routing-key-0123456789abcdef0123456789"),
     )
 
 

@@ -74,8 +74,10 @@ def test_connect_options_api_key_and_mtls(tmp_path: Path, monkeypatch: pytest.Mo
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # no user config file
     assert connect_options(settings()) == {}
-    opts = connect_options(settings(TEMPORAL_API_KEY=SecretStr("cloud-key")))
-    assert opts == {"api_key": "cloud-key", "tls": True}
+    opts = connect_options(
+        settings(TEMPORAL_API_KEY=SecretStr("cloud-key-0123456789abcdef0123456789"))
+    )
+    assert opts == {"api_key": "cloud-key-0123456789abcdef0123456789", "tls": True}
     cert, key, ca = (tmp_path / n for n in ("c.pem", "k.pem", "ca.pem"))
     for f in (cert, key, ca):
         f.write_bytes(f.name.encode())
@@ -91,5 +93,5 @@ def test_connect_options_api_key_and_mtls(tmp_path: Path, monkeypatch: pytest.Mo
     with pytest.raises(RuntimeError, match="both"):
         connect_options(settings(TEMPORAL_TLS_CERT=cert))
     # The standard Temporal env config is honoured too.
-    monkeypatch.setenv("TEMPORAL_API_KEY", "from-envconfig")
-    assert connect_options(settings())["api_key"] == "from-envconfig"
+    monkeypatch.setenv("TEMPORAL_API_KEY", "from-envconfig-0123456789abcdef0123")
+    assert connect_options(settings())["api_key"] == "from-envconfig-0123456789abcdef0123"

@@ -28,7 +28,7 @@ from tests.fixtures.process import free_port, http_ready, running
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REMEDY = str(Path(sys.executable).parent / "remedy")
-TOKEN = "browser-test-token"
+TOKEN = "browser-test-token-0123456789abcdef"
 
 PAGE = """<!doctype html><meta charset="utf-8"><pre id="out">pending</pre><script>
 const C = %(codec)s, BODY = %(body)s, TOKEN = %(token)s;

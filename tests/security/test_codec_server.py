@@ -24,7 +24,7 @@ KEYS = new_key_spec("k1")
 def settings(**kw: object) -> Settings:
     base: dict[str, object] = {
         "codec_keys": SecretStr(KEYS),
-        "codec_server_token": SecretStr("s3cret-token"),
+        "codec_server_token": SecretStr("s3cret-codec-token-0123456789abcdef"),
         "codec_server_cors_origins": UI,
     }
     return Settings(_env_file=None, **(base | kw))  # type: ignore[arg-type]
@@ -59,11 +59,13 @@ async def test_browser_signs_in_and_decodes_with_the_cookie(client: httpx.AsyncC
     assert SESSION_COOKIE not in wrong.cookies
     assert (await client.post("/decode", json=body)).status_code == 401
 
-    ok = await client.post("/login", data={"token": "s3cret-token"})
+    ok = await client.post("/login", data={"token": "s3cret-codec-token-0123456789abcdef"})
     assert ok.status_code == 200 and "Signed in" in ok.text
     header = ok.headers["set-cookie"]
     assert "HttpOnly" in header and "SameSite=lax" in header and "Max-Age=43200" in header
-    assert "s3cret-token" not in header  # the cookie is a signature, never the token
+    assert (
+        "s3cret-codec-token-0123456789abcdef" not in header
+    )  # the cookie is a signature, never the token
 
     r = await client.post("/decode", json=body, headers={"Origin": UI})
     assert r.status_code == 200
@@ -80,9 +82,9 @@ async def test_bearer_token_for_the_cli_and_a_wrong_header_beats_a_cookie(
     client: httpx.AsyncClient,
 ) -> None:
     body = await encrypted_body(b"x")
-    auth = {"Authorization": "Bearer s3cret-token"}
+    auth = {"Authorization": "Bearer s3cret-codec-token-0123456789abcdef"}
     assert decoded_data(await client.post("/decode", json=body, headers=auth)) == b"x"
-    await client.post("/login", data={"token": "s3cret-token"})
+    await client.post("/login", data={"token": "s3cret-codec-token-0123456789abcdef"})
     bad = await client.post("/decode", json=body, headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401 and bad.headers["www-authenticate"] == "Bearer"
 
@@ -102,10 +104,13 @@ def test_sessions_expire_and_do_not_survive_token_rotation() -> None:
 
 async def test_login_redirects_only_to_a_configured_ui_origin(client: httpx.AsyncClient) -> None:
     back = f"{UI}/namespaces/default/workflows"
-    r = await client.post("/login", data={"token": "s3cret-token", "next": back})
+    r = await client.post(
+        "/login", data={"token": "s3cret-codec-token-0123456789abcdef", "next": back}
+    )
     assert r.status_code == 303 and r.headers["location"] == back
     evil = await client.post(
-        "/login", data={"token": "s3cret-token", "next": "https://evil.example/steal"}
+        "/login",
+        data={"token": "s3cret-codec-token-0123456789abcdef", "next": "https://evil.example/steal"},
     )
     assert evil.status_code == 200 and "location" not in evil.headers  # no open redirect
     page = await client.get("/login", params={"next": '"><script>alert(1)</script>'})
@@ -127,7 +132,7 @@ async def test_cors_preflight_only_for_the_ui_origin(client: httpx.AsyncClient) 
 
 
 async def test_bad_requests_are_refused_clearly(client: httpx.AsyncClient) -> None:
-    auth = {"Authorization": "Bearer s3cret-token"}
+    auth = {"Authorization": "Bearer s3cret-codec-token-0123456789abcdef"}
     r = await client.post("/decode", content=b"not json", headers=auth)
     assert r.status_code == 400 and "malformed request" in r.json()["error"]
     r = await client.post("/decode", json={"nope": 1}, headers=auth)

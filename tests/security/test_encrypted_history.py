@@ -136,12 +136,18 @@ async def test_history_holds_no_plaintext(
         assert value.encode() in clear, f"{what} never reached history at all"
 
     # And so does the codec server, for a caller with the token (the UI's protocol).
-    s_srv = s.model_copy(update={"codec_server_token": SecretStr("ui-token")})
+    s_srv = s.model_copy(
+        update={"codec_server_token": SecretStr("ui-token-0123456789abcdef0123456789")}
+    )
     app = create_codec_app(s_srv)
     body = {"payloads": [json_format.MessageToDict(p) for p in stored]}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://c") as h:
         assert (await h.post("/decode", json=body)).status_code == 401
-        r = await h.post("/decode", json=body, headers={"Authorization": "Bearer ui-token"})
+        r = await h.post(
+            "/decode",
+            json=body,
+            headers={"Authorization": "Bearer ui-token-0123456789abcdef0123456789"},
+        )
         assert r.status_code == 200
         decoded = [json_format.ParseDict(p, Payload()) for p in r.json()["payloads"]]
         assert secrets["output"].encode() in b"".join(p.data for p in decoded)

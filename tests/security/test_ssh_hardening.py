@@ -1,6 +1,7 @@
 """SSH hardening against the real sshd fixture: jump host (the sshd as a bastion to
-itself), strict host keys on both hops, the per-service allowlist (nothing is sent),
-and redaction of captured output before it becomes a result."""
+itself), strict host keys on both hops, the per-service allowlist (nothing is sent;
+the whole-argv cases are in test_command_allowlist.py), and redaction of captured
+output before it becomes a result."""
 
 from __future__ import annotations
 
@@ -13,11 +14,10 @@ from temporalio.exceptions import ApplicationError
 from activities import ssh_connect
 from activities.inventory import CommandSpec, Inventory, InventoryError, ServiceSpec, load_inventory
 from activities.service import ServiceActivities
-from activities.ssh import SshActivities
+from activities.ssh import run_checked
 from activities.ssh_policy import MASK, redact
 from tests.fixtures.sshd import HOST_NAME, SshServer
 from workflows.contracts.service import CommandKind, ServiceCommandInput
-from workflows.contracts.ssh import SshRunInput
 
 
 def jump_inventory(
@@ -31,14 +31,20 @@ def jump_inventory(
             "bastion": sshd.host_spec(known_hosts_file=kh_b),
             "target": sshd.host_spec(known_hosts_file=kh_t, jump_host="bastion"),
         },
-        services={"app": ServiceSpec(hosts=["target"], allowed_commands=["echo"])},
+        services={
+            "app": ServiceSpec(
+                hosts=["target"], allowed_commands=[["echo", "via-jump"], ["echo", "x"]]
+            )
+        },
     )
 
 
 async def test_jump_host_tunnels_through_direct_tcpip(sshd: SshServer, tmp_path: Path) -> None:
     good = sshd.known_hosts_line()
     inv = jump_inventory(sshd, tmp_path, bastion_kh=good, target_kh=good)
-    r = await SshActivities(inv).run(SshRunInput(host="target", argv=["echo", "via-jump"]))
+    r = await run_checked(
+        inv, "app", "target", ["echo", "via-jump"], timeout_s=10, max_output_bytes=1024
+    )
     assert r.stdout == "via-jump\n" and r.host == "target"
     transport = ssh_connect.cache.get("target", inv.hosts["target"]).get_transport()
     assert transport is not None
@@ -54,7 +60,7 @@ async def test_jump_host_keys_are_strict_on_both_hops(
     kh = {"bastion": good, "target": good} | {bad_hop: wrong}
     inv = jump_inventory(sshd, tmp_path, bastion_kh=kh["bastion"], target_kh=kh["target"])
     with pytest.raises(ApplicationError) as info:
-        await SshActivities(inv).run(SshRunInput(host="target", argv=["echo", "x"]))
+        await run_checked(inv, "app", "target", ["echo", "x"], timeout_s=10, max_output_bytes=99)
     assert info.value.type == "HostKeyChanged" and info.value.non_retryable
 
 
@@ -76,14 +82,18 @@ async def test_disallowed_program_is_refused_before_anything_is_sent(
     svc = ServiceSpec(
         hosts=[HOST_NAME],
         commands={CommandKind.STATUS: CommandSpec(argv=["touch", str(marker)])},
-        allowed_commands=["echo", "systemctl"],
+        allowed_commands=[["echo", "up"], ["systemctl", "is-active", "app"]],
     )
     inv = sshd.inventory({"app": svc})
+
+    def checked(argv: list[str]) -> object:
+        return run_checked(inv, "app", HOST_NAME, argv, timeout_s=10, max_output_bytes=1024)
+
     for call in (
         ServiceActivities(inv).run(ServiceCommandInput(service="app", command=CommandKind.STATUS)),
-        SshActivities(inv).run(SshRunInput(host=HOST_NAME, argv=["touch", str(marker)])),
+        checked(["touch", str(marker)]),
         # Exact match: a path ending in an allowed name is another program.
-        SshActivities(inv).run(SshRunInput(host=HOST_NAME, argv=[str(tmp_path / "echo")])),
+        checked([str(tmp_path / "echo"), "up"]),
     ):
         with pytest.raises(ApplicationError) as info:
             await call
@@ -106,12 +116,13 @@ async def test_default_allowlist_is_the_services_own_commands(
     assert ok.result.stdout == "up\n"
     # `tail` is allowed too: the derived log-tail command uses it.
     (tmp_path / "app.log").write_text("line\n")
-    r = await SshActivities(inv).run(
-        SshRunInput(host=HOST_NAME, argv=["tail", "-n1", str(tmp_path / "app.log")])
-    )
+    tail = ["tail", "-n", "100", str(tmp_path / "app.log")]
+    r = await run_checked(inv, "app", HOST_NAME, tail, timeout_s=10, max_output_bytes=1024)
     assert r.stdout == "line\n"
-    with pytest.raises(ApplicationError, match="not allowed"):
-        await SshActivities(inv).run(SshRunInput(host=HOST_NAME, argv=["sh", "-c", "id"]))
+    # ... exactly as derived: another line count is another command, and no shell.
+    for argv in (["tail", "-n1", str(tmp_path / "app.log")], ["sh", "-c", "id"]):
+        with pytest.raises(ApplicationError, match="not in the allowlist"):
+            await run_checked(inv, "app", HOST_NAME, argv, timeout_s=10, max_output_bytes=1024)
 
 
 async def test_secrets_are_redacted_from_captured_output(sshd: SshServer) -> None:

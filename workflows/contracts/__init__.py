@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from workflows.contracts.base import DECLARED, Activity
+from workflows.contracts.base import Activity
 
 SYSTEMS = (
     "ci",
@@ -39,7 +39,10 @@ SYSTEMS = (
 
 
 def declared_activities() -> dict[str, Activity[Any, Any]]:
-    """Every activity declared by the contract modules, by name."""
+    """Every activity the contract modules of SYSTEMS declare, by name (not whatever
+    else declared one in this process: bench/ has its own)."""
+    out: dict[str, Activity[Any, Any]] = {}
     for name in SYSTEMS:
-        importlib.import_module(f"workflows.contracts.{name}")
-    return dict(DECLARED)
+        module = importlib.import_module(f"workflows.contracts.{name}")
+        out |= {v.name: v for v in vars(module).values() if isinstance(v, Activity)}
+    return out

@@ -1,5 +1,6 @@
 """Typed contracts of the safety policy: the inventory's `safety:` section, the
-`approve` update, and the blast-radius governor's permit activity and workflow.
+`approve` update, the blast-radius governor's permit activity and workflow, and the
+fleet-wide guard (workflows/fleet.py): its openings, storms, holds and budget.
 
 Names and numbers only, no secret.
 """
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from workflows import policies
 from workflows.contracts.base import Activity
+from workflows.models import TimelineEntry
 
 # Step kinds a service may put behind a human approval.
 ApprovalKind = Literal["rollback", "mitigation", "containment", "restart"]
@@ -30,7 +32,15 @@ class SafetyPolicy(BaseModel):
     max_actions_per_hour: int = Field(default=3, ge=0)
     # False: no per-service governor (no blast-radius limit) for this service.
     governor: bool = True
+    # False: this service's actions are outside the fleet guard's storm hold and budget.
+    # Unset: as `governor` (a service exempt from blast-radius limits is exempt from both).
+    fleet: bool | None = None
     approval_timeout_s: float = Field(default=900.0, gt=0)
+    # An action held fleet-wide (a storm, or the fleet budget spent) waits this long for
+    # the hold to end, then the incident escalates.
+    fleet_hold_timeout_s: float = Field(default=3600.0, gt=0)
+    # ... asking again this often (the guard cannot call it back when the hold ends).
+    fleet_recheck_s: float = Field(default=60.0, gt=0)
 
 
 class SafetyOverrides(BaseModel):
@@ -42,7 +52,10 @@ class SafetyOverrides(BaseModel):
     require_approval: list[ApprovalKind] | None = None
     max_actions_per_hour: Annotated[int, Field(ge=0)] | None = None
     governor: bool | None = None
+    fleet: bool | None = None
     approval_timeout_s: Annotated[float, Field(gt=0)] | None = None
+    fleet_hold_timeout_s: Annotated[float, Field(gt=0)] | None = None
+    fleet_recheck_s: Annotated[float, Field(gt=0)] | None = None
 
     def set_fields(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
@@ -82,11 +95,19 @@ class Decision(BaseModel):
 class PermitRequest(BaseModel):
     service: str
     incident_id: str
-    kind: GovernedKind
+    # restart/rollback for the per-service governor; any ApprovalKind for the fleet guard.
+    kind: ApprovalKind
     key: str = Field(description="incident + kind + n: a retried request is answered the same")
     max_per_hour: int
     what: str = ""
     approved_by: str | None = Field(default=None, description="a human allowed it over the limit")
+    # False: ask the fleet guard only (a mitigation or containment, or a service with
+    # `governor: false`). Requests from before the fleet guard have the default.
+    service_governor: bool = True
+    fleet: bool = Field(default=True, description="ask the fleet guard first")
+    fleet_approved_by: str | None = Field(
+        default=None, description="a human let this action through a fleet-wide hold"
+    )
 
 
 class PermitDecision(BaseModel):
@@ -95,12 +116,15 @@ class PermitDecision(BaseModel):
     limit: int
     next_free_at: datetime | None = None
     detail: str = ""
+    # Set when the fleet guard holds the action: the storm's id, or FLEET_BUDGET. None in
+    # every decision from before the fleet guard (so their histories still deserialize).
+    held_by: str | None = None
 
 
 class Grant(BaseModel):
     key: str
     incident_id: str
-    kind: GovernedKind
+    kind: ApprovalKind
     at: datetime
     approved_by: str | None = None
 
@@ -113,6 +137,122 @@ class GovernorInput(BaseModel):
 class GovernorStatus(BaseModel):
     service: str
     grants: list[Grant]
+
+
+# ---------------------------------------------------------------- fleet guard
+FLEET_BUDGET = "fleet budget"  # PermitDecision.held_by when the fleet budget is spent
+
+
+def fleet_guard_id(task_queue: str) -> str:
+    """One fleet guard per task queue: the fleet is what one Remedy deployment's workers
+    act on (two deployments sharing a namespace keep separate guards)."""
+    return f"fleet:{task_queue}"
+
+
+class StormThresholds(BaseModel):
+    """More than `incidents` new incidents within `window_s` seconds is a storm. Sent by
+    the bridge with every opening (its settings), so both bridges of a pair agree."""
+
+    incidents: int = Field(default=20, ge=1)
+    window_s: float = Field(default=300.0, gt=0)
+
+
+class Opening(BaseModel):
+    """A new incident the bridge started (not a repeat joining an open one)."""
+
+    incident_id: str
+    run_id: str = ""
+    alertname: str
+    service: str
+    playbook: str = ""
+    at: datetime = Field(description="the bridge's clock when it started the incident")
+
+    @property
+    def line(self) -> str:
+        return f"{self.incident_id} ({self.playbook or '?'})"
+
+
+class OpeningSignal(BaseModel):
+    opening: Opening
+    thresholds: StormThresholds = Field(default_factory=StormThresholds)
+
+
+class FleetPermitRequest(BaseModel):
+    """The permit activity's question to the fleet guard: `budget` automated actions per
+    rolling hour fleet-wide (the worker's setting)."""
+
+    request: PermitRequest
+    budget: int = Field(ge=0)
+
+
+class HeldAction(BaseModel):
+    incident_id: str
+    kind: ApprovalKind
+    what: str
+    held_by: str
+    since: datetime
+    last_asked: datetime
+
+
+class StormState(BaseModel):
+    storm_id: str
+    opened_at: datetime
+    incidents: int = Field(description="new incidents counted in the storm so far")
+    started: bool = Field(default=False, description="the Storm workflow was started")
+    released_by: str | None = None
+    released_at: datetime | None = None
+    note: str = ""
+
+
+class ReleaseRequest(BaseModel):
+    by: str = Field(min_length=1, max_length=200, description="who releases the hold")
+    note: str = Field(default="", max_length=2000)
+
+
+class FleetInput(BaseModel):
+    """The fleet guard's state, carried over continue-as-new."""
+
+    thresholds: StormThresholds = Field(default_factory=StormThresholds)
+    openings: list[Opening] = Field(default_factory=list)
+    grants: list[Grant] = Field(default_factory=list)
+    storm: StormState | None = None
+    last_storm: StormState | None = None
+    held: list[HeldAction] = Field(default_factory=list)
+    budget: int | None = None
+    pending_forward: list[Opening] = Field(default_factory=list)
+    pending_release: ReleaseRequest | None = None
+
+
+class FleetStatus(BaseModel):
+    thresholds: StormThresholds
+    openings_in_window: list[Opening]
+    storm: StormState | None
+    last_storm: StormState | None
+    held: list[HeldAction]
+    grants: list[Grant]
+    budget: int | None
+
+
+class StormInput(BaseModel):
+    storm_id: str
+    opened_at: datetime
+    thresholds: StormThresholds
+    incidents: list[Opening] = Field(description="the openings that made the storm")
+    later: list[Opening] = Field(default_factory=list, description="opened during it (latest)")
+    later_total: int = 0
+    notified: bool = False
+    released: ReleaseRequest | None = None
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+
+
+class StormStatus(BaseModel):
+    storm_id: str
+    opened_at: datetime
+    incidents: list[Opening]
+    later: list[Opening]
+    later_total: int
+    released: ReleaseRequest | None
+    timeline: list[TimelineEntry]
 
 
 # ---------------------------------------------------------------- activities

@@ -1,26 +1,14 @@
 """The result of one command run over SSH (argv, exit code, bounded and redacted output),
 shared by every activity that runs a command on a host.
+
+There is deliberately no activity here that takes an argv: a workflow names a service
+and a command slot (workflows/contracts/service.py), and the argv is resolved -- and
+allowlisted -- worker side. (`ssh.run`, a generic host + argv activity, was removed.)
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
-
-from workflows import policies
-from workflows.contracts.base import Activity
-
-
-# ---------------------------------------------------------------- activity names
-# ---------------------------------------------------------------- ssh / service
-class SshRunInput(BaseModel):
-    """Run an argv on an inventory host. The argv is passed to the remote side quoted,
-    one word per element; it never goes through a shell unless `use_shell` and the
-    inventory command asked for it."""
-
-    host: str = Field(description="inventory host name")
-    argv: list[str] = Field(min_length=1)
-    timeout_s: float = 60.0
-    max_output_bytes: int = 64 * 1024
+from pydantic import BaseModel
 
 
 class CommandResult(BaseModel):
@@ -35,7 +23,3 @@ class CommandResult(BaseModel):
     @property
     def ok(self) -> bool:
         return self.exit_status == 0
-
-
-# ---------------------------------------------------------------- activities
-SSH_RUN = Activity("ssh.run", SshRunInput, CommandResult, policies.SIDE_EFFECT)

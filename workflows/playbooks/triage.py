@@ -12,14 +12,18 @@ with workflow.unsafe.imports_passed_through():
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.playbook import Playbook
     from workflows.steps import recovery
+    from workflows.steps.escalation import CoalescedPages
     from workflows.steps.resolution import escalate
 
 
 @workflow.defn(name="Triage")
-class Triage(Playbook):
-    """No runbook applies: diagnose where possible, page a human, wait for them."""
+class Triage(Playbook, CoalescedPages):
+    """No runbook applies: diagnose where possible, page a human, wait for them. Pages
+    coalesce: every Triage incident of one UTC hour adds to one PagerDuty incident
+    (`triage:<hour>`), so a burst of unrouted alerts pages a person once."""
 
     playbook = "Triage"
+    page_prefix = "triage"
 
     @workflow.run
     async def run(self, inp: IncidentInput) -> PlaybookResult:

@@ -15,6 +15,7 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from workflows import text
     from workflows.contracts.records import POSTMORTEM_WRITE, PostmortemInput
     from workflows.incident import Incident
     from workflows.models import Resolution, TimelineEntry
@@ -24,9 +25,10 @@ MAX_TIMELINE = 200  # rows in the draft; the full timeline is in workflow histor
 _NOISE = ("slack:", "pagerduty:", "phase", "load service policy", "sample ", "verify ", "to do:")
 
 
-def _clip(text: str, n: int = 200) -> str:
-    text = text.replace("|", "\\|").replace("\n", " ")
-    return text if len(text) <= n else text[: n - 1] + "…"
+def _clip(value: str, n: int = 200) -> str:
+    # Timeline text, one line, at most n characters; a pipe cannot split a table cell.
+    value = value.replace("|", "\\|").replace("\n", " ")
+    return value if len(value) <= n else value[: n - 1] + "…"
 
 
 def _has(tl: list[TimelineEntry], step: str, outcome: str = "ok") -> TimelineEntry | None:
@@ -123,7 +125,9 @@ def render(inc: Incident, outcome: Resolution, action: str, ended: datetime) -> 
     overruns = [e for e in tl if e.step.startswith("phase overrun")]
     end_label = "Resolved" if outcome != "escalated" else "Escalated, closed"
     lines = [
-        f"# Incident Summary: {inc.alert.alertname} on {inc.service} ({inc.severity.value})",
+        # Label and annotation values as literal Markdown (workflows/text.py).
+        f"# Incident Summary: {text.md(inc.alert.alertname)} on {text.md(inc.service)} "
+        f"({inc.severity.value})",
         "",
         f"Incident `{inc.incident_id}`, playbook {inc.playbook}. Draft written by Remedy.",
         "",
@@ -135,7 +139,7 @@ def render(inc: Incident, outcome: Resolution, action: str, ended: datetime) -> 
         "👥 Impact",
         f"- Users affected: {TODO}",
         "- Functionality impacted: "
-        + _clip(inc.alert.annotations.get("summary") or f"{inc.alert.alertname} firing"),
+        + text.md(inc.alert.annotations.get("summary") or f"{inc.alert.alertname} firing", 200),
         "",
         "🔍 Root Cause",
         "Remedy's automated diagnosis (confirm offline):",

@@ -1,6 +1,12 @@
-"""The safety policy's gate before an action (restart, rollback, mitigation): a human
-approval where the inventory requires one, then a permit from the service's governor
-(workflows/governor.py) for restarts and rollbacks.
+"""The safety policy's gate before an action (restart, rollback, mitigation,
+containment): a human approval where the inventory requires one, then a permit -- from
+the fleet guard (workflows/fleet.py) for every kind, and from the service's governor
+(workflows/governor.py) for restarts and rollbacks -- in one activity call.
+
+A fleet-wide hold (an incident storm, or the fleet budget spent) is waited out: the
+incident records who holds it and asks again every minute, up to the policy's
+`fleet_hold_timeout_s`; a person may let this one action through (`remedy approve ID
+fleet-hold`) or reject it. Diagnostics never come here, so they never wait.
 
 A refusal -- nobody approved in time, or the governor cannot be reached -- raises
 NotApproved; `escalates_when_refused` on a playbook's run turns it into an escalation,
@@ -28,6 +34,11 @@ with workflow.unsafe.imports_passed_through():
 # workflow.patched id: incidents started before the safety policy existed replay
 # without its gates. Once none of those remain, switch to workflow.deprecate_patch.
 SAFETY_POLICY = "safety-policy"
+# workflow.patched id: incidents started before the fleet guard ask no permit for
+# mitigations/containment and do not wait out a fleet hold.
+FLEET_HOLD = "fleet-hold"
+# The step a person approves to let one held action through (`remedy approve ID fleet-hold`).
+HOLD_STEP = "fleet-hold"
 
 GOVERNED = ("restart", "rollback")
 
@@ -64,8 +75,12 @@ async def clear(inc: Incident, kind: str, what: str) -> None:
         return
     if kind in safety.require_approval:
         await wait_for_approval(inc, kind, what)
-    if kind in GOVERNED and safety.governor:
-        await _permit(inc, kind, what)
+    service_governor = kind in GOVERNED and safety.governor
+    fleet = safety.governor if safety.fleet is None else safety.fleet
+    if workflow.patched(FLEET_HOLD) and fleet:
+        await _permit(inc, kind, what, service_governor=service_governor, fleet=True)
+    elif service_governor:
+        await _permit(inc, kind, what)  # before the fleet guard, or this service outside it
 
 
 async def wait_for_approval(inc: Incident, step: str, what: str) -> str:
@@ -126,7 +141,9 @@ async def answers(
     return {s: inc.decisions[s] for s in steps if s in inc.decisions}
 
 
-async def _permit(inc: Incident, kind: str, what: str) -> None:
+async def _permit(
+    inc: Incident, kind: str, what: str, *, service_governor: bool = True, fleet: bool = False
+) -> None:
     n = sum(1 for e in inc.timeline if e.step == f"permit: {kind}") + 1
     req = PermitRequest(
         service=inc.service,
@@ -135,19 +152,77 @@ async def _permit(inc: Incident, kind: str, what: str) -> None:
         key=f"{inc.run_key}:{kind}:{n}",
         max_per_hour=inc.policy.safety.max_actions_per_hour,
         what=what,
+        service_governor=service_governor,
+        fleet=fleet,
     )
     decision = await _ask(inc, kind, req)
+    if fleet and decision.held_by:
+        req, decision = await _wait_out_hold(inc, kind, req, decision)
     if decision.granted:
         return
     by = await wait_for_approval(inc, "over-limit", f"{what} ({decision.detail})")
     await _ask(inc, kind, req.model_copy(update={"approved_by": by}))
 
 
-async def _ask(inc: Incident, kind: str, req: PermitRequest) -> PermitDecision:
+async def _wait_out_hold(
+    inc: Incident, kind: str, req: PermitRequest, held: PermitDecision
+) -> tuple[PermitRequest, PermitDecision]:
+    """Ask again every fleet_recheck_s until the fleet no longer holds the action (a person
+    released the storm, the budget has room) or a person approves it through; returns
+    the request as last sent and the decision. NotApproved past the policy's
+    fleet_hold_timeout_s or on a rejection."""
+    timeout = timedelta(seconds=inc.policy.safety.fleet_hold_timeout_s)
+    # Polled: the guard cannot signal a held incident when the hold ends.
+    recheck = timedelta(seconds=inc.policy.safety.fleet_recheck_s)
+    since = workflow.now()
+    deadline = since + timeout
+    inc.decisions.pop(HOLD_STEP, None)
+    inc.pending_approvals[HOLD_STEP] = f"{req.what} (held by {held.held_by})"
+    how = f"remedy approve {inc.incident_id} {HOLD_STEP}"
+    inc.record(
+        f"held by {held.held_by}",
+        "info",
+        f"{req.what}: {held.detail}; asking again every {recheck} for up to {timeout}, "
+        f"or `{how}` lets this one through",
+    )
+    d = held
+    while d.held_by:
+        remaining = deadline - workflow.now()
+        if remaining <= timedelta(0):
+            inc.pending_approvals.pop(HOLD_STEP, None)
+            inc.record(f"permit: {kind}", "failed", f"still held by {d.held_by} after {timeout}")
+            raise NotApproved(f"{kind} held by {d.held_by} for {timeout}")
+        try:
+            await workflow.wait_condition(
+                lambda: HOLD_STEP in inc.decisions, timeout=min(recheck, remaining)
+            )
+        except TimeoutError:
+            pass
+        answer = inc.decisions.get(HOLD_STEP)
+        if answer is not None and not answer.approved:
+            raise NotApproved(f"{kind} held by {d.held_by}; rejected by {answer.by}: {answer.text}")
+        if answer is not None:
+            req = req.model_copy(update={"fleet_approved_by": answer.by})
+        d = await _ask(inc, kind, req, record=False)
+    inc.pending_approvals.pop(HOLD_STEP, None)
+    waited = workflow.now() - since
+    inc.record(
+        f"permit: {kind}",
+        "ok" if d.granted else "failed",
+        f"{d.detail} (after {waited} held by {held.held_by})",
+    )
+    return req, d
+
+
+async def _ask(
+    inc: Incident, kind: str, req: PermitRequest, *, record: bool = True
+) -> PermitDecision:
     step = f"permit: {kind}"
     try:
         d = await inc.act(step, GOVERNOR_PERMIT, req)
     except StepFailed as err:  # fail safe: no permit without the governor's answer
+        inc.pending_approvals.pop(HOLD_STEP, None)
         raise NotApproved(f"no permit for {kind}: governor unavailable ({err.message})") from err
-    inc.record(step, "ok" if d.granted else "failed", d.detail)
+    if record:
+        inc.record(step, "ok" if d.granted else "failed", d.detail)
     return d
