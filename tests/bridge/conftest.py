@@ -10,8 +10,7 @@ timers, and the dev server has real visibility (list) and real close times (flap
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,34 +20,21 @@ import pytest_asyncio
 from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from activities.inventory import HostSpec, Inventory, ServiceSpec
 from bridge.app import create_app
 from remedy.settings import Settings
 from tests.bridge.helpers import TOKEN, Harness
-from tests.conftest import venv_binary
+from tests.conftest import BRIDGE_NAMESPACES, BridgeDevServer
 
-NAMESPACES = 64  # created at start: registering one later takes the server seconds
-
-
-@dataclass
-class DevServer:
-    env: WorkflowEnvironment
-    target: str
-    namespaces: Iterator[str]
+# The one session-wide dev server (tests/conftest.py), whichever module imports this.
+NAMESPACES = BRIDGE_NAMESPACES
+DevServer = BridgeDevServer
 
 
-@pytest_asyncio.fixture(scope="session")
-async def dev_server() -> AsyncIterator[DevServer]:
-    names = [f"bridge-{i}" for i in range(NAMESPACES)]
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
-        dev_server_existing_path=venv_binary("temporal"),
-        dev_server_extra_args=[arg for n in names for arg in ("--namespace", n)],
-    )
-    async with env:
-        yield DevServer(env, env.client.service_client.config.target_host, iter(names))
+@pytest.fixture(scope="session")
+def dev_server(bridge_dev_server: DevServer) -> DevServer:
+    return bridge_dev_server
 
 
 @pytest_asyncio.fixture
