@@ -36,13 +36,27 @@ def venv_binary(name: str) -> str:
     return path
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`--dist loadgroup`, see pyproject.toml): every test that uses
-    the session's one `remedy demo` run (tests/test_demo.py, tests/test_ui.py) goes to
-    the same worker, so the demo runs once, not once per worker."""
-    for item in items:
-        if "demo_run" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("demo"))
+# Test modules that must share one pytest-xdist worker (pyproject.toml's addopts runs
+# the suite on several): tests/test_ui.py reads the Temporal data of tests/test_demo.py's
+# `remedy demo` run, a session fixture (~60 s) that each worker would run again.
+XDIST_GROUPS = {"tests/test_demo.py": "demo", "tests/test_ui.py": "demo"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """`--dist loadgroup` with XDIST_GROUPS as the groups: each group is one unit of work
+    (on one worker), every other test a unit of its own. Not the xdist_group mark: on
+    pytest 9.2, pytest-xdist 3.8 silently ignores it (pytest-dev/pytest-xdist#1386)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class ModuleGroups(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            group = XDIST_GROUPS.get(nodeid.split("::", 1)[0])
+            return f"group:{group}" if group else super()._split_scope(nodeid)
+
+    return ModuleGroups(config, log)  # type: ignore[arg-type]
 
 
 @pytest_asyncio.fixture(scope="session")
