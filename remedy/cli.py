@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from remedy import cli_incident, cli_stack, rehearse
+from remedy import cli_coverage, cli_incident, cli_stack, rehearse
 from remedy.settings import SecretSettingError
 
 app = typer.Typer(
@@ -23,6 +23,8 @@ app.add_typer(cli_stack.app)
 app.add_typer(cli_incident.app)
 # rehearse
 app.add_typer(rehearse.app)
+# coverage
+app.add_typer(cli_coverage.app)
 
 
 def main() -> None:

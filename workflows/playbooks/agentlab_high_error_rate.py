@@ -6,6 +6,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.diagnostics import RECENT_COMMITS_ERRORS
+    from workflows.coverage import AGENT_LAB, asks, automated, declare, deviation, not_applicable
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.playbook import Playbook
     from workflows.steps import agentlab_release as release
@@ -80,3 +81,59 @@ class AgentLabHighErrorRate(Playbook):
             summary = tests.summary if tests else "suite did not run"
             return await escalate(self, f"integration tests failing after recovery: {summary}")
         return await close(self, "resolved", action)
+
+
+# Runbook coverage (remedy/coverage.py, `remedy coverage`): data only, never run.
+
+_INV, _CON = "Investigation (5-15 minutes)", "Containment (15-45 minutes)"
+_REC, _POST = "Recovery (45-90 minutes)", "Post-Incident Actions"
+COVERAGE = declare(
+    "AgentLabHighErrorRate",
+    AGENT_LAB,
+    "Playbook: High Error Rate (P1)",
+    [
+        automated(_INV, "Analyze Error Patterns", "steps/agentlab_release.error_groups"),
+        automated(
+            _INV,
+            "Check External Dependencies",
+            "steps/agentlab_release.upstream (5 timed probes, no API key)",
+        ),
+        automated(
+            _INV, "Review Recent Changes", "steps/agentlab_release.recent_changes (git log -10)"
+        ),
+        asks(
+            _CON,
+            "Rate Limiting (if API abuse)",
+            "steps/sli_response.ask_human (upstream failing)",
+        ),
+        asks(
+            _CON,
+            "Circuit Breaker (if external service issues)",
+            "steps/sli_response.ask_human (upstream failing)",
+        ),
+        automated(
+            _CON,
+            "Rollback (if recent deployment caused issues)",
+            "steps/agentlab_release.roll_back (CI dispatch or Rollback child)",
+        ),
+        deviation(
+            _CON,
+            "Rollback (if recent deployment caused issues)",
+            "AgentLabHighErrorRate.run",
+            "rolled back whenever the upstream answers: 'a majority of 5xx/429/no answer' "
+            "is Remedy's test for the upstream failing, and a recent deployment is not checked",
+        ),
+        automated(
+            _REC,
+            "Validate Error Reduction",
+            "steps/agentlab_release.error_rate_fell (error_rate SLI, 10 minutes)",
+        ),
+        automated(_REC, "Test Critical Paths", "steps/testsuite.run (integration tests)"),
+        not_applicable(
+            _REC,
+            "Gradual Feature Enablement",
+            "Remedy disables no feature in this playbook, so none is re-enabled",
+        ),
+        # Post-Incident Actions: none is recorded as a to-do -- not covered.
+    ],
+)

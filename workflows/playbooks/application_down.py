@@ -5,6 +5,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.coverage import AGENT_LAB, asks, automated, declare, deviation
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.playbook import Playbook
     from workflows.steps import agentlab_diagnosis as diag
@@ -84,3 +85,83 @@ class ApplicationDown(Playbook):
         # The maintenance page stays up while a person works on a down application.
         note = "; maintenance mode left on" if in_maintenance else ""
         return await escalate(self, why + note)
+
+
+# Runbook coverage (remedy/coverage.py, `remedy coverage`): data only, never run.
+
+_IMM, _INV = "Immediate Actions (0-2 minutes)", "Investigation (2-10 minutes)"
+_CON, _REC = "Containment (10-30 minutes)", "Recovery (30-60 minutes)"
+_POST = "Post-Incident Actions"
+COVERAGE = declare(
+    "ApplicationDown",
+    AGENT_LAB,
+    "Playbook: Application Down (P0)",
+    [
+        automated(_IMM, "Check application status", "steps/agentlab_diagnosis.health (10 s)"),
+        automated(_IMM, "If failed, check system resources", "steps/agentlab_diagnosis.resources"),
+        automated(
+            _INV,
+            "Check Application Logs",
+            "steps/recovery.collect_crash_evidence, steps/agentlab_diagnosis.grep",
+        ),
+        automated(
+            _INV,
+            "Verify Dependencies",
+            "steps/agentlab_diagnosis.dependencies",
+            "upstream API reached without the API key; data dir listed, runs.csv's first line",
+        ),
+        automated(
+            _INV,
+            "Check System Resources",
+            "steps/recovery.is_active (process), steps/agentlab_diagnosis.port",
+        ),
+        automated(
+            _CON, "Restart Application (if process crashed)", "steps/recovery.restart_or_roll_back"
+        ),
+        deviation(
+            _CON,
+            "Restart Application (if process crashed)",
+            "steps/recovery.restart_or_roll_back",
+            "the service's restart command, 30 s, active? -- else the Genesis rollback "
+            "child: the wait and the rollback are not in this runbook",
+        ),
+        deviation(
+            _CON,
+            "Restart Application (if process crashed)",
+            "ApplicationDown.run",
+            "the incident commander is paged if still open 5 minutes after detection "
+            "(from the Genesis runbook); a flapping alert is not restarted again",
+        ),
+        # Scale Resources (if resource exhaustion): not done, not asked -- not covered.
+        automated(
+            _CON,
+            "Enable Maintenance Mode (if needed)",
+            "steps/agentlab_recovery.maintenance('enable')",
+        ),
+        deviation(
+            _CON,
+            "Enable Maintenance Mode (if needed)",
+            "ApplicationDown.run",
+            "order: maintenance mode on before the restart (where configured), not after",
+        ),
+        automated(
+            _REC,
+            "Verify Recovery",
+            "steps/recovery.wait_healthy, steps/agentlab_recovery.verified",
+        ),
+        automated(
+            _REC,
+            "Gradual Traffic Restoration",
+            "steps/agentlab_recovery.maintenance('disable')",
+            "all at once, after verified recovery",
+        ),
+        # Monitor Post-Recovery (tail -f the log): the incident closes -- not covered.
+        asks(_POST, "Root Cause Analysis: Identify why application crashed", "post-mortem draft"),
+        # Capacity Planning, Monitoring Improvements: not on any list -- not covered.
+        asks(
+            _POST,
+            "Documentation: Update runbooks with new failure modes",
+            "post-incident checklist: update runbooks",
+        ),
+    ],
+)

@@ -7,6 +7,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.datafiles import Counts, ScanReport
     from workflows.contracts.service import CommandKind
+    from workflows.coverage import AGENT_LAB, asks, automated, declare, deviation
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.playbook import Playbook
     from workflows.steps import datafiles as files
@@ -147,3 +148,64 @@ class DataCorruption(Playbook):
                 f"({shown}): data missing, a person decides"
             )
         return out
+
+
+# Runbook coverage (remedy/coverage.py, `remedy coverage`): data only, never run.
+
+_INV, _CON = "Investigation (5-20 minutes)", "Containment (20-60 minutes)"
+_REC, _POST = "Recovery (60-180 minutes)", "Post-Incident Actions"
+_TODO = "`to do:` (data_integrity.human_steps)"
+COVERAGE = declare(
+    "DataCorruption",
+    AGENT_LAB,
+    "Playbook: Data Corruption (P1)",
+    [
+        automated(_INV, "Assess Corruption Scope", "steps/datafiles.scan"),
+        automated(
+            _INV,
+            "Identify Corruption Source",
+            "steps/datafiles.scan (newest sessions, write errors in the log)",
+        ),
+        automated(
+            _INV,
+            "Verify Backup Integrity",
+            "steps/datafiles.offsite (backup_sync), steps/datafiles.scan (valid backup copies)",
+        ),
+        deviation(
+            _INV,
+            "Assess Corruption Scope",
+            "DataCorruption.run (data_integrity.max_files)",
+            "more corrupt session files than `max_files` -> a person, nothing changed: "
+            "a limit the runbook does not state",
+        ),
+        automated(_CON, "Stop Write Operations", "steps/datafiles.read_only(on=True)"),
+        automated(_CON, "Quarantine Corrupted Data", "steps/datafiles.quarantine"),
+        automated(
+            _CON,
+            "Preserve Evidence",
+            "steps/datafiles.snapshot, steps/datafiles.offsite (evidence_upload)",
+        ),
+        deviation(
+            _CON,
+            "Preserve Evidence",
+            "DataCorruption.run",
+            "order changed for safety: the forensic tar is written before the quarantine "
+            "moves anything (the runbook lists it after); no tar, no change",
+        ),
+        automated(_REC, "Restore from Backup", "steps/datafiles.restore (backup_dir)"),
+        automated(_REC, "Rebuild Missing Data (if needed)", "steps/datafiles.rebuild_csv"),
+        automated(_REC, "Validate Data Integrity", "steps/datafiles.validate"),
+        asks(
+            _POST,
+            "Root Cause Analysis: Determine corruption cause (bug, disk failure, etc.)",
+            _TODO,
+        ),
+        asks(_POST, "Backup Verification: Improve backup integrity checks", _TODO),
+        asks(_POST, "Data Validation: Add real-time corruption detection", _TODO),
+        asks(
+            _POST,
+            "Recovery Testing: Regular DR testing including data corruption scenarios",
+            _TODO,
+        ),
+    ],
+)

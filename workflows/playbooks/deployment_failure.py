@@ -6,6 +6,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.diagnostics import RECENT_COMMITS_DEPLOY
+    from workflows.coverage import AGENT_LAB, asks, automated, declare, deviation
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.playbook import Playbook
     from workflows.steps import agentlab_release as release
@@ -68,3 +69,59 @@ class DeploymentFailure(Playbook):
         if in_maintenance:
             await release.maintenance(self, "disable")
         return await close(self, "resolved", "rollback")
+
+
+# Runbook coverage (remedy/coverage.py, `remedy coverage`): data only, never run.
+
+_INV, _CON = "Investigation (5-20 minutes)", "Containment (20-40 minutes)"
+_REC, _POST = "Recovery (40-90 minutes)", "Post-Incident Actions"
+COVERAGE = declare(
+    "DeploymentFailure",
+    AGENT_LAB,
+    "Playbook: Deployment Failure (P1)",
+    [
+        automated(
+            _INV,
+            "Deployment Log Analysis",
+            "steps/agentlab_release.deploy_check('startup_logs')",
+            "the service's startup logs; the CI run log (gh run view) is not read",
+        ),
+        automated(
+            _INV, "Error Identification", "steps/agentlab_release.deploy_check('import_check')"
+        ),
+        automated(_INV, "Change Analysis", "steps/agentlab_release.recent_changes (git log -5)"),
+        # Stop Broken Deployment (disable the deploy workflow): not done -- not covered.
+        automated(
+            _CON,
+            "Rollback to Previous Version",
+            "steps/agentlab_release.roll_back (CI dispatch or Rollback child)",
+        ),
+        automated(
+            _CON,
+            "Temporary Mitigation",
+            "steps/agentlab_release.maintenance('enable')",
+            "where `agent_lab.maintenance` is configured",
+        ),
+        deviation(
+            _CON,
+            "Temporary Mitigation",
+            "DeploymentFailure.run",
+            "order: maintenance mode on before the rollback, not after",
+        ),
+        automated(
+            _REC,
+            "Validate Rollback",
+            "steps/recovery.wait_healthy, deploy_check('smoke_test')",
+        ),
+        asks(
+            _REC,
+            "Fix Deployment Issues",
+            "steps/resolution.escalate on failure",
+            "on success the fix is left to the post-mortem (a person)",
+        ),
+        automated(
+            _REC, "Gradual Traffic Restoration", "steps/agentlab_release.maintenance('disable')"
+        ),
+        # Post-Incident Actions: none is recorded as a to-do -- not covered.
+    ],
+)

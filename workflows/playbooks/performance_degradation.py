@@ -5,6 +5,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.coverage import AGENT_LAB, automated, declare, deviation, not_applicable
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.playbook import Playbook
     from workflows.steps import agentlab_diagnosis as diag
@@ -70,3 +71,44 @@ class PerformanceDegradation(Playbook):
             if not held.held:
                 return await escalate(self, f"{LATENCY_SLI} not sustained{kept}")
         return await close(self, "resolved", action)
+
+
+# Runbook coverage (remedy/coverage.py, `remedy coverage`): data only, never run.
+
+_INV, _CON = "Investigation (5-15 minutes)", "Containment (15-45 minutes)"
+_REC, _POST = "Recovery (45-120 minutes)", "Post-Incident Actions"
+COVERAGE = declare(
+    "PerformanceDegradation",
+    AGENT_LAB,
+    "Playbook: Performance Degradation (P2)",
+    [
+        automated(
+            _INV,
+            "Performance Metrics",
+            "steps/agentlab_diagnosis.resources, diagnostics.value (latency_p95, cpu SLIs)",
+        ),
+        # Identify Bottlenecks (cProfile), Recent Changes (git log): not done -- not covered.
+        # Resource Scaling: not done, not asked -- not covered.
+        automated(_CON, "Request Throttling", "steps/mitigation.apply (throttle)"),
+        automated(_CON, "Cache Optimization", "steps/mitigation.apply (cache)"),
+        automated(
+            _REC,
+            "Performance Validation",
+            "steps/agentlab_recovery.load_probe, steps/verify.sustained (latency_p95)",
+        ),
+        deviation(
+            _REC,
+            "Performance Validation",
+            "activities/load_probe",
+            "the load probe is capped at 60 s, never retried, and refused for targets "
+            "that are neither loopback nor an inventory service URL",
+        ),
+        not_applicable(
+            _REC,
+            "Optimization Deployment",
+            "deploying code (git push) is a release, not an incident action",
+        ),
+        automated(_REC, "Monitoring", "steps/verify.sustained (latency_p95)"),
+        # Post-Incident Actions: P2, no post-mortem draft, no to-do -- not covered.
+    ],
+)

@@ -25,6 +25,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.coverage import AGENT_LAB, asks, automated, declare, deviation
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.playbook import Playbook
     from workflows.steps import escalation, notify, safety, security
@@ -70,3 +71,81 @@ class SecurityIncident(Playbook):
             self,
             f"{done} ({', '.join(sec.containment)}); recovery and the to-do list are for people",
         )
+
+
+# Runbook coverage (remedy/coverage.py, `remedy coverage`): data only, never run.
+
+_IMM, _INV = "Immediate Actions (0-5 minutes)", "Investigation (5-60 minutes)"
+_CON, _REC = "Containment (60-120 minutes)", "Recovery (120-480 minutes)"
+_POST = "Post-Incident Actions"
+_APPROVED = "steps/security.contain (inventory `security.containment`, each approved by name)"
+COVERAGE = declare(
+    "SecurityIncident",
+    AGENT_LAB,
+    "Playbook: Security Incident (P0)",
+    [
+        asks(_IMM, "Isolate affected systems", _APPROVED),
+        asks(_IMM, "Rotate credentials immediately", _APPROVED),
+        asks(_IMM, "Block suspicious IPs", _APPROVED),
+        deviation(
+            _IMM,
+            "Rotate credentials immediately",
+            "SecurityIncident.run",
+            "order changed for safety: evidence first (access-log analysis, forensic "
+            "snapshot), then containment, and only with a person's approval",
+        ),
+        automated(_INV, "Access Log Analysis", "steps/security.analyse_access_log"),
+        # Compromised Data Assessment (S3 listing, session files touched): not covered.
+        automated(
+            _INV,
+            "Attack Vector Identification",
+            "steps/security.analyse_access_log (attack-pattern grep)",
+        ),
+        automated(
+            _CON,
+            "System Isolation",
+            "steps/security.snapshot (forensic tar of data and logs)",
+            "isolation itself is an approved containment step",
+        ),
+        deviation(
+            _CON,
+            "System Isolation",
+            "steps/security.snapshot",
+            "a tar of the data dir and logs on the host, not a cloud disk snapshot",
+        ),
+        asks(_CON, "Credential Rotation", _APPROVED),
+        asks(_CON, "Access Control", _APPROVED),
+        asks(_REC, "Clean System Restoration", "`to do:` (security.human_steps)"),
+        asks(_REC, "Security Hardening", "`to do:` (security.human_steps)"),
+        asks(
+            _REC,
+            "Validation",
+            "`to do:` 'Security hardening: ... penetration test' (security.human_steps)",
+        ),
+        asks(
+            _POST,
+            "Forensic Analysis: Complete investigation report",
+            "`to do:` (security.human_steps)",
+        ),
+        asks(
+            _POST,
+            "Legal Compliance: Notify authorities if required",
+            "`to do:` (security.human_steps)",
+        ),
+        asks(
+            _POST,
+            "Security Improvements: Implement lessons learned",
+            "`to do:` 'Security hardening' (security.human_steps)",
+        ),
+        asks(
+            _POST,
+            "Communication: User notification if data breached",
+            "`to do:` (security.human_steps)",
+        ),
+        asks(
+            _POST,
+            "Insurance: File incident reports for coverage",
+            "`to do:` (security.human_steps)",
+        ),
+    ],
+)

@@ -6,6 +6,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.mitigation import MITIGATION_APPLY, MitigationInput
+    from workflows.coverage import AGENT_LAB, automated, declare, deviation, not_applicable
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.playbook import Playbook
     from workflows.steps import agentlab_diagnosis as diag
@@ -104,3 +105,66 @@ class StreamingFailure(Playbook):
         self.record(step, "skipped" if res.dry_run else "ok", res.detail)
         if res.restart and await recovery.restart(self, "restart after disabling again"):
             await workflow.sleep(self.policy.waits.after_restart)
+
+
+# Runbook coverage (remedy/coverage.py, `remedy coverage`): data only, never run.
+
+_INV, _CON = "Investigation (5-15 minutes)", "Containment (15-30 minutes)"
+_REC, _POST = "Recovery (30-60 minutes)", "Post-Incident Actions"
+COVERAGE = declare(
+    "StreamingFailure",
+    AGENT_LAB,
+    "Playbook: Streaming Failure (P2)",
+    [
+        automated(
+            _INV,
+            "Check Streaming Logs",
+            "steps/agentlab_diagnosis.grep('stream_errors'), agentlab_recovery.stream_probe",
+        ),
+        # Network Connectivity (ping, mtr): not done -- not covered.
+        not_applicable(
+            _INV,
+            "Client-Side Issues",
+            "the browser console and Gradio code are a person's to read",
+        ),
+        automated(
+            _CON,
+            "Disable Streaming Temporarily",
+            "steps/mitigation.apply (agent_lab.streaming_mitigation)",
+        ),
+        not_applicable(
+            _CON,
+            "Implement Retry Logic",
+            "a code change to the application, not an incident action",
+        ),
+        not_applicable(
+            _CON,
+            "Reduce Chunk Size",
+            "a code change to the application, not an incident action",
+        ),
+        automated(
+            _REC,
+            "Test Streaming Recovery",
+            "steps/agentlab_recovery.retry_stream_probe",
+        ),
+        deviation(
+            _REC,
+            "Test Streaming Recovery",
+            "agent_lab.stream_retry_interval",
+            "the probe is retried every 60 s until the Recovery budget ends: the "
+            "interval is Remedy's",
+        ),
+        automated(
+            _REC,
+            "Gradual Rollout",
+            "StreamingFailure.re_enable",
+            "re-enabled for everyone at once, disabled again if verification fails",
+        ),
+        automated(
+            _REC,
+            "Performance Monitoring",
+            "StreamingFailure.verified (streaming_continuity SLI sustained)",
+        ),
+        # Post-Incident Actions: P2, no post-mortem draft, no to-do -- not covered.
+    ],
+)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.coverage import GENESIS, asks, automated, declare, deviation, not_applicable
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.playbook import Playbook
     from workflows.steps import diagnostics, notify, phases, safety, sli_response, testsuite
@@ -93,3 +94,99 @@ class TestPassRateLow(Playbook):
         await diagnostics.value(self, "CPU usage", d.cpu_query)
         await diagnostics.value(self, "memory usage", d.memory_query)
         await diagnostics.value(self, "disk I/O utilization", d.disk_io_query)
+
+
+# Runbook coverage (remedy/coverage.py, `remedy coverage`): data only, never run.
+_DIAG, _MIT, _VER = "Diagnosis Steps", "Mitigation Options", "Verification"
+_A = "Response Actions > Scenario A: Infrastructure Test Failures (>5 failures)"
+_B = "Response Actions > Scenario B: Intermittent Test Failures (P4 performance test)"
+_C = "Response Actions > Scenario C: New Regression (tests that previously passed)"
+COVERAGE = declare(
+    "TestPassRateLow",
+    GENESIS,
+    "Incident: TestPassRateLow",
+    [
+        automated(_DIAG, "Check Current Status", "steps/testsuite.run (test_suite | tee log)"),
+        automated(_DIAG, "Identify Failing Tests", "steps/testsuite.run (failing ids)"),
+        automated(_DIAG, "Categorize Failures", "steps/testsuite.scenario (testing.categories)"),
+        deviation(
+            _DIAG,
+            "Check for Common Patterns",
+            "TestPassRateLow.resource_contention",
+            "only in Scenario B when the test fails in isolation (CPU, memory, disk I/O "
+            "from Prometheus); health_check.sh is not run here: not covered otherwise",
+        ),
+        automated(_A, "Check critical modules", "steps/testsuite.check('imports')"),
+        asks(_A, "Review recent code changes", "steps/sli_response.ask_human"),
+        automated(_A, "Check for dependency issues", "steps/testsuite.check('dependencies')"),
+        automated(
+            _A,
+            "If imports fail or deps missing - ROLLBACK",
+            "steps/sli_response.roll_back_then_verify",
+        ),
+        automated(
+            _B,
+            "Check if it's the known test_halo_routing_performance_large_dag",
+            "steps/testsuite.scenario (testing.intermittent)",
+        ),
+        automated(_B, "Run test in isolation", "steps/testsuite.run (failing ids)"),
+        asks(
+            _B,
+            "If passes in isolation - add retry logic",
+            "timeline 'intermittent test': add retry logic (left to people)",
+            "a timeline note, not a `to do:` item of the post-mortem checklist",
+        ),
+        deviation(
+            _B,
+            "If passes in isolation - add retry logic",
+            "TestPassRateLow.run",
+            "passes in isolation -> closed as resolved at once, without the 10-minute "
+            "sustained verification",
+        ),
+        automated(
+            _B,
+            "If fails in isolation - investigate resource contention",
+            "TestPassRateLow.resource_contention, then steps/sli_response.ask_human",
+        ),
+        automated(
+            _C, "Compare with baseline", "steps/testsuite.run (new_failures vs baseline log)"
+        ),
+        automated(_C, "Identify newly failing tests", "steps/testsuite.run (new_failures)"),
+        asks(_C, "Review code changes for those modules", "steps/sli_response.ask_human"),
+        asks(
+            _C,
+            "Apply hotfix or rollback",
+            "steps/sli_response.ask_human (hotfix)",
+            "rolled back by Remedy only at the 30-minute deadline or below 95 %",
+        ),
+        # Immediate: add test retries; Short-term: disable non-critical failing tests --
+        # neither done nor asked for (only Scenario B's timeline note): not covered.
+        asks(_MIT, "Medium-term (15-30 min): Apply hotfix", "steps/sli_response.ask_human"),
+        automated(
+            _MIT,
+            "Rollback (if unresolved after 30 min)",
+            "steps/sli_response.verify_or_roll_back",
+        ),
+        automated(_VER, "Confirm pass rate restored", "steps/verify.sustained (test_pass_rate)"),
+        deviation(
+            _VER,
+            "Confirm pass rate restored",
+            "steps/sli_response.goal",
+            "the pass rate is read from the `test_pass_rate` SLI (Prometheus), not by "
+            "running the suite again",
+        ),
+        not_applicable(
+            _VER,
+            "Check Grafana panel 1: Pass rate ≥98%",
+            "a dashboard for people; the same series is verified",
+        ),
+        automated(_VER, "Wait 10 minutes: Ensure sustained improvement", "steps/verify.sustained"),
+        deviation(
+            _VER,
+            "Wait 10 minutes: Ensure sustained improvement",
+            "steps/verify.sustained",
+            "sampled every 30 s; a missing sample breaks the window (no data is never 'improved')",
+        ),
+        automated(_VER, "Document incident", "steps/resolution.close (incident log line)"),
+    ],
+)

@@ -42,3 +42,8 @@ class Triage(Playbook, CoalescedPages):
             await recovery.collect_crash_evidence(self)
         why = (inp.route_reason or "no playbook for this alert") + unknown
         return await escalate(self, why)
+
+
+# Runbook coverage (remedy/coverage.py): Triage carries out no runbook step of its own --
+# it is where an alert goes when no runbook applies. Data only, never run.
+COVERAGE: list[object] = []
