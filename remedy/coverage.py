@@ -32,8 +32,9 @@ from pathlib import Path
 from workflows.coverage import SHARED, Covers
 
 ROOT = Path(__file__).resolve().parents[1]
-# The seed runbooks: vendored in docs/runbooks/ when present, else the shared seeds.
-RUNBOOK_DIRS = (ROOT / "docs" / "runbooks", Path("/work/shared/seeds"))
+# The seed runbooks, vendored in docs/runbooks/ (copies of the specification the
+# playbooks carry out): a fresh clone and CI read exactly these.
+RUNBOOK_DIRS = (ROOT / "docs" / "runbooks",)
 SEED_NAMES = ("genesis-incident-response-playbook.md", "agent-lab-incident-playbooks.md")
 
 DESCRIPTIVE = {
