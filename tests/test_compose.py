@@ -149,6 +149,11 @@ def test_prometheus_and_alertmanager_reach_the_bridge_with_the_token() -> None:
         "port": int(port.rpartition(":")[2]),
     }
     assert job["authorization"]["credentials_file"] == "/run/secrets/bridge_token"
+    # The runbooks' alert rules load with Remedy's own: listed (by name: the unit tests
+    # next to them are no rule file) and inside the directory compose mounts.
+    assert prom["rule_files"] == ["rules.yml", "rules/remedy-runbooks.yml"]
+    assert "./deploy/prometheus:/etc/prometheus:ro" in compose["services"]["prometheus"]["volumes"]
+    assert (ROOT / "deploy/prometheus/rules/remedy-runbooks.yml").is_file()
     am = yaml.safe_load((ROOT / "deploy/alertmanager/alertmanager.yml").read_text())
     # Remedy's own alerts (every rule in rules.yml) page people, never the bridge: a
     # broken Remedy cannot handle the alert about itself.
