@@ -35,9 +35,10 @@ from workflows.contracts.records import INCIDENT_LOG, IncidentLogInput, Incident
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
-def incident_line(alertname: str, action: str) -> str:
+def incident_line(alertname: str, action: str, *, escalated: bool = False) -> str:
     # Alert labels are untrusted: a newline in one must not forge a second log line.
-    return f"Incident: {_CONTROL.sub(' ', alertname)} - Resolved via {_CONTROL.sub(' ', action)}"
+    how = "Escalated to a person" if escalated else "Resolved via"
+    return f"Incident: {_CONTROL.sub(' ', alertname)} - {how} {_CONTROL.sub(' ', action)}"
 
 
 def _record_id(incident_id: str, line: str) -> str:
@@ -70,7 +71,7 @@ class RecordsActivities:
     async def incident_log(self, inp: IncidentLogInput) -> IncidentLogResult:
         """`written` is True when the log holds the line, whether this attempt wrote it
         or an earlier one did; False (with a warning) when the remote append failed."""
-        line = incident_line(inp.alertname, inp.action)
+        line = incident_line(inp.alertname, inp.action, escalated=inp.escalated)
         svc = self.inventory.service(inp.service)
         host_name = svc.hosts[0]
         where = (

@@ -112,4 +112,7 @@ async def test_unreachable_host_escalates_never_resolves(
     res = await run(time_env, inv, settings_for(tmp_path), "demo")
     assert res.outcome == "escalated"
     assert any("HostUnreachable" in e.detail for e in res.timeline)
-    assert not (tmp_path / "incidents.log").exists()
+    # Logged once, as escalated at the hand-over: never "resolved" by an unreachable host.
+    [line] = (tmp_path / "incidents.log").read_text().splitlines()
+    assert "Incident: GenesisServiceDown - Escalated to a person" in line
+    assert "Resolved" not in line

@@ -16,6 +16,7 @@ from datetime import datetime
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.records import incident_line
 from workflows.contracts.http import HTTP_PROBE, HttpProbeInput, HttpProbeResult
 from workflows.contracts.notify import (
     PAGERDUTY_EVENT,
@@ -225,7 +226,8 @@ class World:
 
         @activity.defn(name=INCIDENT_LOG.name)
         async def incident_log(inp: IncidentLogInput) -> IncidentLogResult:
-            line = f"Incident: {inp.alertname} - Resolved via {inp.action}"
+            # The real activity's wording (activities/records.py), resolved or escalated.
+            line = incident_line(inp.alertname, inp.action, escalated=inp.escalated)
             if world.policy.safety.dry_run:  # as activities/records.py: nothing appended
                 world.log("dry-run:incident_log", line)
                 return IncidentLogResult(written=False, dry_run=True, where="memory", line=line)

@@ -193,7 +193,11 @@ async def test_still_bad_after_rollback_escalates(time_env: WorkflowEnvironment)
         timedelta(minutes=30),
         timedelta(minutes=1),
     )
-    assert "incident_log" not in w.names()
+    # One line, written at the hand-over (30 minutes after the rollback), as escalated.
+    assert [c.detail.split(" - ")[1][:21] for c in w.calls if c.name == "incident_log"] == [
+        "Escalated to a person"
+    ]
+    assert w.times("incident_log")[0] >= w.times("pagerduty:trigger")[0]
 
 
 async def test_no_data_is_not_improvement(time_env: WorkflowEnvironment) -> None:

@@ -115,7 +115,10 @@ async def test_still_down_after_rollback_escalates(time_env: WorkflowEnvironment
     assert res.outcome == "escalated" and res.paged
     assert world.names().count("pagerduty:trigger") == 1
     assert "Escalated" in [c.detail for c in world.calls if c.name == "slack"]
-    assert "incident_log" not in world.names()  # not "resolved via" anything
+    # Logged at the hand-over, as escalated, never as "resolved via" anything.
+    [line] = [c.detail for c in world.calls if c.name == "incident_log"]
+    assert line.startswith("Incident: GenesisServiceDown - Escalated to a person")
+    assert "Resolved" not in line
 
 
 async def test_rollback_step_failure_stops_procedure_and_escalates(

@@ -17,6 +17,9 @@ class IncidentLogInput(BaseModel):
     service: str
     alertname: str
     action: str
+    # The runbooks log how an incident ended; an escalation is logged when it is handed
+    # over ("Escalated: <why>"), a resolution when it closes ("Resolved via <action>").
+    escalated: bool = False
     incident_id: str = Field(
         description="the incident run's key (Incident.run_key): one "
         "line per run, however often the activity is retried"

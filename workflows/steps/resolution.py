@@ -9,7 +9,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.records import INCIDENT_LOG, IncidentLogInput
-    from workflows.incident import Incident, StepFailed
+    from workflows.incident import Incident
     from workflows.models import Phase, PlaybookResult, Resolution
     from workflows.steps import escalation, notify, postincident
 
@@ -18,6 +18,8 @@ with workflow.unsafe.imports_passed_through():
 # without it. Once none of those remain, switch to workflow.deprecate_patch, then remove.
 POST_INCIDENT_REPORT = "post-incident-report"
 FLAPPING_HOLDS_OPEN = "flapping-holds-open"
+# Incidents started before it logged only resolutions; escalations now get their line too.
+ESCALATION_LOG_LINE = "escalation-log-line"
 
 # How long an escalated incident stays open waiting for a person. While open, repeats
 # of its alert join it instead of starting (and paging for) a new incident.
@@ -31,6 +33,9 @@ async def escalate(inc: Incident, why: str) -> PlaybookResult:
     A flapping incident ignores resolutions: closing on each one would let the next
     re-fire start (and page for) yet another incident -- a notification storm."""
     await escalation.hand_over(inc, why)
+    if workflow.patched(ESCALATION_LOG_LINE):
+        # The incident log says how every incident ended, escalations included.
+        await _log_line(inc, why, escalated=True)
     # Patched: flapping incidents that escalated before this change closed on resolution.
     hold = inc.flapping and workflow.patched(FLAPPING_HOLDS_OPEN)
     try:
@@ -48,27 +53,7 @@ async def close(inc: Incident, outcome: Resolution, action: str) -> PlaybookResu
     inc.outcome = outcome
     inc.enter(Phase.RESOLUTION)
     if outcome != "escalated":
-        try:
-            log = await inc.act(
-                "incident log",
-                INCIDENT_LOG,
-                IncidentLogInput(
-                    service=inc.service,
-                    alertname=inc.alert.alertname,
-                    action=action,
-                    incident_id=inc.run_key,
-                ),
-            )
-            if log.dry_run:
-                inc.record(
-                    "incident log", "skipped", f"DRY RUN: would append to {log.where}: {log.line}"
-                )
-            else:  # not written: the append failed on the host (the activity logged why)
-                inc.record(
-                    "incident log", "ok" if log.written else "failed", f"{log.where}: {log.line}"
-                )
-        except StepFailed:
-            pass
+        await _log_line(inc, action, escalated=False)
         await notify.status_update(inc, "Resolved", action, "post-incident review")
         if inc.paged:
             await notify.pagerduty(inc, "resolve", f"resolved via {action}")
@@ -92,3 +77,26 @@ async def close(inc: Incident, outcome: Resolution, action: str) -> PlaybookResu
         timeline=inc.timeline,
         run_key=inc.run_key if inc.per_run else "",
     )
+
+
+async def _log_line(inc: Incident, action: str, *, escalated: bool) -> None:
+    """The runbooks' `echo "Incident: X - Resolved via ..." >> incidents.log`, keyed on
+    the incident run (one line per run, however often retried). A failure is recorded,
+    never raised: the log must not stop the hand-over or the close."""
+    log = await inc.attempt(
+        "incident log",
+        INCIDENT_LOG,
+        IncidentLogInput(
+            service=inc.service,
+            alertname=inc.alert.alertname,
+            action=action,
+            incident_id=inc.run_key,
+            escalated=escalated,
+        ),
+    )
+    if log is None:
+        return
+    if log.dry_run:
+        inc.record("incident log", "skipped", f"DRY RUN: would append to {log.where}: {log.line}")
+    else:  # not written: the append failed on the host (the activity logged why)
+        inc.record("incident log", "ok" if log.written else "failed", f"{log.where}: {log.line}")
