@@ -117,7 +117,9 @@ async def test_ssh_fault_escalates_and_never_resolves(
     assert res.outcome == "escalated" and res.paged, res.timeline
     failed = [e for e in res.timeline if e.outcome == "failed"]
     assert any(e.step == "restart" and error_type in e.detail for e in failed), failed
-    assert not (tmp_path / "incidents.log").exists()  # nothing "resolved via" anything
+    # One line, written at the hand-over as escalated: never "resolved via" anything.
+    [line] = (tmp_path / "incidents.log").read_text().splitlines()
+    assert "Escalated to a person" in line and "Resolved" not in line
     assert supervisor.pid() == 0  # and indeed nothing ran on the host
 
 
@@ -234,7 +236,9 @@ async def test_notifications_failing_never_stop_an_escalation(
     outcome = {e.step: e.outcome for e in res.timeline}
     assert outcome["pagerduty: trigger"] == "failed" and outcome["slack: Escalated"] == "failed"
     assert any(r.path == "/pagerduty" for r in httpsink.requests)
-    assert not (tmp_path / "incidents.log").exists()
+    # One line, written at the hand-over as escalated: never "resolved via" anything.
+    [line] = (tmp_path / "incidents.log").read_text().splitlines()
+    assert "Escalated to a person" in line and "Resolved" not in line
 
 
 async def test_before_the_patch_a_failing_slack_delayed_the_restart(
