@@ -191,9 +191,8 @@ def create_app(
         flap_cooldown_s=settings.flap_cooldown_s,
         max_new_per_request=settings.bridge_max_new_incidents_per_request,
         max_new_per_minute=settings.bridge_max_new_incidents_per_minute,
+        storm=StormReporter.from_settings(settings.task_queue, settings),
     )
-    # The storm breaker's thresholds from this app's settings (not the environment).
-    dispatcher.storm = StormReporter.from_settings(settings.task_queue, settings)
 
     async def temporal_serving() -> bool:
         metrics.temporal_calls.labels("check_health").inc()

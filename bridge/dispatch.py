@@ -203,6 +203,7 @@ class Dispatcher:
         flap_cooldown_s: float,
         max_new_per_request: int = 0,
         max_new_per_minute: int = 0,
+        storm: StormReporter | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.link = link
@@ -213,7 +214,8 @@ class Dispatcher:
         self.cooldown_s = flap_cooldown_s
         self.max_new_per_request = max_new_per_request
         self.new_incidents = NewIncidentWindow(max_new_per_minute, clock)
-        self.storm = StormReporter.from_env(task_queue)  # openings -> fleet guard (storm breaker)
+        # Openings -> the fleet guard (storm breaker); thresholds from the app's settings.
+        self.storm = storm or StormReporter(task_queue)
         # One lock per open incident id: concurrent webhooks for one incident apply in
         # arrival order (a resolution never overtakes the firing it resolves). Weak
         # values: a lock disappears when no request holds it.

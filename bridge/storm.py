@@ -47,16 +47,6 @@ class StormReporter:
             StormThresholds(incidents=settings.storm_incidents, window_s=settings.storm_window_s),
         )
 
-    @classmethod
-    def from_env(cls, task_queue: str) -> StormReporter:
-        """The thresholds from the environment, as the bridge's Settings() reads them;
-        the defaults (20 in 5 min) if the settings cannot be read here."""
-        try:
-            return cls.from_settings(task_queue, Settings())
-        except Exception as err:  # noqa: BLE001 -- the bridge itself reports bad settings
-            log.warning("storm thresholds from settings unavailable (%s); using defaults", err)
-            return cls(task_queue)
-
     async def opened(
         self, client: Client, workflow_id: str, run_id: str, playbook: str, alert: Alert
     ) -> None:

@@ -32,7 +32,8 @@ class Strict(BaseModel):
 I = TypeVar("I", bound=BaseModel)  # noqa: E741
 R = TypeVar("R", bound=BaseModel)
 
-# Every declared activity, by name: what the worker must register, no more, no less.
+# Every Activity created in this process, by name: a name declared twice is refused at
+# import. What the worker must register is `declared_activities()` (contracts/__init__).
 DECLARED: dict[str, Activity] = {}  # type: ignore[type-arg]
 
 
