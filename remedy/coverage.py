@@ -174,8 +174,9 @@ def declarations() -> list[Covers]:
     import importlib
 
     from workflows.registry import PLAYBOOKS
+    from workflows.steps import followups
 
-    out = list(SHARED)
+    out = list(SHARED) + followups.COVERAGE
     seen: set[str] = set()
     for cls in PLAYBOOKS.values():
         mod = cls.__module__

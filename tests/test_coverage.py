@@ -75,57 +75,7 @@ KNOWN_GAPS = {
         "Scale Resources (if resource exhaustion)",
     ),
     (A, "Playbook: Application Down (P0) > Recovery (30-60 minutes)", "Monitor Post-Recovery"),
-    (
-        A,
-        "Playbook: Application Down (P0) > Post-Incident Actions",
-        "Capacity Planning: Review resource allocation",
-    ),
-    (
-        A,
-        "Playbook: Application Down (P0) > Post-Incident Actions",
-        "Monitoring Improvements: Add alerts for crash precursors",
-    ),
-    (
-        A,
-        "Playbook: High Error Rate (P1) > Post-Incident Actions",
-        "Error Analysis: Categorize and prioritize error types",
-    ),
-    (
-        A,
-        "Playbook: High Error Rate (P1) > Post-Incident Actions",
-        "Testing Improvements: Add tests for error conditions",
-    ),
-    (
-        A,
-        "Playbook: High Error Rate (P1) > Post-Incident Actions",
-        "Monitoring Enhancements: Add alerts for specific error patterns",
-    ),
-    (
-        A,
-        "Playbook: High Error Rate (P1) > Post-Incident Actions",
-        "Capacity Planning: Review if load caused errors",
-    ),
     (A, "Playbook: Streaming Failure (P2) > Investigation (5-15 minutes)", "Network Connectivity"),
-    (
-        A,
-        "Playbook: Streaming Failure (P2) > Post-Incident Actions",
-        "Network Analysis: Investigate connectivity issues",
-    ),
-    (
-        A,
-        "Playbook: Streaming Failure (P2) > Post-Incident Actions",
-        "API Reliability: Review OpenRouter streaming reliability",
-    ),
-    (
-        A,
-        "Playbook: Streaming Failure (P2) > Post-Incident Actions",
-        "Client Improvements: Enhance Gradio streaming handling",
-    ),
-    (
-        A,
-        "Playbook: Streaming Failure (P2) > Post-Incident Actions",
-        "Fallback Options: Implement non-streaming fallback",
-    ),
     (
         A,
         "Playbook: Performance Degradation (P2) > Investigation (5-15 minutes)",
@@ -135,26 +85,6 @@ KNOWN_GAPS = {
     (A, "Playbook: Performance Degradation (P2) > Containment (15-45 minutes)", "Resource Scaling"),
     (
         A,
-        "Playbook: Performance Degradation (P2) > Post-Incident Actions",
-        "Performance Analysis: Identify bottleneck causes",
-    ),
-    (
-        A,
-        "Playbook: Performance Degradation (P2) > Post-Incident Actions",
-        "Capacity Planning: Review resource requirements",
-    ),
-    (
-        A,
-        "Playbook: Performance Degradation (P2) > Post-Incident Actions",
-        "Code Optimization: Implement performance improvements",
-    ),
-    (
-        A,
-        "Playbook: Performance Degradation (P2) > Post-Incident Actions",
-        "Load Testing: Regular performance regression testing",
-    ),
-    (
-        A,
         "Playbook: Security Incident (P0) > Investigation (5-60 minutes)",
         "Compromised Data Assessment",
     ),
@@ -162,26 +92,6 @@ KNOWN_GAPS = {
         A,
         "Playbook: Deployment Failure (P1) > Containment (20-40 minutes)",
         "Stop Broken Deployment",
-    ),
-    (
-        A,
-        "Playbook: Deployment Failure (P1) > Post-Incident Actions",
-        "Deployment Analysis: Review pipeline and scripts",
-    ),
-    (
-        A,
-        "Playbook: Deployment Failure (P1) > Post-Incident Actions",
-        "Testing Improvements: Enhance pre-deployment testing",
-    ),
-    (
-        A,
-        "Playbook: Deployment Failure (P1) > Post-Incident Actions",
-        "Rollback Procedures: Test rollback processes regularly",
-    ),
-    (
-        A,
-        "Playbook: Deployment Failure (P1) > Post-Incident Actions",
-        "Change Management: Implement stricter change controls",
     ),
 }
 

@@ -11,7 +11,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.records import INCIDENT_LOG, IncidentLogInput
     from workflows.incident import Incident
     from workflows.models import Phase, PlaybookResult, Resolution
-    from workflows.steps import escalation, notify, postincident
+    from workflows.steps import escalation, followups, notify, postincident
 
 
 # workflow.patched id: incidents started before the post-incident report existed replay
@@ -52,9 +52,11 @@ async def close(inc: Incident, outcome: Resolution, action: str) -> PlaybookResu
     # Decided first: a deadline expiring while we write the log must not page anyone.
     inc.outcome = outcome
     inc.enter(Phase.RESOLUTION)
+    # The runbook's Post-Incident Actions: asked of people, never dropped (no events).
+    todo = followups.record(inc)
     if outcome != "escalated":
         await _log_line(inc, action, escalated=False)
-        await notify.status_update(inc, "Resolved", action, "post-incident review")
+        await notify.status_update(inc, "Resolved", action, followups.slack_line(todo))
         if inc.paged:
             await notify.pagerduty(inc, "resolve", f"resolved via {action}")
     await inc.settle_background()
