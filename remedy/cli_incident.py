@@ -77,87 +77,91 @@ def list_incidents(
     run_client(go)
 
 
-# `remedy list`'s columns, and the order they give way in a narrow terminal (0: never).
-# The id and the run prefix are what a person types next; the playbook mostly repeats
-# the id's alertname, the phase of a closed run is Resolution.
-LIST_COLUMNS = (
-    ("incident", 0),
-    ("run", 0),
-    ("playbook", 2),
-    ("status", 0),
-    ("phase", 3),
-    ("sev", 1),
-    ("started (UTC)", 0),
-)
+# `remedy list`'s columns: the id and the run prefix first, what a person types next.
+LIST_COLUMNS = ("incident", "run", "playbook", "status", "phase", "sev", "started (UTC)")
 
 
 def incident_table(rows: list[tuple[str, ...]], width: int) -> Any:
-    """The `remedy list` table, its columns fitted to `width`: rather than squeezing every
-    column into "…", the least useful give way (said in the caption)."""
+    """The `remedy list` output fitted to `width`: a table when every column fits, else
+    one block per incident (the id on its own line, the rest on the next), so that no
+    word is squeezed into "…" or dropped in an 80-column terminal."""
+    from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
-    last = len(LIST_COLUMNS) - 1
-
     def need(i: int) -> int:
-        # "started" may wrap as date / time (10 wide); the others stay on one line.
-        longest = max([len(LIST_COLUMNS[i][0]), *(len(r[i]) for r in rows)])
-        return min(longest, 10) if i == last else longest
+        return max([len(LIST_COLUMNS[i]), *(len(r[i]) for r in rows)])
 
-    kept = list(range(len(LIST_COLUMNS)))
-    dropped: list[int] = []
-    for i in sorted(
-        (i for i, (_, rank) in enumerate(LIST_COLUMNS) if rank), key=lambda i: -LIST_COLUMNS[i][1]
-    ):
-        if sum(need(j) for j in kept) + len(kept) - 1 <= width:  # one space between columns
-            break
-        kept.remove(i)
-        dropped.append(i)
-    # No borders, one space between columns: ids are long, and 80 columns is common.
-    table = Table(box=None, padding=(0, 1), pad_edge=False, collapse_padding=True)
-    for i in kept:
-        # One line each, so that only "started" wraps: a cut id or run prefix could not
-        # be copied into the next command.
-        table.add_column(LIST_COLUMNS[i][0], no_wrap=i != last)
+    if sum(need(i) for i in range(len(LIST_COLUMNS))) + len(LIST_COLUMNS) - 1 <= width:
+        # No borders, one space between columns: ids are long, and 80 columns is common.
+        table = Table(box=None, padding=(0, 1), pad_edge=False, collapse_padding=True)
+        for name in LIST_COLUMNS:
+            table.add_column(name, no_wrap=True)  # a cut id could not be copied
+        for r in rows:
+            # Text cells: ids and attributes come from alert labels, never markup.
+            table.add_row(*(Text(c) for c in r))
+        return table
+    blocks: list[Any] = []
     for r in rows:
-        # Text cells: ids and attributes come from alert labels, never markup.
-        table.add_row(*(Text(r[i]) for i in kept))
-    if dropped:
-        names = ", ".join(LIST_COLUMNS[i][0] for i in sorted(dropped))
-        table.caption = f"not shown at this width: {names}"
-    return table
+        blocks.append(Text(r[0], style="bold", overflow="fold"))  # the id, whole
+        # run · playbook · status · phase · severity · started: 76 columns at most.
+        rest = f"run {r[1]} · " + " · ".join(r[2:])
+        blocks.append(Text("  " + rest, overflow="fold"))
+    return Group(*blocks)
 
 
-def _render_status(st: Any, max_rows: int | None = None) -> Any:
+def _render_status(st: Any, max_rows: int | None = None, width: int = 200) -> Any:
+    """An incident's title, timeline and clocks. Every text from the incident (ids,
+    steps, details: alert labels among them) is a rich Text, never parsed as markup.
+    Under 100 columns the timeline is one block per step instead of a 5-column table."""
+    from rich.console import Group
     from rich.table import Table
+    from rich.text import Text
 
     from remedy.report import countdowns
 
-    t = Table(
-        title=f"{st.incident_id} — {st.playbook} — phase {st.phase.value}"
+    title = Text(
+        f"{st.incident_id} — {st.playbook} — phase {st.phase.value}"
         + (f" — {st.outcome}" if st.outcome else ""),
-        title_justify="left",
+        overflow="fold",
     )
+    rows = st.timeline if max_rows is None else st.timeline[-max_rows:]
+    earlier = len(st.timeline) - len(rows)
+    clocks = countdowns(st, datetime.now(UTC))
+    waiting = [f"waiting for approval: {k} ({v})" for k, v in st.pending_approvals.items()]
+    caption = Text(" · ".join([*waiting, *clocks]), style="dim") if clocks or waiting else None
+
+    def outcome(o: str) -> Text:
+        return Text(o, style=OUTCOME_COLORS[o])
+
+    if width < 100:
+        parts: list[Any] = [title]
+        if earlier:
+            parts.append(Text(f"… {earlier} earlier steps"))
+        for e in rows:
+            head = Text(f"{e.at:%H:%M:%S} {e.phase.value} ")
+            head.append_text(outcome(e.outcome))
+            head.append(f"  {e.step}")
+            head.overflow = "fold"
+            parts.append(head)
+            if e.detail:
+                parts.append(Text("    " + e.detail, overflow="fold", style="dim"))
+        if caption is not None:
+            parts.append(caption)
+        return Group(*parts)
+
+    t = Table(title=title, title_justify="left", caption=caption)
     t.add_column("time (UTC)")
     t.add_column("phase")
     t.add_column("step")
     t.add_column("outcome")
     t.add_column("detail", overflow="fold")
-    rows = st.timeline if max_rows is None else st.timeline[-max_rows:]
-    if len(rows) < len(st.timeline):
-        t.add_row("…", "", f"{len(st.timeline) - len(rows)} earlier steps", "", "")
+    if earlier:
+        t.add_row("…", "", f"{earlier} earlier steps", "", "")
     for e in rows:
         t.add_row(
-            f"{e.at:%H:%M:%S}",
-            e.phase.value,
-            e.step,
-            f"[{OUTCOME_COLORS[e.outcome]}]{e.outcome}[/]",
-            e.detail,
+            f"{e.at:%H:%M:%S}", e.phase.value, Text(e.step), outcome(e.outcome), Text(e.detail)
         )
-    clocks = countdowns(st, datetime.now(UTC))
-    waiting = [f"waiting for approval: {k} ({v})" for k, v in st.pending_approvals.items()]
-    if clocks or waiting:
-        t.caption = " · ".join([*waiting, *clocks])
     return t
 
 
@@ -180,15 +184,15 @@ def status(
         handle = client.get_workflow_handle(incident)
         st = await handle.query("status", result_type=IncidentStatus)
         if not watch:
-            out.print(_render_status(st))
+            out.print(_render_status(st, width=out.width))
             return
         # Only the latest steps fit a live view: rich crops what exceeds the terminal.
         rows = max(out.size.height - 10, 5)
-        with Live(_render_status(st, rows), console=out, refresh_per_second=2) as live:
+        with Live(_render_status(st, rows, out.width), console=out, refresh_per_second=2) as live:
             while not st.outcome:
                 await asyncio.sleep(1)
                 st = await handle.query("status", result_type=IncidentStatus)
-                live.update(_render_status(st, rows))
+                live.update(_render_status(st, rows, out.width))
 
     run_client(go)
 

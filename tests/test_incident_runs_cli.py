@@ -22,7 +22,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.worker import Worker
 
 from remedy import report
-from remedy.cli_incident import LIST_COLUMNS, incident_table
+from remedy.cli_incident import incident_table
 from remedy.temporal import ensure_search_attributes
 from tests.bridge.conftest import dev_server, temporal  # noqa: F401
 from workflows.incident import SA_ALERTNAME
@@ -144,27 +144,77 @@ def test_resolve_run_names_the_candidates_of_an_ambiguous_prefix() -> None:
     assert "; 3 more (remedy list --query " in note
 
 
-def test_list_table_fits_80_columns_by_dropping_the_least_useful_columns() -> None:
+ROW = (
+    "incident:GenesisServiceDown:genesis-orchestration",
+    "a1b2c3d4",
+    "ServiceDown",
+    "COMPLETED",
+    "Resolution",
+    "P0",
+    "2026-12-06 04:01",
+)
+
+
+def _rendered(renderable: object, width: int) -> str:
     from rich.console import Console
 
-    row = (
-        "incident:GenesisServiceDown:genesis-orchestration",
-        "a1b2c3d4",
-        "ServiceDown",
-        "COMPLETED",
-        "Resolution",
-        "P0",
-        "2026-12-06 04:01",
+    console = Console(width=width, record=True, color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_list_is_readable_at_80_columns_every_word_whole(width: int) -> None:
+    markup = ("incident:X:[/]svc[link=https://evil.example]y[/link]", *ROW[1:])
+    text = _rendered(incident_table([ROW, markup], width), width)
+    assert all(len(line) <= width for line in text.splitlines())
+    assert "…" not in text  # nothing squeezed
+    for word in ROW:  # the id, run, full playbook and status words, phase, severity, time
+        assert word in text, (word, text)
+    assert markup[0] in text  # label text shown literally, not parsed as markup
+    # 80 columns: one block per incident (id line + attributes line); 200: a table.
+    assert (len(text.splitlines()) == 4) == (width == 80), text
+
+
+def _status(step: str, detail: str) -> object:
+    from datetime import UTC, datetime
+
+    from workflows.models import IncidentStatus, Phase, Severity, TimelineEntry
+
+    at = datetime(2026, 12, 6, 4, 1, tzinfo=UTC)
+    return IncidentStatus(
+        incident_id="incident:GenesisServiceDown:a[/]b",
+        playbook="ServiceDown",
+        service="a[/]b",
+        alertname="GenesisServiceDown",
+        severity=Severity.P0,
+        phase=Phase.VERIFICATION,
+        detected_at=at,
+        outcome="resolved",
+        timeline=[
+            TimelineEntry(at=at, phase=Phase.RESPONSE, step=step, outcome="ok", detail=detail),
+            TimelineEntry(
+                at=at, phase=Phase.VERIFICATION, step="health endpoint", outcome="failed"
+            ),
+        ],
     )
-    for width, shown in ((80, {"incident", "run", "status"}), (200, {n for n, _ in LIST_COLUMNS})):
-        console = Console(width=width, record=True)
-        console.print(incident_table([row, ("x[/]", *row[1:])], width))
-        text = console.export_text()
-        assert all(len(line) <= width for line in text.splitlines())
-        assert row[0] in text and "a1b2c3d4" in text and "x[/]" in text  # never cut
-        assert ("Resolution" in text) == ("phase" in shown)
-        assert ("ServiceDown " in text) == ("playbook" in shown)  # the cell, not the id
-        assert ("not shown at this width" in text) == (width == 80)
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_status_is_readable_at_80_columns_and_label_text_is_literal(width: int) -> None:
+    from remedy.cli_incident import _render_status
+
+    step = "restart service [link=https://evil.example]x[/link]"
+    detail = "systemctl restart genesis [/] exit 0 " + "word " * 30
+    text = _rendered(_render_status(_status(step, detail), width=width), width)
+    flat = " ".join(text.split())
+    assert all(len(line) <= width for line in text.splitlines())
+    for word in ("incident:GenesisServiceDown:a[/]b", "ServiceDown", "Verification", "resolved"):
+        assert word in text, (word, text)
+    for word in ("Response", "Verification", "ok", "failed", "health endpoint"):
+        assert word in flat
+    assert step in flat and "[/] exit 0" in flat  # never parsed as markup
+    assert "…" not in text
 
 
 async def _remedy(client: Client, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
