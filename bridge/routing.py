@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from activities.inventory import Inventory
 from bridge.models import WebhookAlert
+from workflows import severity
 from workflows.models import Alert, Severity
 from workflows.registry import ROUTABLE, ROUTES
 from workflows.text import md, md_code
@@ -135,10 +136,10 @@ class Router:
 
 
 def severity_of(labels: dict[str, str]) -> Severity | None:
-    """A `severity` label naming a runbook priority (P0..P4); anything else (e.g.
-    "critical") leaves the choice to the service's default in the inventory."""
-    value = labels.get("severity", "").upper()
-    return Severity(value) if value in Severity.__members__ else None
+    """The alert's `severity` label as a runbook priority: P0..P4 as they are,
+    critical/error/warning/info/none by the table in workflows/severity.py (README,
+    "Severity"); anything else is None and the workflow decides (runbook, inventory)."""
+    return severity.from_label(labels.get("severity"))
 
 
 def to_alert(alert: WebhookAlert, route: Route) -> Alert:

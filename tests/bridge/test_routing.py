@@ -127,10 +127,13 @@ def test_alert_conversion_keeps_the_record() -> None:
     assert alert.alertname == "GenesisServiceDown" and alert.service == "genesis-orchestration"
     assert alert.severity == Severity.P0 and alert.fingerprint == a.fingerprint
     assert alert.starts_at == a.starts_at and alert.annotations == {"summary": "orchestrator down"}
-    assert (
-        severity_of({"severity": "critical"}) is None
-        and severity_of({"severity": "p2"}) == Severity.P2
-    )
+    # The documented table (README "Severity", workflows/severity.py LABELS).
+    table = {"critical": "P1", "Error": "P2", "warning": "P2", "info": "P3", "none": "P4"}
+    for label, sev in {**table, "p2": "P2", " P0 ": "P0"}.items():
+        assert severity_of({"severity": label}) == Severity(sev), label
+    for label in ("", "urgent", "P5", "crit"):
+        assert severity_of({"severity": label}) is None, label
+    assert severity_of({}) is None
 
 
 def test_fingerprint_fallback_for_hand_made_payloads() -> None:
