@@ -20,6 +20,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.ci import CiActivities
+from activities.crash import CrashActivities
 from activities.datafiles import DataFileActivities
 from activities.deploy import DeployActivities
 from activities.diagnostics import DiagnosticsActivities
@@ -30,6 +31,7 @@ from activities.inventory import Inventory, InventoryActivities, InventoryError,
 from activities.load_probe import LoadProbeActivities
 from activities.mitigation import MitigationActivities
 from activities.notify import NotifyActivities
+from activities.performance import PerformanceActivities
 from activities.prometheus import PrometheusActivities
 from activities.records import RecordsActivities
 from activities.reports import ReportActivities
@@ -53,6 +55,7 @@ from workflows.contracts import (
 from workflows.contracts import http as http_c
 from workflows.contracts import mitigation as mitigation_c
 from workflows.contracts import notify as notify_c
+from workflows.contracts import performance as performance_c
 from workflows.contracts import records as records_c
 from workflows.contracts.base import Activity
 from workflows.registry import PLAYBOOKS, SUPPORT_WORKFLOWS
@@ -76,6 +79,7 @@ def implementations(inventory: Inventory, settings: Settings) -> dict[Activity[A
     tests = TestSuiteActivities(inventory)
     mitigation = MitigationActivities(inventory)
     diag = DiagnosticsActivities(inventory)
+    crash = CrashActivities(inventory)
     governor = GovernorActivities(settings.fleet_actions_per_hour)
     deploy = DeployActivities(inventory)
     load = LoadProbeActivities(inventory)
@@ -95,17 +99,21 @@ def implementations(inventory: Inventory, settings: Settings) -> dict[Activity[A
         diagnostics.LOG_ERRORS: diag.log_errors,
         diagnostics.ERROR_GROUPS: diag.error_groups,
         diagnostics.RECENT_CHANGES: diag.recent_changes,
+        diagnostics.HOST_CHECK: diag.host_check,
+        diagnostics.CRASH_EVIDENCE: crash.crash_evidence,  # writes the crash_<stamp> dump
         # http: probes of a service and its upstream (one upstream implementation)
         http_c.HTTP_PROBE: http.probe,
         http_c.AGENTLAB_SMOKE: http.smoke,
         http_c.AGENTLAB_UPSTREAM: http.upstream,
         http_c.AGENTLAB_STREAM_PROBE: http.stream,
+        http_c.AGENTLAB_UPSTREAM_STREAM: http.upstream_stream,
         http_c.AGENTLAB_LOAD_PROBE: load.load,
         http_c.UPSTREAM_PROBE: http.upstream_probe,
         # prometheus, notify, records
         prometheus.PROMETHEUS_QUERY: prom.query,
         notify_c.SLACK_POST: notify.slack,
         notify_c.PAGERDUTY_EVENT: notify.pagerduty,
+        notify_c.USER_NOTICE: notify.user_notice,
         records_c.INCIDENT_LOG: records.incident_log,
         records_c.POSTMORTEM_WRITE: reports.postmortem,
         records_c.EARLIER_INCIDENTS: history.earlier_incidents,
@@ -115,9 +123,14 @@ def implementations(inventory: Inventory, settings: Settings) -> dict[Activity[A
         mitigation_c.MITIGATION_APPLY: mitigation.apply,
         mitigation_c.MITIGATION_RESTORE: mitigation.restore,
         ci.CI_ROLLBACK_DISPATCH: ci_acts.rollback_dispatch,
+        ci.CI_RUN_STATUS: ci_acts.rollback_run,
+        ci.CI_DEPLOY_EVIDENCE: ci_acts.deploy_evidence,
+        ci.CI_DISABLE_WORKFLOW: ci_acts.disable_workflow,
         # security, datafiles, safety
         security.SECURITY_ACCESS_LOG: sec.access_log,
         security.SECURITY_SNAPSHOT: sec.snapshot,
+        security.SECURITY_DATA_ASSESSMENT: sec.data_assessment,
+        performance_c.SLOW_REQUESTS: PerformanceActivities(inventory).slow_requests,
         security.SECURITY_CONTAIN: sec.contain,
         datafiles.DATAFILES_SCAN: data.scan,
         datafiles.DATAFILES_VALIDATE: data.validate,

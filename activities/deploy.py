@@ -73,7 +73,8 @@ class DeployActivities:
                 return svc.import_check
             suite = svc.commands.get(CommandKind.TEST_SUITE)
             return CommandSpec(argv=DEFAULT_IMPORT_CHECK, cwd=suite.cwd if suite else None)
-        return svc.smoke_test
+        # As resolve_command (CommandKind.SMOKE_TEST): commands.smoke_test, else smoke_test.
+        return svc.commands.get(CommandKind.SMOKE_TEST) or svc.smoke_test
 
     @activity.defn(name=AGENTLAB_MAINTENANCE.name)
     async def maintenance(self, inp: MaintenanceInput) -> MaintenanceResult:

@@ -5,12 +5,14 @@
   argv, or a tail of its log files); the ERROR lines are counted per error category
   (patterns from the service policy) and only the counts and the last few lines return;
 - error groups (`agentlab.error_groups`): `grep 'ERROR' LOG | cut -d' ' -f4- | sort |
-  uniq -c | sort -nr`, as the fixed script ERROR_GROUPS_SCRIPT with the log path and the
-  top N as argv words -- the pipeline runs on the host, so only N counted lines come back;
+  uniq -c | sort -nr`, over the lines with ERROR or Exception (the runbook's first grep),
+  as the fixed script ERROR_GROUPS_SCRIPT with the log path and the top N as argv words
+  -- the pipeline runs on the host, so only N counted lines come back;
 - recent changes (`agentlab.recent_changes`): `git log --oneline -N` in the service's
-  checkout, an argv (no shell);
+  checkout, an argv (no shell), with each commit's committer time;
 - the Agent Lab runbooks' `ssh user@server "..."` lines (`agentlab.diagnose`):
   resources (inventory argv lists: `top -b -n1` with head_lines 20, `df -h`, `free -h`);
+  network checks from the host (Streaming Failure: `ping -c 10 <upstream>`, `mtr`);
   log/stream errors (`grep -i PATTERN LOG | tail -20`, a fixed script with pattern, file
   and count as separate argv words, never pasted into the script); the data dir (`ls -la
   DATA_DIR`, `head -5 DATA_DIR/runs.csv`, fixed argv); the port (the inventory's `ss
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from datetime import UTC, datetime
 
 from temporalio import activity
 
@@ -42,6 +45,7 @@ from activities.ssh import run_checked
 from workflows.contracts.diagnostics import (
     AGENTLAB_DIAGNOSE,
     ERROR_GROUPS,
+    HOST_CHECK,
     LOG_ERRORS,
     MAX_OUTPUT_CHARS,
     RECENT_CHANGES,
@@ -51,6 +55,8 @@ from workflows.contracts.diagnostics import (
     ErrorGroup,
     ErrorGroupsInput,
     ErrorGroupsResult,
+    HostCheckInput,
+    HostCheckResult,
     LogErrorsInput,
     LogErrorsResult,
     RecentChangesInput,
@@ -79,6 +85,26 @@ def error_summary(text: str, patterns: dict[str, str], keep: int) -> LogErrorsRe
     )
 
 
+def issue_counts(text: str, patterns: dict[str, str]) -> dict[str, int]:
+    """Each line counted under the first issue pattern it matches (HighErrorRate D)."""
+    compiled = {k: re.compile(p) for k, p in patterns.items()}
+    counts: dict[str, int] = {}
+    for ln in text.splitlines():
+        hit = next((k for k, p in compiled.items() if p.search(ln)), None)
+        if hit is not None:
+            counts[hit] = counts.get(hit, 0) + 1
+    return counts
+
+
+def last_number(text: str) -> float | None:
+    """curl's `-w '%{time_total}\\n'`: the number on the last non-empty line."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    try:
+        return float(lines[-1]) if lines else None
+    except ValueError:
+        return None
+
+
 def parse_groups(stdout: str) -> tuple[int, list[ErrorGroup]]:
     lines = stdout.splitlines()
     total = int(lines[0].strip()) if lines and lines[0].strip().isdigit() else 0
@@ -88,6 +114,21 @@ def parse_groups(stdout: str) -> tuple[int, list[ErrorGroup]]:
         if count.isdigit():
             groups.append(ErrorGroup(count=int(count), message=clip_line(message)))
     return total, groups
+
+
+def parse_log(stdout: str) -> tuple[list[str], list[datetime]]:
+    """`%h %ct %s` lines -> the `--oneline` lines (`%h %s`) and the committer times."""
+    commits, times = [], []
+    for ln in stdout.splitlines():
+        sha, _, rest = ln.partition(" ")
+        stamp, _, subject = rest.partition(" ")
+        if not stamp.isdigit():  # not our format: shown as it came, no time
+            commits.append(clip_line(ln))
+            continue
+        commits.append(clip_line(f"{sha} {subject}"))
+        times.append(datetime.fromtimestamp(int(stamp), UTC))
+    # Times only when every line had one: they must pair with `commits` by index.
+    return commits, times if len(times) == len(commits) else []
 
 
 def source_repo(svc: ServiceSpec) -> str | None:
@@ -103,6 +144,40 @@ def clip(text: str, head_lines: int | None = None) -> tuple[str, bool]:
     if len(out) > MAX_OUTPUT_CHARS:
         return out[: MAX_OUTPUT_CHARS - 1] + "…", True
     return out, cut
+
+
+_SIZE = re.compile(r"([0-9]+(?:[.,][0-9]+)?)([KMGTPE]i?)?B?")
+_SCALE = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40, "P": 2**50, "E": 2**60}
+
+
+def _size(word: str) -> float | None:
+    m = _SIZE.fullmatch(word)
+    if m is None:
+        return None
+    return float(m.group(1).replace(",", ".")) * _SCALE[(m.group(2) or "")[:1]]
+
+
+def exhaustion(output: str, disk_full_pct: float, memory_available_pct: float) -> str | None:
+    """Application Down "Scale Resources (if resource exhaustion)": what a resource
+    command's output shows exhausted -- a `df` filesystem at least `disk_full_pct` used,
+    or `free`'s available memory at most `memory_available_pct` of the total -- read
+    from the output's shape, whichever command printed it. None: nothing (or a shape it
+    does not know, e.g. top's)."""
+    lines = output.splitlines()
+    found: list[str] = []
+    if lines and "Use%" in lines[0].split():
+        for ln in lines[1:]:
+            words = ln.split()
+            pct = next((w for w in words if re.fullmatch(r"[0-9]{1,3}%", w)), None)
+            if pct is not None and int(pct[:-1]) >= disk_full_pct:
+                found.append(f"disk {words[-1]} {pct} used")
+    for ln in lines:
+        words = ln.split()
+        if len(words) >= 7 and words[0] == "Mem:":  # total used free shared buff/cache avail
+            total, avail = _size(words[1]), _size(words[6])
+            if total and avail is not None and avail / total * 100 <= memory_available_pct:
+                found.append(f"memory {words[6]} of {words[1]} available")
+    return "; ".join(found) or None
 
 
 def listening_on(ss_output: str, port: int) -> bool:
@@ -190,9 +265,48 @@ class DiagnosticsActivities:
                 "CommandFailed",
                 f"{host}: git log in {repo}: exit {res.exit_status}: {res.stderr.strip()[:300]}",
             )
-        return RecentChangesResult(
-            repo=f"{host}:{repo}", commits=[clip_line(c) for c in res.stdout.splitlines()]
+        commits, times = parse_log(res.stdout)
+        return RecentChangesResult(repo=f"{host}:{repo}", commits=commits, committed_at=times)
+
+    @activity.defn(name=HOST_CHECK.name)
+    async def host_check(self, inp: HostCheckInput) -> HostCheckResult:
+        """Genesis SLI runbook lines run on the service's host (DiagnosticsPolicy
+        .host_checks): a non-zero exit is an answer (unreachable, no DNS), not an error."""
+        svc, host = self._host(inp.service)
+        hc = svc.diagnostics.host_checks
+        if inp.kind == "validation_log":
+            if not svc.log_files:
+                raise app_error("CommandNotConfigured", f"service {inp.service!r} has no log_files")
+            pattern, log, n = hc.validation_log_pattern, svc.log_files[0], hc.validation_log_lines
+            argv = ["sh", "-c", GREP_SCRIPT, "remedy-grep", pattern, log, str(n)]
+            cmd = DiagCommand(argv=argv, timeout_s=60.0)
+        else:
+            table = {"connectivity": hc.connectivity, "resource_hog": hc.resource_hogs}
+            found = hc.llm_latency if inp.kind == "llm_latency" else table[inp.kind].get(inp.name)
+            if found is None:
+                raise app_error(
+                    "CommandNotConfigured",
+                    f"service {inp.service!r} has no {inp.kind} host check {inp.name!r} "
+                    "(diagnostics.host_checks)",
+                )
+            cmd = found
+        code, out, err = await self._run(inp.service, host, cmd.argv, cmd.timeout_s)
+        text, cut = clip(out if code == 0 or out.strip() else err, cmd.head_lines)
+        res = HostCheckResult(
+            kind=inp.kind,
+            name=inp.name,
+            host=host,
+            ok=code == 0,
+            exit_status=code,
+            output=text,
+            truncated=cut,
+            lines=len(out.splitlines()),
         )
+        if inp.kind == "validation_log" and code == 0:
+            res.counts = issue_counts(out, hc.validation_issues)
+        if inp.kind == "llm_latency":
+            res.seconds = last_number(out)
+        return res
 
     # ------------------------------------------------------------ agent_lab section
     @activity.defn(name=AGENTLAB_DIAGNOSE.name)
@@ -211,7 +325,18 @@ class DiagnosticsActivities:
                     "CommandNotConfigured",
                     f"service {inp.service!r} has no resource command {inp.name!r}",
                 )
-            return await self._command(inp, svc, host, cmd)
+            res = await self._command(inp, svc, host, cmd)
+            found = exhaustion(res.output, a.disk_full_pct, a.memory_available_pct)
+            return res.model_copy(update={"exhausted": found}) if res.ok else res
+        if inp.kind == "network":
+            net = (a.network or {}).get(inp.name)
+            if net is None:
+                raise app_error(
+                    "CommandNotConfigured",
+                    f"service {inp.service!r} has no network check {inp.name!r} "
+                    "(agent_lab.network_target, upstream_url or agent_lab.network)",
+                )
+            return await self._command(inp, svc, host, net)
         if inp.kind == "port":
             if a.port is None:
                 raise app_error("CommandNotConfigured", f"service {inp.service!r} has no port")

@@ -9,7 +9,13 @@
   all -- user:password@ is taken off the URL, and the client trusts nothing from the
   environment -- since reachability and latency need none: a 401 is a fine answer;
 - stream (`agentlab.stream_probe`): `curl -N .../api/stream/test`, read as a stream,
-  bounded in bytes and time.
+  bounded in bytes and time;
+- upstream_stream (`agentlab.upstream_stream`): the runbook's streaming `curl -N -X POST`
+  to the upstream, read the same way. The one probe that sends a credential, as the
+  runbook's curl does: `Authorization: Bearer` with the key from the worker's
+  environment variable the inventory names (`agent_lab.upstream_api_key_env`, or that
+  NAME_FILE), read here and nowhere else, registered for redaction, never in a result.
+  No key configured or set: the request goes without one, and the result says so.
 
 The load probe is activities/load_probe.py. Every client comes from
 activities/http_client.py (no redirects, no environment, explicit timeouts).
@@ -25,7 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -37,6 +45,7 @@ from activities.http_client import (
     http_client,
     public_url,
     redact_url,
+    register_secrets,
     without_userinfo,
 )
 from activities.inventory import Inventory, ServiceSpec
@@ -44,6 +53,7 @@ from workflows.contracts.http import (
     AGENTLAB_SMOKE,
     AGENTLAB_STREAM_PROBE,
     AGENTLAB_UPSTREAM,
+    AGENTLAB_UPSTREAM_STREAM,
     HTTP_PROBE,
     UPSTREAM_PROBE,
     AgentLabProbeInput,
@@ -51,6 +61,7 @@ from workflows.contracts.http import (
     HttpProbeResult,
     HttpRequestSpec,
     SmokeResult,
+    StreamingSpec,
     StreamProbeResult,
     UpstreamProbeInput,
     UpstreamProbeResult,
@@ -105,9 +116,30 @@ async def upstream_samples(url: str, attempts: int, timeout_s: float) -> list[Up
     return samples
 
 
+def upstream_key(env: str | None, environ: Mapping[str, str]) -> tuple[str | None, str]:
+    """The upstream API key from the variable `env` (or `env`_FILE), and what to say of
+    it -- the variable's name, never its value. A _FILE that cannot be read is a
+    configuration mistake, not a probe without a key."""
+    if env is None:
+        return None, "no key: agent_lab.upstream_api_key_env not set"
+    key = environ.get(env, "").strip()
+    path = environ.get(f"{env}_FILE", "")
+    if not key and path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                key = f.read().strip()
+        except OSError as err:
+            raise app_error("ProbeNotConfigured", f"{env}_FILE={path}: {err.strerror}") from None
+    if not key:
+        return None, f"no key: ${env} (or ${env}_FILE) not set on the worker"
+    register_secrets(key)
+    return key, f"Bearer key from ${env}" + ("_FILE" if path and not environ.get(env) else "")
+
+
 class HttpProbeActivities:
-    def __init__(self, inventory: Inventory) -> None:
+    def __init__(self, inventory: Inventory, environ: Mapping[str, str] | None = None) -> None:
         self.inventory = inventory
+        self.environ = os.environ if environ is None else environ
         self._client: httpx.AsyncClient | None = None
 
     def _http(self) -> httpx.AsyncClient:
@@ -248,47 +280,65 @@ class HttpProbeActivities:
     @activity.defn(name=AGENTLAB_STREAM_PROBE.name)
     async def stream(self, inp: AgentLabProbeInput) -> StreamProbeResult:
         _, a = agent_lab(self.inventory, inp.service)
-        s = a.streaming
-        if s is None:
+        if a.streaming is None:
             raise app_error("ProbeNotConfigured", f"service {inp.service!r} has no streaming")
-        started = time.monotonic()
-        out = StreamProbeResult(ok=False, url=redact_url(s.url))
-        tail = b""
-        try:
-            # One deadline for the whole exchange: a stream that trickles forever is cut.
-            async with (
-                asyncio.timeout(s.timeout_s),
-                http_client(s.timeout_s) as client,
-                client.stream(s.method, s.url, json=s.json_body) as resp,
-            ):
-                out.status_code = resp.status_code
-                async for chunk in resp.aiter_raw():
-                    if not chunk:
-                        continue
-                    if out.first_byte_s is None:
-                        out.first_byte_s = round(time.monotonic() - started, 4)
-                    out.chunks += 1
-                    out.bytes += len(chunk)
-                    tail = (tail + chunk)[-256:]
-                    if out.bytes >= s.max_bytes:
-                        out.capped = True
-                        break
-                out.completed = not out.capped
-        except TimeoutError:
-            out.error = f"stream not finished within {s.timeout_s:g}s"
-        except httpx.HTTPError as e:  # RemoteProtocolError: the stream was cut off
-            out.error = error_text(e)
-        out.duration_s = round(time.monotonic() - started, 4)
-        problems = [out.error] if out.error else []
-        if out.status_code is not None and out.status_code not in s.expected_status:
-            problems.append(f"unexpected status {out.status_code}")
-        if out.chunks < s.min_chunks:
-            problems.append(f"{out.chunks} chunks < {s.min_chunks}")
-        if s.done_marker and out.completed and s.done_marker.encode() not in tail:
-            problems.append(f"ended without {s.done_marker!r}")
-        out.ok = not problems
-        out.error = "; ".join(problems)
+        return await read_stream(a.streaming)
+
+    @activity.defn(name=AGENTLAB_UPSTREAM_STREAM.name)
+    async def upstream_stream(self, inp: AgentLabProbeInput) -> StreamProbeResult:
+        """ "Check OpenRouter streaming endpoints": the runbook's `curl -N -X POST`."""
+        _, a = agent_lab(self.inventory, inp.service)
+        if a.upstream_stream is None:
+            raise app_error(
+                "ProbeNotConfigured", f"service {inp.service!r} has no agent_lab.upstream_stream"
+            )
+        key, auth = upstream_key(a.upstream_api_key_env, self.environ)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        out = await read_stream(a.upstream_stream, headers)
+        out.auth = auth
         return out
+
+
+async def read_stream(s: StreamingSpec, headers: dict[str, str] | None = None) -> StreamProbeResult:
+    """One streamed request, bounded in bytes and time: status, chunks, bytes, timing."""
+    started = time.monotonic()
+    out = StreamProbeResult(ok=False, url=redact_url(s.url))
+    tail = b""
+    try:
+        # One deadline for the whole exchange: a stream that trickles forever is cut.
+        async with (
+            asyncio.timeout(s.timeout_s),
+            http_client(s.timeout_s) as client,
+            client.stream(s.method, s.url, json=s.json_body, headers=headers) as resp,
+        ):
+            out.status_code = resp.status_code
+            async for chunk in resp.aiter_raw():
+                if not chunk:
+                    continue
+                if out.first_byte_s is None:
+                    out.first_byte_s = round(time.monotonic() - started, 4)
+                out.chunks += 1
+                out.bytes += len(chunk)
+                tail = (tail + chunk)[-256:]
+                if out.bytes >= s.max_bytes:
+                    out.capped = True
+                    break
+            out.completed = not out.capped
+    except TimeoutError:
+        out.error = f"stream not finished within {s.timeout_s:g}s"
+    except httpx.HTTPError as e:  # RemoteProtocolError: the stream was cut off
+        out.error = error_text(e)
+    out.duration_s = round(time.monotonic() - started, 4)
+    problems = [out.error] if out.error else []
+    if out.status_code is not None and out.status_code not in s.expected_status:
+        problems.append(f"unexpected status {out.status_code}")
+    if out.chunks < s.min_chunks:
+        problems.append(f"{out.chunks} chunks < {s.min_chunks}")
+    if s.done_marker and out.completed and s.done_marker.encode() not in tail:
+        problems.append(f"ended without {s.done_marker!r}")
+    out.ok = not problems
+    out.error = "; ".join(problems)
+    return out
 
 
 async def _read_excerpt(resp: httpx.Response, limit: int = BODY_EXCERPT_BYTES) -> str:

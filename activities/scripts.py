@@ -112,13 +112,14 @@ grep -i -E -e "$1" -- "$2" | tail -n "$3"
 """
 
 # used by activities/diagnostics.py
-# $1 log file, $2 how many groups. Line 1: the number of ERROR lines; then `uniq -c`
-# lines, most frequent first. Exit 3: the log cannot be read (grep's own 2 would be
-# indistinguishable from "no match" once piped).
+# $1 log file, $2 how many groups. Line 1: the number of ERROR or Exception lines (the
+# runbook's `grep 'ERROR\|Exception'`: a traceback's last line names the exception
+# without the word ERROR); then `uniq -c` lines, most frequent first. Exit 3: the log
+# cannot be read (grep's own 2 would be indistinguishable from "no match" once piped).
 ERROR_GROUPS_SCRIPT = r"""log=$1 top=$2
 [ -r "$log" ] || { printf 'cannot read %s\n' "$log" >&2; exit 3; }
-grep -c 'ERROR' "$log"
-grep 'ERROR' "$log" | cut -d' ' -f4- | sort | uniq -c | sort -nr | head -n "$top"
+grep -c -E 'ERROR|Exception' "$log"
+grep -E 'ERROR|Exception' "$log" | cut -d' ' -f4- | sort | uniq -c | sort -nr | head -n "$top"
 exit 0
 """
 
@@ -217,6 +218,19 @@ else
 fi
 """
 
+# used by activities/crash.py (GenesisServiceDown step 4, "Collect crash dump")
+# $1 dump dir $2 file name in it $3 lines to print back, then the source argv: its
+# output is kept in the file, and the file's last lines go to stdout for the
+# classification. Rerun with the same dir (an activity retry), the file is rewritten.
+CRASH_SAVE_SCRIPT = r"""set -u
+dir=$1 name=$2 keep=$3; shift 3
+mkdir -p "$dir" || exit 125
+"$@" > "$dir/$name" 2>&1
+rc=$?
+tail -n "$keep" "$dir/$name"
+exit "$rc"
+"""
+
 # The DataCorruption host program (activities/datafiles_host.py), run as python -c.
 DATAFILES_HOST_SCRIPT = Path(__file__).with_name("datafiles_host.py").read_text()
 
@@ -252,6 +266,8 @@ SCRIPTS: dict[str, Script] = {
         Script("mitigate", "remedy-mitigate", APPLY_SCRIPT),
         Script("mitigation-restore", "remedy-restore", RESTORE_SCRIPT),
         Script("datafiles-host", "datafiles_host.py", DATAFILES_HOST_SCRIPT, "python"),
+        # $1 dump dir $2 file name $3 lines back, then the crash-evidence source argv.
+        Script("crash-save", "remedy-crash-save", CRASH_SAVE_SCRIPT, wraps=3),
     )
 }
 

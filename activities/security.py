@@ -7,6 +7,11 @@ approved containment step. One activity each (DESIGN: one module per system touc
 - The snapshot is a tar of the evidence paths into the inventory's evidence dir, keyed
   on the target (activities/service.run_keyed): a retried activity does not tar twice
   or overwrite evidence; its size and sha256 go in the timeline.
+- The compromised-data assessment counts session files changed lately (`find ...
+  -printf .`: one dot a file, so no session name leaves the host; `-newer` a marker
+  file the operator keeps, else `-mmin -60`: read-only, nothing created on the host)
+  and runs the inventory's bucket listing; only counts and the listing's clipped last
+  lines enter history. Each part reports its own error: one failing keeps the other.
 - A containment step is the inventory's own argv, allowlist-checked, keyed. The
   workflow calls it only after a person approved that step by name.
 In dry-run (inventory `safety.dry_run`) the snapshot and containment say what they
@@ -32,11 +37,14 @@ from activities.ssh_policy import check_service_command
 from workflows.contracts.security import (
     SECURITY_ACCESS_LOG,
     SECURITY_CONTAIN,
+    SECURITY_DATA_ASSESSMENT,
     SECURITY_SNAPSHOT,
     AccessLogInput,
     AccessLogReport,
     ContainInput,
     ContainResult,
+    DataAssessmentInput,
+    DataAssessmentReport,
     EvidenceInput,
     EvidenceResult,
     SourceCount,
@@ -100,6 +108,53 @@ class SecurityActivities:
             attack_hits=hits,
             samples=[ln[:SAMPLE_MAX] for ln in samples[-SAMPLES:]],
         )
+
+    @activity.defn(name=SECURITY_DATA_ASSESSMENT.name)
+    async def data_assessment(self, inp: DataAssessmentInput) -> DataAssessmentReport:
+        sec, svc = self._spec(inp.service), self.inventory.service(inp.service)
+        host_name = resolve_host(inp.service, svc, None)
+        r = DataAssessmentReport()
+        find = sec.sessions_argv(svc.data_dir)
+        if find is not None:
+            r.sessions_dir = find[1]
+            r.sessions_since = (
+                f"newer than {sec.sessions_marker}"
+                if sec.sessions_marker
+                else f"in the last {sec.sessions_window_min} min"
+            )
+            res = await run_checked(
+                self.inventory,
+                inp.service,
+                host_name,
+                find,
+                timeout_s=120,
+                max_output_bytes=MAX_LOG_BYTES,
+            )
+            # find exits 1 when part of the tree is unreadable but still counts the rest.
+            if res.ok or res.stdout:
+                r.sessions_changed = res.stdout.count(".")
+            if not res.ok:
+                r.sessions_error = f"exit {res.exit_status}: {res.stderr.strip()[:300]}"
+        if sec.bucket_listing is not None:
+            cmd = sec.bucket_listing  # allowlist-checked by run_checked, like the rest
+            r.bucket_command = cmd.argv[0] if cmd.shell else shlex.join(cmd.argv)
+            res = await run_checked(
+                self.inventory,
+                inp.service,
+                host_name,
+                cmd.argv,
+                shell=cmd.shell,
+                cwd=cmd.cwd,
+                timeout_s=cmd.timeout_s,
+                max_output_bytes=MAX_LOG_BYTES,
+            )
+            if res.ok:
+                lines = [ln for ln in res.stdout.splitlines() if ln.strip()]
+                r.bucket_objects = len(lines)
+                r.bucket_tail = [ln[:SAMPLE_MAX] for ln in lines[-inp.bucket_tail :]]
+            else:
+                r.bucket_error = f"exit {res.exit_status}: {res.stderr.strip()[:300]}"
+        return r
 
     @activity.defn(name=SECURITY_SNAPSHOT.name)
     async def snapshot(self, inp: EvidenceInput) -> EvidenceResult:

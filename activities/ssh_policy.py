@@ -191,11 +191,18 @@ def _own_commands(name: str, svc: ServiceSpec) -> list[Allowed]:
     if svc.data_dir and svc.agent_lab:
         out.append(_exact(data_dir_argv(svc.data_dir)))
         out += [_exact(data_file_head_argv(svc.data_dir, f)) for f in svc.agent_lab.data_files]
+    if svc.agent_lab and svc.agent_lab.access_log:  # PerformanceDegradation's slow requests
+        out.append(_counted(tail_argv(svc.agent_lab.access_log.path, _SLOT)))
+    if svc.crash_dump:  # its default sources are derived, not written (inventory/crash.py)
+        out += [_exact(c.argv) for c in svc.crash_dump.default_sources().values()]
     if svc.security:
         app_log = svc.security.app_log or (svc.log_files[0] if svc.log_files else None)
         for log in (svc.security.access_log, app_log):
             if log:
                 out.append(_counted(tail_argv(log, _SLOT)))
+        sessions = svc.security.sessions_argv(svc.data_dir)  # its bucket_listing is written
+        if sessions:
+            out.append(_exact(sessions))
     unique: dict[Allowed, None] = dict.fromkeys(out)  # first occurrence order
     return list(unique)
 

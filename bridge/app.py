@@ -3,6 +3,9 @@
     POST /alertmanager   webhook v4, `Authorization: Bearer <REMEDY_BRIDGE_TOKEN>`
     GET  /healthz        200 when the bridge is up and Temporal answers, else 503
     GET  /metrics        Prometheus text format, same bearer token
+    POST /slack/interactions, POST /pagerduty
+                         a person's approve / reject / acknowledge, signed by Slack or
+                         PagerDuty instead of the token (bridge/interactions.py)
 
 Every endpoint but /healthz needs the token (metrics name services and alerts). The
 interactive docs and the served OpenAPI document are off: the schema is for tests
@@ -37,6 +40,7 @@ from activities.inventory import Inventory
 from bridge.cache import IncidentCache
 from bridge.dispatch import Dispatcher
 from bridge.health import HealthCache
+from bridge.interactions import add_routes
 from bridge.metrics import CONTENT_TYPE, BridgeMetrics
 from bridge.models import WebhookPayload
 from bridge.ratelimit import RateLimiter
@@ -311,6 +315,8 @@ def create_app(
                 headers={"WWW-Authenticate": "Bearer"},
             )
         return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    add_routes(app, settings, inventory, link, metrics)
 
     default_openapi = app.openapi
 

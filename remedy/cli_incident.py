@@ -381,29 +381,41 @@ def _update(incident: str, name: str, req: object, done: str) -> None:
     run_client(go)
 
 
+# Who answers: a name under the inventory's `people:`. The workflow checks it against the
+# service's `approvers:` and refuses anyone else, naming who may (README "Approvals").
+AS_HELP = "answer as this person (default: REMEDY_APPROVER, else $USER)"
+
+
+def answerer(given: str | None) -> str:
+    return given or Settings().approver or ME
+
+
 @app.command()
 def acknowledge(
     incident: Annotated[str, typer.Argument(help="incident (workflow) id")],
-    by: Annotated[str, typer.Option("--by", help="who acknowledges")] = ME,
+    by: Annotated[str | None, typer.Option("--as", "--by", help=AS_HELP)] = None,
     note: Annotated[str, typer.Option(help="free text for the timeline")] = "",
 ) -> None:
     """Acknowledge an incident (the runbooks' 'on-call engineer acknowledges')."""
     from workflows.models import AckRequest
 
-    _update(incident, "acknowledge", AckRequest(by=by, note=note), f"acknowledged by {by}")
+    by = answerer(by)
+    req = AckRequest(by=by, note=note, via="cli")
+    _update(incident, "acknowledge", req, f"acknowledged by {by}")
 
 
 @app.command()
 def approve(
     incident: Annotated[str, typer.Argument(help="incident (workflow) id")],
     step: Annotated[str, typer.Argument(help="the step waiting, as `remedy status` shows it")],
-    by: Annotated[str, typer.Option("--by", help="who approves")] = ME,
+    by: Annotated[str | None, typer.Option("--as", "--by", help=AS_HELP)] = None,
     note: Annotated[str, typer.Option(help="free text for the timeline")] = "",
 ) -> None:
     """Approve a held step (restart, rollback, mitigation, over-limit, containment: NAME)."""
     from workflows.contracts.safety import ApproveRequest
 
-    req = ApproveRequest(by=by, step=step, note=note)
+    by = answerer(by)
+    req = ApproveRequest(by=by, step=step, note=note, via="cli")
     _update(incident, "approve", req, f"{step} approved by {by}")
 
 
@@ -412,12 +424,13 @@ def reject(
     incident: Annotated[str, typer.Argument(help="incident (workflow) id")],
     step: Annotated[str, typer.Argument(help="the step waiting, as `remedy status` shows it")],
     reason: Annotated[str, typer.Option("--reason", help="why (goes in the timeline)")],
-    by: Annotated[str, typer.Option("--by", help="who rejects")] = ME,
+    by: Annotated[str | None, typer.Option("--as", "--by", help=AS_HELP)] = None,
 ) -> None:
     """Reject a held step: it never runs, and the incident escalates to a person."""
     from workflows.contracts.safety import RejectRequest
 
-    req = RejectRequest(by=by, step=step, reason=reason)
+    by = answerer(by)
+    req = RejectRequest(by=by, step=step, reason=reason, via="cli")
     _update(incident, "reject", req, f"{step} rejected by {by}")
 
 

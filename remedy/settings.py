@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     slack_webhook_url: SecretStr | None = None
     pagerduty_routing_key: SecretStr | None = None
     pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+    # ---- answers from people (README "Approvals and who may give them")
+    # The bridge's POST /slack/interactions and POST /pagerduty check these signatures;
+    # unset, the endpoint answers 404 (bridge/interactions.py).
+    slack_signing_secret: SecretStr | None = None
+    pagerduty_webhook_secret: SecretStr | None = None
+    # Who `remedy approve|reject|acknowledge` answers as: a name under the inventory's
+    # `people:`, checked against the service's `approvers:` by the workflow. Unset: $USER.
+    approver: str | None = None
     # ---- alert bridge
     bridge_token: SecretStr | None = Field(
         default=None, description="bearer token Alertmanager must send (REMEDY_BRIDGE_TOKEN)"
@@ -191,3 +199,24 @@ PLACEHOLDER = re.compile(
 class SecretSettingError(RuntimeError):
     """A secret setting is a placeholder, too short, or its _FILE cannot be read. A
     RuntimeError, not a validation error: the processes print it as one line."""
+
+
+def named_secret(var: str) -> str | None:
+    """A secret the inventory names by its environment variable (a paging level's
+    PagerDuty routing key, a Slack channel's webhook URL): `VAR` or `VAR_FILE`, checked
+    like the settings' own secrets. None when unset or empty. Read on the worker only:
+    the inventory and workflow history carry the name, never the value."""
+    path = os.environ.get(f"{var}_FILE")
+    value = os.environ.get(var)
+    if path and value:
+        raise SecretSettingError(f"{var} and {var}_FILE are both set: keep one")
+    if path:
+        try:
+            value = Path(path).read_text().strip()
+        except OSError as err:
+            raise SecretSettingError(f"{var}_FILE={path}: {err.strerror}") from None
+    if not value:
+        return None
+    if m := PLACEHOLDER.search(value):
+        raise SecretSettingError(f"{var}: looks like a placeholder ({m.group(0)[:12]!r}...)")
+    return value

@@ -1,7 +1,6 @@
 """Runbook coverage (remedy/coverage.py, `remedy coverage`): the seeds' steps are found,
 every declaration names a real step, no step of the two seed runbooks is left neither
-covered nor declared not applicable except the known gaps listed here, and the
-README's table is the command's output."""
+covered nor declared not applicable, and the README's table is the command's output."""
 
 from __future__ import annotations
 
@@ -22,78 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # edit that adds, removes or splits steps changes these: check `remedy coverage --table`
 # shows the new steps as you expect, then update the numbers (and the declarations).
 STEP_COUNTS = {G: 124, A: 113}
-
-# Steps Remedy neither does, nor asks a person for, nor declares not applicable today
-# (the runbook fidelity issue). A newly uncovered step fails the test, and so does a
-# gap that got covered but is still listed here: remove it when you cover it.
-KNOWN_GAPS = {
-    (G, "Incident: TestPassRateLow > Diagnosis Steps", "Check for Common Patterns"),
-    (
-        G,
-        "Incident: TestPassRateLow > Mitigation Options",
-        "Immediate (0-5 min): Add test retries for intermittent failures",
-    ),
-    (
-        G,
-        "Incident: TestPassRateLow > Mitigation Options",
-        "Short-term (5-15 min): Disable non-critical failing tests",
-    ),
-    (
-        G,
-        "Incident: HighErrorRate > Response Actions > Scenario A: LLM API Errors (rate limits, timeouts)",  # noqa: E501
-        "Check LLM client metrics",
-    ),
-    (
-        G,
-        "Incident: HighErrorRate > Response Actions > Scenario C: Resource Exhaustion",
-        "Identify resource hog",
-    ),
-    (
-        G,
-        "Incident: HighErrorRate > Response Actions > Scenario D: Validation Errors (AOP failures)",
-        "Identify validation issue (solvability, completeness, redundancy)",
-    ),
-    (
-        G,
-        "Incident: HighLatencyP95 > Response Actions > Scenario A: HTDAG Decomposition Slow",
-        "Check LLM API latency",
-    ),
-    (
-        G,
-        "Incident: HighLatencyP95 > Response Actions > Scenario C: System Resource Bottleneck",
-        "If memory >80%, enable aggressive garbage collection",
-    ),
-    (G, "Incident: GenesisServiceDown > Diagnosis Steps", "Identify Crash Reason"),
-    (
-        G,
-        "Incident: GenesisServiceDown > Response Actions > Step 3: Verify Service Restored (5-10 minutes)",  # noqa: E501
-        "Run smoke tests",
-    ),
-    (
-        A,
-        "Playbook: Application Down (P0) > Containment (10-30 minutes)",
-        "Scale Resources (if resource exhaustion)",
-    ),
-    (A, "Playbook: Application Down (P0) > Recovery (30-60 minutes)", "Monitor Post-Recovery"),
-    (A, "Playbook: Streaming Failure (P2) > Investigation (5-15 minutes)", "Network Connectivity"),
-    (
-        A,
-        "Playbook: Performance Degradation (P2) > Investigation (5-15 minutes)",
-        "Identify Bottlenecks",
-    ),
-    (A, "Playbook: Performance Degradation (P2) > Investigation (5-15 minutes)", "Recent Changes"),
-    (A, "Playbook: Performance Degradation (P2) > Containment (15-45 minutes)", "Resource Scaling"),
-    (
-        A,
-        "Playbook: Security Incident (P0) > Investigation (5-60 minutes)",
-        "Compromised Data Assessment",
-    ),
-    (
-        A,
-        "Playbook: Deployment Failure (P1) > Containment (20-40 minutes)",
-        "Stop Broken Deployment",
-    ),
-}
 
 
 def rows() -> tuple[list[cov.Row], list]:
@@ -172,18 +99,12 @@ def test_every_playbook_module_declares_its_coverage() -> None:
             assert isinstance(getattr(mod, "COVERAGE", None), list), cls.__module__
 
 
-def test_no_step_of_the_seeds_is_left_uncovered_but_the_known_gaps() -> None:
-    found = {(r.step.runbook, r.step.section, r.step.name) for r in rows()[0]}
-    gaps = {
-        (r.step.runbook, r.step.section, r.step.name)
-        for r in rows()[0]
-        if r.status == cov.NOT_COVERED
-    }
-    new = sorted(gaps - KNOWN_GAPS)
-    fixed = sorted(KNOWN_GAPS - gaps)
-    assert not new, f"steps neither covered nor declared not applicable: {new}"
-    assert not fixed, f"covered now (or renamed): remove from KNOWN_GAPS: {fixed}"
-    assert KNOWN_GAPS <= found
+def test_no_step_of_the_seeds_is_left_uncovered() -> None:
+    """Every step of the two seed runbooks is automated, asked of a person, or declared
+    not applicable (with why). A runbook edit that adds a step fails here until the
+    playbook that carries it out (or asks for it) declares it."""
+    gaps = sorted((r.step.section, r.step.name) for r in rows()[0] if r.status == cov.NOT_COVERED)
+    assert not gaps, f"steps neither covered nor declared not applicable: {gaps}"
 
 
 def test_cli_counts_and_check() -> None:
@@ -191,10 +112,10 @@ def test_cli_counts_and_check() -> None:
     res = runner.invoke(app, ["coverage"])
     assert res.exit_code == 0, res.output
     assert "genesis-incident-response-playbook: 124 steps" in res.output
-    # --check: the known gaps are "not covered", so it fails (for CI once they close).
+    # --check passes: no step of the seeds is left uncovered (it fails on a gap: below).
     res = runner.invoke(app, ["coverage", "--check"])
-    assert res.exit_code == 1
-    assert f"{len(KNOWN_GAPS)} steps not covered" in res.output
+    assert res.exit_code == 0, res.output
+    assert "not cov." in res.output
 
 
 def test_cli_on_a_runbook_excerpt_and_an_unknown_runbook(tmp_path: Path) -> None:

@@ -17,6 +17,8 @@ TOKENS = {  # every secret setting, by environment variable (but the URL and the
     "REMEDY_BRIDGE_TOKEN": "bridge_token",
     "REMEDY_CODEC_SERVER_TOKEN": "codec_server_token",
     "REMEDY_PAGERDUTY_ROUTING_KEY": "pagerduty_routing_key",
+    "REMEDY_PAGERDUTY_WEBHOOK_SECRET": "pagerduty_webhook_secret",
+    "REMEDY_SLACK_SIGNING_SECRET": "slack_signing_secret",
     "TEMPORAL_API_KEY": "temporal_api_key",
 }
 

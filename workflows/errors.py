@@ -14,7 +14,8 @@ branches on the class rather than on a list of strings:
         VisibilityUnavailable
       Refused                     no     a guard said no; nothing was sent or changed
         HostKeyUnknown HostKeyChanged AuthenticationFailed CommandNotAllowed
-        GovernorRefused ProbeTargetRefused NotifyRejected CiRejected
+        GovernorRefused ProbeTargetRefused NotifyRejected CiRejected RollbackNotAllowed
+        NotAnApprover
       Failed                      no     it ran, and failed
         MitigationFailed SnapshotFailed DataFileOpFailed CommandFailed LogUnreadable
         IdempotencyUnknown
@@ -151,6 +152,11 @@ class RollbackNotAllowed(Refused):
     the incident's approvals and governor, so it refuses before running anything."""
 
 
+class NotAnApprover(Refused):
+    """An approval, rejection or acknowledgement from someone the inventory's
+    `approvers:` does not list for that kind of step (the update's validator)."""
+
+
 class CiRejected(Refused):
     """The CI API answered 4xx (bad token, unknown workflow): a person must fix it."""
 
@@ -216,6 +222,7 @@ LEAVES: tuple[type[RemedyError], ...] = (
     CiUnavailable,
     CiRejected,
     RollbackNotAllowed,
+    NotAnApprover,
 )
 
 BRANCHES: tuple[type[RemedyError], ...] = (ConfigurationError, Unreachable, Refused, Failed)

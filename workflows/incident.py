@@ -21,7 +21,8 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    from workflows import errors, text
+    from workflows import errors, severity, text
+    from workflows.contracts.approvers import ACKNOWLEDGE, kind_of, who_may
     from workflows.contracts.base import Activity
     from workflows.contracts.policy import SERVICE_POLICY, ServicePolicy, ServicePolicyInput
     from workflows.contracts.safety import ApproveRequest, Decision, RejectRequest
@@ -54,6 +55,10 @@ T = TypeVar("T")
 # incident *run* (see Steps.run_key). Runs started before it keep keying on the workflow
 # id alone, so their histories replay and their on-host markers still answer them.
 INCIDENT_RUNS = "incident-run-keys"
+# Severity from the runbook and paging by severity (workflows/severity.py,
+# steps/paging.py). Runs started before it keep the label/default severity and page
+# only on escalation. Once none remain, deprecate_patch, then remove.
+PEOPLE_IN_THE_LOOP = "people-in-the-loop"
 
 
 class StepFailed(Exception):
@@ -203,6 +208,8 @@ class Incident(Steps):
         self.alerts_received = 0
         self.acknowledged_by: str | None = None
         self.paged = False
+        self.paged_levels: list[str] = []  # paging levels paged this run, in order
+        self.people = False  # PEOPLE_IN_THE_LOOP taken (set at detection)
         # Steps waiting for a human's `approve`/`reject` (workflows/steps/safety.py) ->
         # what each would do, and the answers: only a wait in progress can be answered,
         # never one in advance (an approval must not silently clear a later action).
@@ -273,7 +280,11 @@ class Incident(Steps):
     @workflow.update(name="acknowledge")
     def acknowledge(self, req: AckRequest) -> IncidentStatus:
         self.acknowledged_by = req.by
-        self.record("acknowledged", "info", f"by {req.by}" + (f": {req.note}" if req.note else ""))
+        self.record(
+            "acknowledged",
+            "info",
+            self._answered_by(ACKNOWLEDGE, req.by, req.via) + (f": {req.note}" if req.note else ""),
+        )
         return self.status()
 
     @acknowledge.validator
@@ -283,30 +294,66 @@ class Incident(Steps):
             raise ValueError(f"incident {self.incident_id} is already {self.outcome}")
         if self.acknowledged_by:
             raise ValueError(f"already acknowledged by {self.acknowledged_by}")
+        self._check_answerer(ACKNOWLEDGE, req.by)
 
     @workflow.update(name="approve")
     def approve(self, req: ApproveRequest) -> IncidentStatus:
-        self._decide(Decision(step=req.step, approved=True, by=req.by, text=req.note))
+        self._decide(Decision(step=req.step, approved=True, by=req.by, text=req.note), req.via)
         return self.status()
 
     @approve.validator
     def _validate_approve(self, req: ApproveRequest) -> None:
         self._check_pending(req.step)
+        self._check_answerer(req.step, req.by)
 
     @workflow.update(name="reject")
     def reject(self, req: RejectRequest) -> IncidentStatus:
-        self._decide(Decision(step=req.step, approved=False, by=req.by, text=req.reason))
+        self._decide(Decision(step=req.step, approved=False, by=req.by, text=req.reason), req.via)
         return self.status()
 
     @reject.validator
     def _validate_reject(self, req: RejectRequest) -> None:
         self._check_pending(req.step)
+        self._check_answerer(req.step, req.by)
 
-    def _decide(self, d: Decision) -> None:
+    def _decide(self, d: Decision, via: str = "") -> None:
         self.pending_approvals.pop(d.step, None)  # answered: a second answer is refused
         self.decisions[d.step] = d
         verb = "approved" if d.approved else "rejected"
-        self.record(f"{verb}: {d.step}", "info", f"by {d.by}" + (f": {d.text}" if d.text else ""))
+        self.record(
+            f"{verb}: {d.step}",
+            "info",
+            self._answered_by(d.step, d.by, via) + (f": {d.text}" if d.text else ""),
+        )
+
+    def _check_answerer(self, step: str, by: str) -> None:
+        """Refuse `by` unless the service's `approvers:` list them for `step`'s kind
+        (workflows/contracts/approvers.py), naming who may. Without a policy (before
+        detect(), or a service not in the inventory) there is no list to check."""
+        allowed = who_may(self._policy.safety.approvers, step) if self._policy else None
+        if allowed is None or by in allowed:
+            return
+        kind = kind_of(step)
+        who = (
+            ", ".join(allowed)
+            if allowed
+            else f"nobody: add `approvers: {{{kind}: [...]}}` (or `default`) for "
+            f"{self.service} in the inventory"
+        )
+        raise ApplicationError(
+            f"{by!r} may not answer {step!r} on {self.service}; who may: {who}",
+            type="NotAnApprover",  # workflows/errors.py NotAnApprover (NOT_AN_APPROVER)
+            non_retryable=True,
+        )
+
+    def _answered_by(self, step: str, by: str, via: str) -> str:
+        # No approver list: anyone with Temporal access could have sent this `by`.
+        listed = self._policy and who_may(self._policy.safety.approvers, step) is not None
+        return (
+            f"by {by}"
+            + (f" via {via}" if via else "")
+            + ("" if listed else " (not checked: no approvers configured)")
+        )
 
     def _check_pending(self, step: str) -> None:
         # Rejected before history (validators run first), with the list a person needs.
@@ -366,7 +413,21 @@ class Incident(Steps):
             SERVICE_POLICY,
             ServicePolicyInput(service=inp.alert.service),
         )
-        if inp.alert.severity is None:
+        if workflow.patched(PEOPLE_IN_THE_LOOP):
+            self.people = True
+            sev, source = severity.decide(
+                self.playbook,
+                inp.alert.alertname,
+                inp.alert.severity,
+                self.policy.severity_overrides,
+                self.policy.severity_default,
+            )
+            label = f"; alert label {inp.alert.severity.value}" if inp.alert.severity else ""
+            self.record("severity", "info", f"{sev.value} from the {source}{label}")
+            if sev != self.severity:
+                self.severity = sev
+                workflow.upsert_search_attributes([SA_SEVERITY.value_set(sev.value)])
+        elif inp.alert.severity is None:
             self.severity = Severity(self.policy.severity_default)
             workflow.upsert_search_attributes([SA_SEVERITY.value_set(self.severity.value)])
         self._show()

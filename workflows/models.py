@@ -68,6 +68,7 @@ class TimelineEntry(BaseModel):
 class AckRequest(BaseModel):
     by: str = Field(min_length=1, description="who acknowledges (on-call engineer)")
     note: str = ""
+    via: str = Field(default="", description="slack, pagerduty, cli: for the timeline")
 
 
 Resolution = Literal["resolved", "escalated", "resolved_without_action"]

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from workflows.contracts.base import Strict
+from workflows.contracts.paging import PagingPolicy
 from workflows.contracts.policy import RecurrencePolicy
 
 
@@ -45,3 +46,6 @@ class Defaults(Strict):
     waits: WaitOverrides = Field(default_factory=WaitOverrides)
     # Earlier incidents of the same alert: how far back, and when it is chronic.
     recurrence: RecurrencePolicy = Field(default_factory=RecurrencePolicy)
+    # Paging levels, who is paged at detection per severity, the acknowledgement window
+    # (workflows/contracts/paging.py); a service's `paging:` replaces it whole.
+    paging: PagingPolicy = Field(default_factory=PagingPolicy)

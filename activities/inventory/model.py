@@ -9,6 +9,8 @@ addresses, keys and argv here, worker side.
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
@@ -17,8 +19,10 @@ from temporalio.exceptions import ApplicationError
 
 from activities.inventory.defaults import Defaults
 from activities.inventory.hosts import HostSpec
+from activities.inventory.people import PERSON_NAME, PersonSpec, check_people
 from activities.inventory.redact import compile_patterns
 from activities.inventory.services import ServiceSpec
+from workflows.contracts.approvers import Approvers, merge
 from workflows.contracts.base import Strict
 from workflows.contracts.datafiles import DataIntegrityPolicy
 from workflows.contracts.policy import (
@@ -47,7 +51,38 @@ class Inventory(Strict):
     redact: list[str] = Field(default_factory=list)
     # Dry-run, approvals, hourly action limit: defaults here, overridden per service.
     safety: SafetyOverrides = Field(default_factory=SafetyOverrides)
+    # Who answers incidents (activities/inventory/people.py) and who may answer which
+    # kind of step: top level here, overridden per kind by a service's `approvers:`.
+    people: dict[str, PersonSpec] = Field(default_factory=dict)
+    approvers: Approvers = Field(default_factory=dict)
     source: str = Field(default="<memory>", exclude=True)
+
+    @model_validator(mode="after")
+    def _approvers_are_people(self) -> Inventory:
+        # A typo in a name would refuse the right person at 3 a.m.: say so at load.
+        for name in self.people:
+            if not re.match(PERSON_NAME, name):
+                raise ValueError(f"people.{name}: a name is lower case letters, digits, . _ -")
+        check_people(self.people)
+        tables = [("approvers", self.approvers)] + [
+            (f"services.{n}.approvers", s.approvers or {}) for n, s in self.services.items()
+        ]
+        for where, table in tables:
+            for kind, names in table.items():
+                for i, name in enumerate(names):
+                    if name not in self.people:
+                        raise ValueError(
+                            f"{where}.{kind}[{i}]: {name!r} is not under people "
+                            f"(listed: {', '.join(sorted(self.people)) or 'nobody'})"
+                        )
+        return self
+
+    def person_by(self, system: str, user_id: str) -> str | None:
+        """The person a Slack or PagerDuty user id belongs to (None: nobody listed)."""
+        for name, p in self.people.items():
+            if getattr(p, system) == user_id:
+                return name
+        return None
 
     @model_validator(mode="after")
     def _bind_ssh_policy(self) -> Inventory:
@@ -127,7 +162,10 @@ class Inventory(Strict):
             ) from None
 
     def safety_for(self, name: str) -> SafetyPolicy:
-        return merge_safety(self.safety, self.service(name).safety)
+        svc = self.service(name)
+        return merge_safety(self.safety, svc.safety).model_copy(
+            update={"approvers": merge(self.approvers, svc.approvers)}
+        )
 
     def policy(self, name: str) -> ServicePolicy:
         svc = self.service(name)
@@ -141,6 +179,8 @@ class Inventory(Strict):
             service=name,
             hosts=svc.hosts,
             severity_default=svc.severity,
+            severity_overrides=dict(svc.severity_overrides),
+            paging=svc.paging or self.defaults.paging,
             has_rollback=svc.rollback is not None,
             has_health_url=svc.health_url is not None,
             has_health_check=CommandKind.HEALTH_CHECK in svc.commands,
@@ -167,9 +207,14 @@ class Inventory(Strict):
                 has_upstream_probe=svc.upstream_probe_url is not None
                 or bool(svc.agent_lab and svc.agent_lab.upstream_url),
                 has_source_repo=svc.source_repo is not None or svc.rollback is not None,
-                has_smoke_test=svc.smoke_test is not None,
+                has_smoke_test=svc.smoke_test is not None or CommandKind.SMOKE_TEST in svc.commands,
+                has_ci_deploy_workflow=bool(svc.ci_rollback and svc.ci_rollback.deploy_workflow),
+                ci_poll_interval=timedelta(
+                    seconds=svc.ci_rollback.poll_interval_s if svc.ci_rollback else 30.0
+                ),
             ),
             recurrence=svc.recurrence or self.defaults.recurrence,
+            communication=svc.communication(),
             data_integrity=svc.data_integrity.policy(
                 has_logs=bool(svc.log_files),
                 has_backup_sync=CommandKind.BACKUP_SYNC in svc.commands,

@@ -33,3 +33,10 @@ class CiRollbackSpec(Strict):
     # The workflow input carrying the incident's dispatch key; declare it in the
     # workflow and put it in its `run-name:` so a dispatched run can be found again.
     incident_input: str | None = "incident_id"
+    # After the 204, the dispatched run (found by that key) is polled this often until
+    # it concludes or the playbook's Containment budget ends.
+    poll_interval_s: float = Field(default=30.0, ge=5)
+    # Deployment Failure: the runbook's deploy workflow (`cat .github/workflows/deploy.yml`,
+    # `gh run view --log`, `gh workflow disable deploy.yml`), in the same repo; null: none.
+    deploy_workflow: str | None = Field(default="deploy.yml", pattern=r"^[A-Za-z0-9_.-]+$")
+    workflows_dir: str = Field(default=".github/workflows", pattern=r"^[A-Za-z0-9_./-]+$")

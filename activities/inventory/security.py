@@ -30,6 +30,20 @@ class SecuritySpec(Strict):
         default_factory=list, description="default: data_dir, log_files and access_log"
     )
     containment: dict[str, ContainmentStep] = Field(default_factory=dict)
+    # "Compromised Data Assessment": session files changed lately, read-only (`find`
+    # with `-newer` a marker file the operator keeps, else `-mmin`: nothing is created
+    # on the host, so the evidence is not touched), and the backup bucket's listing.
+    sessions_dir: str | None = Field(default=None, description="default: <data_dir>/sessions")
+    sessions_marker: str | None = Field(
+        default=None, description="count files newer than this file (find -newer)"
+    )
+    sessions_window_min: int = Field(
+        default=60, ge=1, le=10080, description="else: changed in the last N minutes"
+    )
+    bucket_listing: CommandSpec | None = Field(
+        default=None,
+        description="e.g. [aws, s3, ls, s3://agent-lab-backups/, --recursive]; read-only",
+    )
     human_steps: list[str] = Field(default_factory=lambda: list(DEFAULT_HUMAN_STEPS))
 
     @field_validator("attack_patterns")
@@ -41,3 +55,16 @@ class SecuritySpec(Strict):
             except re.error as err:
                 raise ValueError(f"invalid regex {p!r}: {err}") from None
         return v
+
+    def sessions_argv(self, data_dir: str | None) -> list[str] | None:
+        """The runbook's `find data/sessions/ -newer ...` as a read-only argv that prints
+        one dot per file (names stay on the host), or None when there is no dir."""
+        d = self.sessions_dir or (f"{data_dir.rstrip('/')}/sessions" if data_dir else None)
+        if d is None:
+            return None
+        since = (
+            ["-newer", self.sessions_marker]
+            if self.sessions_marker
+            else ["-mmin", f"-{self.sessions_window_min}"]
+        )
+        return ["find", d, "-type", "f", *since, "-printf", "."]

@@ -11,22 +11,31 @@ runs it and the allowlist (activities/ssh_policy.py) admits it, from this one an
 from __future__ import annotations
 
 import posixpath
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 
 from activities.errors import app_error
 from activities.inventory.allowlist import AllowedEntry, check_entries, refuse_program_names
 from activities.inventory.commands import CommandSpec
+from activities.inventory.crash import CrashDumpSpec
 from activities.inventory.defaults import ThresholdOverrides, WaitOverrides
 from activities.inventory.rollback import CiRollbackSpec, RollbackSpec
 from activities.inventory.security import SecuritySpec
 from activities.inventory.slis import SliSpec
 from activities.scripts import RESTORE_CONFIG_SCRIPT
+from workflows.contracts.approvers import Approvers
 from workflows.contracts.base import Strict
+from workflows.contracts.communication import (
+    CommunicationPolicy,
+    SlackChannels,
+    StatusPage,
+    check_issue_url,
+)
 from workflows.contracts.datafiles import DataIntegritySpec
 from workflows.contracts.diagnostics import DiagnosticsPolicy
 from workflows.contracts.mitigation import MitigationSpec
+from workflows.contracts.paging import PagingPolicy
 from workflows.contracts.policy import AgentLabSpec, RecurrencePolicy
 from workflows.contracts.safety import SafetyOverrides
 from workflows.contracts.service import CommandKind
@@ -37,7 +46,13 @@ LOG_TAIL_LINES = 100
 
 class ServiceSpec(Strict):
     hosts: list[str] = Field(min_length=1)
+    # Severity when neither an override nor the runbook gives one (Triage).
     severity: str = Field(default="P1", pattern="^P[0-4]$")
+    # alertname -> P0..P4: this service's incidents of that alert, over the runbook's.
+    severity_overrides: dict[str, Annotated[str, Field(pattern="^P[0-4]$")]] = Field(
+        default_factory=dict
+    )
+    paging: PagingPolicy | None = None  # default: the top-level `defaults.paging`
     commands: dict[CommandKind, CommandSpec] = Field(default_factory=dict)
     health_url: str | None = None
     health_detailed_url: str | None = None
@@ -56,6 +71,8 @@ class ServiceSpec(Strict):
     testing: TestingPolicy = Field(default_factory=TestingPolicy)
     diagnostics: DiagnosticsPolicy = Field(default_factory=DiagnosticsPolicy)
     safety: SafetyOverrides = Field(default_factory=SafetyOverrides)
+    # Per kind, over the inventory's top-level `approvers:` (names under `people:`).
+    approvers: Approvers | None = None
     security: SecuritySpec | None = None
     # Agent Lab playbooks (ApplicationDown, StreamingFailure, PerformanceDegradation):
     # diagnostics, maintenance mode, smoke/streaming/load probes.
@@ -80,6 +97,27 @@ class ServiceSpec(Strict):
     # Recurrence look-back and chronic paging (workflows/steps/recurrence.py); default:
     # the inventory's `defaults.recurrence`.
     recurrence: RecurrencePolicy | None = None
+    # GenesisServiceDown crash evidence: where crash_<stamp>/ dumps go, what they hold,
+    # the crash-reason patterns (activities/inventory/crash.py, activities/crash.py).
+    crash_dump: CrashDumpSpec | None = None
+    # Where the incident's words go (workflows/contracts/communication.py): the
+    # variables holding each Slack channel's webhook URL, the status page's, and the
+    # issue tracker link template of the status update's Issue line.
+    slack: SlackChannels | None = None
+    status_page: StatusPage | None = None
+    issue_url: str | None = None
+
+    @field_validator("issue_url")
+    @classmethod
+    def _issue_url(cls, v: str | None) -> str | None:
+        return check_issue_url(v)
+
+    def communication(self) -> CommunicationPolicy:
+        return CommunicationPolicy(
+            slack=self.slack or SlackChannels(),
+            status_page=self.status_page,
+            issue_url=self.issue_url,
+        )
 
     @field_validator("allowed_commands", mode="before")
     @classmethod
@@ -117,8 +155,10 @@ DATA_HEAD_LINES = 5
 # builder each, used by the activity that runs it and by the allowlist that admits it
 # (activities/ssh_policy.py: `count` there is a digits-only pattern).
 def recent_changes_argv(repo: str, count: str) -> list[str]:
-    """`git log --oneline -N` in the service's checkout (diagnostics.recent_changes)."""
-    return ["git", "-C", repo, "log", "--oneline", "--no-color", "-n", count]
+    """`git log --oneline -N` in the service's checkout (diagnostics.recent_changes), each
+    line with its committer time (`%ct`) after the hash: High Error Rate rolls back only
+    after a recent deployment, and this is how recent."""
+    return ["git", "-C", repo, "log", "--no-color", "--format=%h %ct %s", "-n", count]
 
 
 def tail_argv(path: str, count: str) -> list[str]:
@@ -174,6 +214,8 @@ def resolve_command(svc_name: str, svc: ServiceSpec, kind: CommandKind) -> Comma
         }
         if kind in derived:
             return derived[kind]
+    if kind == CommandKind.SMOKE_TEST and svc.smoke_test is not None:
+        return svc.smoke_test  # one smoke-test command per service, whichever runbook asks
     if kind == CommandKind.LOGS and svc.log_files:
         return CommandSpec(argv=["tail", "-n", str(LOG_TAIL_LINES), *svc.log_files])
     raise app_error("CommandNotConfigured", f"service {svc_name!r} has no {kind.value!r} command")

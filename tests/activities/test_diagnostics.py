@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from activities.diagnostics import DiagnosticsActivities, listening_on
+from activities.diagnostics import DiagnosticsActivities, exhaustion, listening_on
 from activities.inventory import CommandSpec, ServiceSpec
 from tests.fixtures.gitrepo import commit, git
 from tests.fixtures.sshd import HOST_NAME, SshServer, free_port
@@ -242,3 +242,97 @@ async def test_recent_changes_is_git_log_oneline(
     head = git("log", "--oneline", "-1", cwd=app_repo)
     assert res.commits[0] == head and res.commits[0].endswith("change 11")
     assert res.commits[-1].endswith("change 2")
+    # Each commit's committer time, paired by index (High Error Rate's "recent deployment").
+    stamps = git("log", "--format=%ct", "-10", cwd=app_repo).split()
+    assert [int(t.timestamp()) for t in res.committed_at] == [int(s) for s in stamps]
+
+
+async def test_error_groups_count_exception_lines_too(
+    sshd: SshServer, tmp_path: Path, app_repo: Path
+) -> None:
+    # The runbook's `grep 'ERROR\|Exception'`: a traceback's last line has no ERROR.
+    a = log_acts(sshd, tmp_path, app_repo)
+    log = tmp_path / "app.log"
+    log.write_text(LOG + "2024-05-01 10:00:08,009 CRITICAL RuntimeException: pool closed\n")
+    res = await a.error_groups(ErrorGroupsInput(service="agent-lab"))
+    assert res.error_lines == 7
+    assert (1, "RuntimeException: pool closed") in [(g.count, g.message) for g in res.groups]
+
+
+# ---------------------------------------------------------------- network (Streaming Failure)
+def test_network_checks_default_to_the_runbooks_ping_and_mtr_of_the_upstream() -> None:
+    lab = AgentLabSpec(upstream_url="https://openrouter.ai/api/v1/models")
+    assert lab.network is not None
+    assert lab.network["ping"].argv == ["ping", "-c", "10", "openrouter.ai"]
+    assert lab.network["mtr"].argv == ["mtr", "--report", "-c", "10", "openrouter.ai"]
+    other = AgentLabSpec(upstream_url="https://openrouter.ai/x", network_target="10.0.0.9")
+    assert other.network is not None and other.network["ping"].argv[-1] == "10.0.0.9"
+    bare = AgentLabSpec()
+    flags = dict(has_logs=False, has_data_dir=False, has_health_url=False, has_detailed=False)
+    assert bare.network == {} and bare.policy(**flags).network == []
+    with pytest.raises(ValueError, match="network_target"):
+        AgentLabSpec(network_target="x; rm -rf /")
+
+
+async def test_network_check_runs_on_the_host(sshd: SshServer, tmp_path: Path) -> None:
+    # No ping binary on CI hosts: a stand-in that prints its argv and 30 lines, as ping
+    # would print per-packet lines, run over the real sshd like any configured check.
+    fake = tmp_path / "ping"
+    fake.write_text('#!/bin/sh\necho "args: $*"\nfor i in $(seq 30); do echo "seq=$i"; done\n')
+    fake.chmod(0o755)
+    net = {"ping": DiagCommand(argv=[str(fake), "-c", "10", "openrouter.ai"], head_lines=12)}
+    a = lab_acts(sshd, tmp_path, lab={"network": net})
+    res = await a.diagnose(diag("network", "ping"))
+    assert res.ok and res.kind == "network" and res.name == "ping" and res.truncated
+    out = res.output.splitlines()
+    assert out[0] == "args: -c 10 openrouter.ai" and len(out) == 12
+    with pytest.raises(ApplicationError, match="no network check 'mtr'") as err:
+        await a.diagnose(diag("network", "mtr"))
+    assert err.value.type == "CommandNotConfigured"
+
+
+# ---------------------------------------------------------------- resource exhaustion
+DF = """\
+Filesystem      Size  Used Avail Use% Mounted on
+overlay          98G   {used}G  {avail}G  {pct}% /
+tmpfs            64M     0   64M   0% /dev
+"""
+FREE = """\
+               total        used        free      shared  buff/cache   available
+Mem:           {total}       7.5Gi       100Mi       1.0Mi       200Mi       {avail}
+Swap:             0B          0B          0B
+"""
+
+
+async def test_resource_output_shows_exhaustion(sshd: SshServer, tmp_path: Path) -> None:
+    # Application Down "Scale Resources (if resource exhaustion)": df and free output,
+    # read over real SSH, against the agent_lab thresholds (95 % used, 5 % available).
+    (tmp_path / "df.txt").write_text(DF.format(used=94, avail=4, pct=96))
+    (tmp_path / "free.txt").write_text(FREE.format(total="8.0Gi", avail="300Mi"))
+    (tmp_path / "top.txt").write_text("top - 10:00:00 up 1 day\nMiB Mem : 8000.0 total\n")
+    resources = {
+        "top": DiagCommand(argv=["cat", str(tmp_path / "top.txt")]),
+        "disk": DiagCommand(argv=["cat", str(tmp_path / "df.txt")]),
+        "memory": DiagCommand(argv=["cat", str(tmp_path / "free.txt")]),
+    }
+    a = lab_acts(sshd, tmp_path, lab={"resources": resources})
+    assert (await a.diagnose(diag("resource", "disk"))).exhausted == "disk / 96% used"
+    mem = await a.diagnose(diag("resource", "memory"))
+    assert mem.exhausted == "memory 300Mi of 8.0Gi available"
+    assert (await a.diagnose(diag("resource", "top"))).exhausted is None
+    # The thresholds are the inventory's.
+    b = lab_acts(sshd, tmp_path, lab={"resources": resources, "disk_full_pct": 97})
+    assert (await b.diagnose(diag("resource", "disk"))).exhausted is None
+
+
+@pytest.mark.parametrize(
+    ("pct", "avail", "found"),
+    [
+        # 5 % of 8 GiB is 409.6 MiB: 409 MiB is under it, 410 MiB over.
+        (95, "409Mi", "disk / 95% used; memory 409Mi of 8.0Gi available"),
+        (94, "410Mi", None),
+    ],
+)
+def test_exhaustion_thresholds_boundary(pct: int, avail: str, found: str | None) -> None:
+    out = DF.format(used=90, avail=8, pct=pct) + FREE.format(total="8.0Gi", avail=avail)
+    assert exhaustion(out, 95.0, 5.0) == found

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -262,3 +263,63 @@ def test_retry_after_parsing() -> None:
     assert retry_after("86400") == MAX_RETRY_AFTER
     assert retry_after("Wed, 01 Jan 2025 12:00:45 GMT", now=now) == timedelta(seconds=45)
     assert retry_after("Wed, 01 Jan 2025 11:00:00 GMT", now=now) == timedelta(0)
+
+
+async def test_pagerduty_each_level_to_its_own_service(
+    notify: NotifyActivities, httpsink: HttpSink, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A paging level names the environment variable of its routing key (or _FILE): the
+    event goes to that PagerDuty service, with the level in custom_details; a level
+    without one goes to the default key. The key never appears in what is returned."""
+    commander_key = "c" * 32
+    key_file = tmp_path / "lead.key"
+    key_file.write_text("l" * 32 + "\n")
+    monkeypatch.setenv("REMEDY_PD_COMMANDER", commander_key)
+    monkeypatch.setenv("REMEDY_PD_LEAD_FILE", str(key_file))
+    httpsink.default = PD_OK
+    for level, env in (
+        ("incident-commander", "REMEDY_PD_COMMANDER"),
+        ("engineering-lead", "REMEDY_PD_LEAD"),
+        ("on-call", None),
+    ):
+        r = await notify.pagerduty(
+            PagerDutyInput(
+                dedup_key="incident:A:x@run1",
+                action="trigger",
+                summary="s",
+                level=level,
+                routing_key_env=env,
+            )
+        )
+        assert r.delivered
+        assert commander_key not in r.detail
+    commander, lead, oncall = (req.json() for req in httpsink.requests)
+    assert commander["routing_key"] == commander_key
+    assert lead["routing_key"] == "l" * 32
+    assert oncall["routing_key"] == ROUTING_KEY
+    assert {e["dedup_key"] for e in (commander, lead, oncall)} == {"incident:A:x@run1"}
+    assert commander["payload"]["custom_details"] == {"paging_level": "incident-commander"}
+
+
+async def test_pagerduty_level_key_not_set_is_a_configuration_error(
+    notify: NotifyActivities, httpsink: HttpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REMEDY_PD_CTO", raising=False)
+    monkeypatch.delenv("REMEDY_PD_CTO_FILE", raising=False)
+    with pytest.raises(ApplicationError) as ei:
+        await notify.pagerduty(
+            PagerDutyInput(
+                dedup_key="k", action="trigger", level="cto", routing_key_env="REMEDY_PD_CTO"
+            )
+        )
+    assert ei.value.type == "NotifyRejected" and ei.value.non_retryable
+    assert "REMEDY_PD_CTO" in str(ei.value) and "cto" in str(ei.value)
+    monkeypatch.setenv("REMEDY_PD_CTO", "changeme")
+    with pytest.raises(ApplicationError) as ei:
+        await notify.pagerduty(
+            PagerDutyInput(
+                dedup_key="k", action="trigger", level="cto", routing_key_env="REMEDY_PD_CTO"
+            )
+        )
+    assert "placeholder" in str(ei.value)
+    assert httpsink.requests == []  # nothing sent

@@ -295,3 +295,25 @@ async def test_keyed_run_with_unusable_state_dir_runs_nothing(
     r, replayed = await keyed(host, spec, key=key())
     assert r.exit_status == 125 and "mkdir" in r.stderr and not replayed
     assert not canary.exists()
+
+
+# ---------------------------------------------------------------- smoke tests
+async def test_smoke_test_kind_runs_the_services_smoke_test(
+    sshd: SshServer, tmp_path: Path
+) -> None:
+    # GenesisServiceDown step 3 (`python3 -m pytest tests/test_production_health.py...`):
+    # CommandKind.SMOKE_TEST is the service's `smoke_test:`, or `commands.smoke_test`.
+    (tmp_path / "ok").write_text("")
+    smoke = CommandSpec(argv=["test", "-e", "ok"], cwd=str(tmp_path))
+    svc = ServiceSpec(hosts=[HOST_NAME], smoke_test=smoke)
+    a = ServiceActivities(sshd.inventory({"demo": svc}))
+    passed = await a.run(inp(CommandKind.SMOKE_TEST))
+    assert passed.result.ok and passed.result.argv == ["test", "-e", "ok"]
+    (tmp_path / "ok").unlink()
+    assert (await a.run(inp(CommandKind.SMOKE_TEST))).result.exit_status == 1
+    own = CommandSpec(argv=["true"])
+    svc2 = ServiceSpec(hosts=[HOST_NAME], smoke_test=smoke, commands={"smoke_test": own})
+    b = ServiceActivities(sshd.inventory({"demo": svc2}))
+    assert (await b.run(inp(CommandKind.SMOKE_TEST))).result.argv == ["true"]
+    none = ServiceActivities(sshd.inventory({"demo": ServiceSpec(hosts=[HOST_NAME])}))
+    await app_error(none.run(inp(CommandKind.SMOKE_TEST)), "CommandNotConfigured")

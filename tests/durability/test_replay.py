@@ -19,7 +19,7 @@ from remedy import history
 from tests.histories.record import SCENARIOS
 from workflows.incident import INCIDENT_RUNS
 from workflows.models import IncidentInput, Phase, PlaybookResult
-from workflows.playbooks.service_down import NONBLOCKING_FIRST_UPDATE, ServiceDown
+from workflows.playbooks.service_down import CRASH_REASON, NONBLOCKING_FIRST_UPDATE, ServiceDown
 from workflows.registry import PLAYBOOKS
 from workflows.steps import escalation, notify, recovery
 from workflows.steps.resolution import close, escalate
@@ -160,10 +160,53 @@ def test_new_runs_take_the_patched_branch_old_ones_did_not() -> None:
     )
     assert any(NONBLOCKING_FIRST_UPDATE in m for m in patch_markers(new))
     assert patch_markers(old) == []
-    # New: the status check is scheduled without waiting for Slack to answer.
-    assert scheduled_before_first_result(new)[1:] == ["service.run", "notify.slack", "service.run"]
+    # New: the status check is scheduled without waiting for Slack to answer (and, since
+    # CRASH_REASON, the crash evidence is its own activity).
+    assert scheduled_before_first_result(new)[1:] == [
+        "service.run",
+        "notify.slack",
+        "diagnostics.crash_evidence",
+    ]
     # Old: Slack alone first; nothing else until it answered.
     assert scheduled_before_first_result(old)[1:] == ["notify.slack"]
+
+
+def test_crash_reason_only_in_runs_started_after_its_patch() -> None:
+    # Issue 18: runs before CRASH_REASON read the `logs` command; new ones the crash
+    # evidence activity (dump + reason) -- each replays its own way.
+    pre = HISTORIES / "pre-service-down-crash-reason" / "ServiceDown-restart-healthy.json"
+    new = HISTORIES / "ServiceDown-restart-healthy.json"
+    assert any(CRASH_REASON in m for m in patch_markers(new))
+    assert not any(CRASH_REASON in m for m in patch_markers(pre))
+    assert "diagnostics.crash_evidence" in scheduled(new)
+    assert "diagnostics.crash_evidence" not in scheduled(pre)
+
+
+@pytest.mark.parametrize(
+    "old_run",
+    [
+        "pre-service-down-crash-reason/ServiceDown-restart-healthy.json",
+        "pre-application-down-if-needed/ApplicationDown-restart-maintenance-verified.json",
+    ],
+)
+async def test_issue_18_patch_guards_keep_old_runs_replaying(
+    monkeypatch: pytest.MonkeyPatch, old_run: str
+) -> None:
+    # Without CRASH_REASON / IF_NEEDED (patched() always True) runs started before them
+    # would schedule the crash-evidence activity / skip maintenance mode: nondeterminism.
+    monkeypatch.setattr(temporalio.workflow, "patched", lambda _id: True)
+    from temporalio.worker import Replayer
+
+    replayer = Replayer(
+        workflows=list(PLAYBOOKS.values()),
+        data_converter=history.worker_converter(),
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    )
+    result = await replayer.replay_workflow(
+        history.load(HISTORIES / old_run), raise_on_replay_failure=False
+    )
+    assert result.replay_failure is not None
+    assert "Nondeterminism" in type(result.replay_failure).__name__
 
 
 @pytest.mark.parametrize("before", ["pre-patch", "pre-incident-runs"])

@@ -206,13 +206,32 @@ def p95(branch: str, expect: str = "resolved", **world: Any) -> Scenario:
     return Scenario("HighLatencyP95", branch, world=world, expect=expect)
 
 
-def tpr(branch: str, suite: TestRunResult, expect: str = "resolved", **world: Any) -> Scenario:
-    return Scenario("TestPassRateLow", branch, world={"suite": [suite], **world}, expect=expect)
+def tpr(
+    branch: str, suite: TestRunResult | list[TestRunResult], expect: str = "resolved", **world: Any
+) -> Scenario:
+    """`suite`: the assessment's run, then the verification's re-runs (the last repeated)."""
+    runs = suite if isinstance(suite, list) else [suite]
+    return Scenario("TestPassRateLow", branch, world={"suite": runs, **world}, expect=expect)
+
+
+SUITE_OK = suite_run(100, [])
 
 
 SCENARIOS: list[Scenario] = [
     # ---- ServiceDown: restart, rollback, escalations, flapping, recovered on its own
     Scenario("ServiceDown", "restart-healthy"),
+    # The user-facing notice to a status page (`user-notice`): at the first post, at
+    # resolution; only a service with `status_page:` schedules them.
+    Scenario(
+        "ServiceDown",
+        "status-page-notices",
+        policy={
+            "communication": {
+                "slack": {"alerts": "SLACK_ALERTS_URL"},
+                "status_page": {"url_env": "STATUS_PAGE_URL"},
+            }
+        },
+    ),
     Scenario("ServiceDown", "rollback-healthy", world={"active_after_restart": False}, child=True),
     Scenario(
         "ServiceDown",
@@ -257,6 +276,18 @@ SCENARIOS: list[Scenario] = [
         expect="resolved_without_action",
         world={"started_after_rollback": True},  # status says active from the start
         alert={"status": "resolved"},
+    ),
+    # Step 3's smoke tests after the health check (issue 18, service-down-crash-reason).
+    Scenario(
+        "ServiceDown", "smoke-tests-pass-resolved", policy={"release": {"has_smoke_test": True}}
+    ),
+    Scenario(
+        "ServiceDown",
+        "smoke-tests-fail-escalates",
+        expect="escalated",
+        world={"smoke_test_exit": 1},
+        policy={"release": {"has_smoke_test": True}},
+        drive=ack_when_escalated,
     ),
     # ---- Rollback on its own (a person runs the procedure)
     Scenario("Rollback", "complete", policy={"has_health_check": True}, expect="succeeded"),
@@ -317,6 +348,13 @@ SCENARIOS: list[Scenario] = [
         "SecurityIncident",
         "snapshot-fails-escalates",
         world={"snapshot_fails": True},
+        alert={"alertname": "SecurityIncident"},
+        expect="escalated",
+    ),
+    Scenario(
+        "SecurityIncident",
+        "containment-overruns-budget",
+        policy={"safety": SafetyPolicy(approval_timeout_s=10800)},
         alert={"alertname": "SecurityIncident"},
         expect="escalated",
     ),
@@ -392,6 +430,17 @@ SCENARIOS: list[Scenario] = [
         "htdag-slow-cache",
         sli=[P95_MID, P95_GOOD],
         diag={"htdag": 0.400, "halo": 0.105, "aop": 0.050},
+        llm_latency_s=3.0,  # Scenario A: the LLM API slow -> the cache
+    ),
+    p95(
+        "htdag-slow-llm-fast-asks-human",
+        sli=[P95_MID, P95_GOOD],
+        diag={"htdag": 0.400, "halo": 0.105, "aop": 0.050},
+    ),
+    p95(
+        "memory-over-80-python-malloc",
+        sli=[P95_MID, P95_GOOD],
+        diag={"htdag": 0.100, "halo": 0.100, "aop": 0.050, "MemAvailable": 0.93},
     ),
     p95(
         "halo-slow-enables-optimizations",
@@ -418,47 +467,75 @@ SCENARIOS: list[Scenario] = [
         sli=[P95_MID, P95_BAD],
         sli_after_rollback=[P95_GOOD],
         diag={"htdag": 0.4},
+        llm_latency_s=3.0,
     ),
     p95(
         "unresolved-30min-rolls-back",
         sli=[P95_MID],
         sli_after_rollback=[P95_GOOD],
         diag={"htdag": 0.4},
+        llm_latency_s=3.0,
     ),
-    # ---- TestPassRateLow: scenarios A-C, < 95 %, unreadable suite
+    # ---- TestPassRateLow: scenarios A-C, < 95 %, unreadable suite; verified by re-runs
     tpr(
         "infrastructure-imports-fail-rolls-back",
         suite_run(600, infra(8), categories={"infrastructure": 8}),
         checks={"imports": CheckResult(ok=False, detail="ModuleNotFoundError: htdag_planner")},
-        sli_after_rollback=[0.99],
+        suite_after_rollback=[SUITE_OK],
     ),
     tpr(
         "infrastructure-imports-ok-asks-human",
-        suite_run(600, infra(8), categories={"infrastructure": 8}),
-        sli=[0.99],
+        [
+            suite_run(
+                600, infra(8), categories={"infrastructure": 8}, patterns={"import error": 8}
+            ),
+            SUITE_OK,
+        ],
+        checks={"recent_changes": CheckResult(ok=True, output=["abc123 htdag: new planner"])},
     ),
     tpr(
         "intermittent-passes-in-isolation",
-        suite_run(99, [FLAKY], categories={"performance": 1}),
+        [
+            suite_run(99, [FLAKY], categories={"performance": 1}, non_critical_failing=[FLAKY]),
+            SUITE_OK,
+        ],
         isolated=suite_run(1, []),
     ),
     tpr(
+        "intermittent-passes-in-isolation-not-sustained-rolls-back",
+        [suite_run(99, [FLAKY]), suite_run(99, [FLAKY]), suite_run(97, [FLAKY] * 3)],
+        isolated=suite_run(1, []),
+        suite_after_rollback=[SUITE_OK],
+    ),
+    tpr(
         "intermittent-fails-in-isolation-checks-resources",
-        suite_run(99, [FLAKY]),
+        [suite_run(99, [FLAKY], non_critical_failing=[FLAKY]), SUITE_OK],
         isolated=suite_run(0, [FLAKY]),
-        sli=[0.99],
         diag={"node_cpu": 0.97},
     ),
     tpr(
         "regressions-asks-human-rolls-back-at-30min",
-        suite_run(99, [NEW_FAILURE], new_failures=[NEW_FAILURE]),
-        sli=[0.97],
-        sli_after_rollback=[0.99],
+        [
+            suite_run(99, [NEW_FAILURE], new_failures=[NEW_FAILURE]),
+            suite_run(97, [NEW_FAILURE] * 3),
+        ],
+        suite_after_rollback=[SUITE_OK],
+    ),
+    tpr(
+        "verification-suite-unreadable-rolls-back-at-30min",
+        [suite_run(99, [NEW_FAILURE]), TestRunResult(exit_status=4, summary="usage error")],
+        suite_after_rollback=[SUITE_OK],
     ),
     tpr(
         "below-95-rolls-back",
         suite_run(90, infra(3) + ["tests/test_darwin.py::t"] * 7),
-        sli_after_rollback=[0.99],
+        suite_after_rollback=[SUITE_OK],
+    ),
+    tpr(
+        "still-failing-after-rollback-escalates",
+        suite_run(90, infra(10)),
+        "escalated",
+        suite_after_rollback=[suite_run(96, infra(4))],
     ),
     tpr(
         "suite-unreadable-escalates",
@@ -505,6 +582,8 @@ def _release_scenarios() -> list[Scenario]:
     }
     good, bad, tests_ok = 0.002, 0.03, [suite_run(40, [])]
     her, dep = "AgentLabHighErrorRate", "DeploymentFailure"
+    ci_deploy = {"release": ci["release"].model_copy(update={"has_ci_deploy_workflow": True})}
+    old_deploy = timedelta(hours=30)  # outside the 24-hour window
     return [
         rel(her, "git-rollback-resolved", sli=[bad], sli_after_rollback=[good], suite=tests_ok),
         rel(
@@ -545,6 +624,42 @@ def _release_scenarios() -> list[Scenario]:
         rel(dep, "unhealthy-after-rollback-escalates", "escalated", healthy_after_calls=10_000),
         rel(dep, "smoke-tests-fail-escalates", "escalated", smoke_exit=1),
         rel(dep, "no-rollback-escalates", "escalated", policy={"has_rollback": False}),
+        # Issue 18: a recent deployment before a rollback; the CI run followed to its
+        # conclusion; the broken deploy's run read and its workflow disabled.
+        rel(her, "no-recent-deploy-escalates", "escalated", sli=[bad], deployed_ago=old_deploy),
+        rel(
+            her,
+            "ci-run-cancelled-escalates",
+            "escalated",
+            policy=ci,
+            sli=[bad],
+            ci_runs=[None, ("completed", "cancelled")],
+        ),
+        rel(
+            her,
+            "ci-run-not-followed-resolved",
+            policy=ci,
+            sli=[bad],
+            sli_after_rollback=[good],
+            suite=tests_ok,
+            ci_status_error="CommandNotConfigured",
+        ),
+        rel(dep, "ci-deploy-disabled-run-followed-resolved", policy=ci_deploy),
+        rel(
+            dep,
+            "ci-run-failed-escalates",
+            "escalated",
+            policy=ci_deploy,
+            ci_runs=[("in_progress", None), ("completed", "failure")],
+        ),
+        rel(
+            dep,
+            "ci-run-unfinished-escalates",
+            "escalated",
+            policy=ci_deploy,
+            ci_runs=[("in_progress", None)],
+        ),
+        rel(dep, "disable-refused-rolls-back", policy=ci_deploy, disable_error="CiRejected"),
     ]
 
 
@@ -573,16 +688,35 @@ def _lab_scenarios() -> list[Scenario]:
     """ApplicationDown, StreamingFailure, PerformanceDegradation on service agent-lab:
     the worlds of tests/workflows/test_application_down.py, test_streaming_failure.py
     and test_performance_degradation.py."""
-    from tests.workflows.agentlab_world import load_result
+    from tests.workflows.agentlab_world import lab_policy, load_result, slow_result
     from workflows.contracts.safety import SafetyPolicy
+
+    lab_slis = lab_policy().model_dump()["slis"]
+    cpu_sli = dict(name="cpu", query="cpu_busy", comparison="lt", threshold=0.8)
 
     def lab(playbook: str, branch: str, expect: str = "resolved", **kw: Any) -> Scenario:
         alert = {"alertname": playbook, "service": "agent-lab"} | kw.pop("alert", {})
         return Scenario(playbook, branch, expect=expect, alert=alert, **kw)
 
     late = {"safety": SafetyPolicy(require_approval=["containment"], approval_timeout_s=3600)}
+    first = {"agent_lab": {"maintenance_when": "before_restart"}}  # else only if still down
     return [
-        lab("ApplicationDown", "restart-maintenance-verified"),
+        lab("ApplicationDown", "restart-maintenance-verified", policy=first),
+        # Issue 18 (application-down-if-needed): no maintenance page when the restart
+        # works; the post-recovery log watch clean / seeing a new error; Scale Resources.
+        lab("ApplicationDown", "restart-verified-watch-clean"),
+        lab(
+            "ApplicationDown",
+            "new-error-after-recovery-escalates",
+            "escalated",
+            world={"log_errors": ["ERROR boom", "ERROR boom", "ERROR boom\nERROR new"]},
+            drive=ack_when_escalated,
+        ),
+        lab(
+            "ApplicationDown",
+            "resource-exhaustion-asks-to-scale",
+            world={"exhausted": {"disk": "disk / 98% used"}},
+        ),
         lab("ApplicationDown", "commander-paged-then-healthy", world={"healthy_after_calls": 13}),
         lab(
             "ApplicationDown",
@@ -622,7 +756,7 @@ def _lab_scenarios() -> list[Scenario]:
         lab(
             "ApplicationDown",
             "late-approval-overruns-containment",
-            policy=late,
+            policy=late | first,
             drive=approve_containment_late,
         ),
         lab(
@@ -656,6 +790,21 @@ def _lab_scenarios() -> list[Scenario]:
             "escalated",
             policy={"agent_lab": {"has_streaming_probe": False}},
         ),
+        lab(
+            "StreamingFailure",
+            "no-network-target-recovered",
+            "resolved_without_action",
+            world={"stream_ok": [True]},
+            policy={"agent_lab": {"network": []}},
+            alert={"status": "resolved"},
+        ),
+        # Issue 18 (stream-upstream-probe): the upstream's stream probed, then as before.
+        lab(
+            "StreamingFailure",
+            "upstream-stream-probed-recovers",
+            world={"stream_ok": [False, True, True], "sli": [0.995]},
+            policy={"agent_lab": {"has_upstream_stream": True}},
+        ),
         lab("PerformanceDegradation", "mitigated-verified", world={"sli": [0.9, 0.3]}),
         lab(
             "PerformanceDegradation",
@@ -674,6 +823,20 @@ def _lab_scenarios() -> list[Scenario]:
             "nothing-to-verify-escalates",
             "escalated",
             policy={"slis": {}, "agent_lab": {"has_load_probe": False}},
+        ),
+        # Issue 18 (perf-investigation-decides): CPU over 80 % -> throttle and a person
+        # asked to scale; neither load nor repeated slow requests -> nothing applied.
+        lab(
+            "PerformanceDegradation",
+            "load-throttles-asks-to-scale",
+            world={"sli": [0.9, 0.95, 0.3], "slow": slow_result(40, [5, 5, 5, 5, 5])},
+            policy={"slis": {**lab_slis, "cpu": cpu_sli}},
+        ),
+        lab(
+            "PerformanceDegradation",
+            "nothing-pointed-at-escalates",
+            "escalated",
+            world={"sli": [0.9], "slow": slow_result(3, [1, 1, 1])},
         ),
     ]
 

@@ -250,7 +250,7 @@ def test_script_registry_is_pinned() -> None:
     assert set(got) == {
         "keyed", "tests", "restore-config", "grep", "error-groups", "read-only-on",
         "read-only-off", "evidence-tar", "security-snapshot", "mitigate",
-        "mitigation-restore", "datafiles-host",
+        "mitigation-restore", "datafiles-host", "crash-save",
     }  # fmt: skip
     assert got == PINNED, got
 
@@ -260,7 +260,7 @@ PINNED = {
     "tests": "81875c6481209943",
     "restore-config": "af6847e955e98679",
     "grep": "686d85336541a684",
-    "error-groups": "350848b121e5ee71",
+    "error-groups": "f69fb99e1d72c1b7",
     "read-only-on": "2035e1790193b5d3",
     "read-only-off": "1953e7cd96cda786",
     "evidence-tar": "6aef980649eb4dc9",
@@ -268,6 +268,7 @@ PINNED = {
     "mitigate": "0ceb81e617b4d47d",
     "mitigation-restore": "e65f99bd2aa659e2",
     "datafiles-host": "9ee14a457d15b69c",
+    "crash-save": "534594dc6bd68478",
 }
 
 

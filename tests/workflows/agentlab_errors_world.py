@@ -1,6 +1,8 @@
 """A world (tests/workflows/sli_world.py's SliWorld) for AgentLabHighErrorRate and
-DeploymentFailure: scripted error groups, upstream probes, git log, deployment checks,
-CI dispatches and maintenance mode, at the activity boundary, logged at server time."""
+DeploymentFailure: scripted error groups, upstream probes, git log (with commit times
+relative to server time), deployment checks, CI dispatches, the dispatched run's status
+polls, the failed deploy run's evidence, the deploy workflow's disable and maintenance
+mode, at the activity boundary, logged at server time."""
 
 from __future__ import annotations
 
@@ -16,7 +18,20 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from tests.workflows.sli_world import SliWorld
-from workflows.contracts.ci import CI_ROLLBACK_DISPATCH, CiDispatchInput, CiDispatchResult
+from workflows.contracts.ci import (
+    CI_DEPLOY_EVIDENCE,
+    CI_DISABLE_WORKFLOW,
+    CI_ROLLBACK_DISPATCH,
+    CI_RUN_STATUS,
+    CiDeployEvidence,
+    CiDeployInput,
+    CiDisableInput,
+    CiDisableResult,
+    CiDispatchInput,
+    CiDispatchResult,
+    CiRunInput,
+    CiRunResult,
+)
 from workflows.contracts.diagnostics import (
     ERROR_GROUPS,
     RECENT_CHANGES,
@@ -77,6 +92,16 @@ class ReleaseWorld(SliWorld):
     smoke_exit: int = 0
     ci_error: str | None = None  # "CiRejected" / "CiUnavailable": the dispatch raises it
     dispatches: list[CiDispatchInput] = field(default_factory=list)
+    # The dispatched run as each poll sees it, (status, conclusion); the last repeats.
+    # None: not listed yet.
+    ci_runs: list[tuple[str, str | None] | None] = field(
+        default_factory=lambda: [None, ("in_progress", None), ("completed", "success")]
+    )
+    ci_status_error: str | None = None  # the status poll raises it (non-retryable)
+    # The newest commit on the host, this long before the `git log` ran; None: no times.
+    deployed_ago: timedelta | None = timedelta(hours=2)
+    disable_error: str | None = None  # the deploy workflow's disable raises it
+    disables: list[CiDisableInput] = field(default_factory=list)
 
     def activities(self) -> list[Callable[..., object]]:
         world = self
@@ -118,7 +143,15 @@ class ReleaseWorld(SliWorld):
         async def changes(inp: RecentChangesInput) -> RecentChangesResult:
             world.log("git_log", str(inp.count))
             commits = [f"abc{i} change {i}" for i in range(inp.count)]
-            return RecentChangesResult(repo="agent-lab-prod:/app", commits=commits)
+            now = activity.info().current_attempt_scheduled_time
+            times = (
+                [now - world.deployed_ago - timedelta(hours=i) for i in range(inp.count)]
+                if world.deployed_ago is not None
+                else []
+            )
+            return RecentChangesResult(
+                repo="agent-lab-prod:/app", commits=commits, committed_at=times
+            )
 
         @activity.defn(name=DEPLOY_COMMAND.name)
         async def deploy(inp: DeployCommandInput) -> DeployCommandResult:
@@ -146,12 +179,67 @@ class ReleaseWorld(SliWorld):
                 status_code=204,
             )
 
+        @activity.defn(name=CI_RUN_STATUS.name)
+        async def run_status(inp: CiRunInput) -> CiRunResult:
+            world.log("ci_run", inp.idempotency_key)
+            if world.ci_status_error:
+                raise ApplicationError(
+                    "incident_input unset", type=world.ci_status_error, non_retryable=True
+                )
+            seen = world._next("ci_run", world.ci_runs)  # type: ignore[arg-type]
+            if seen is None:
+                return CiRunResult()
+            status, conclusion = seen  # type: ignore[misc]
+            return CiRunResult(
+                found=True,
+                run_id=4242,
+                status=status,
+                conclusion=conclusion,
+                url="https://github.com/your-org/agent-lab/actions/runs/4242",
+            )
+
+        @activity.defn(name=CI_DEPLOY_EVIDENCE.name)
+        async def evidence(inp: CiDeployInput) -> CiDeployEvidence:
+            world.log("ci_evidence")
+            return CiDeployEvidence(
+                repo="your-org/agent-lab",
+                workflow="deploy.yml",
+                run_id=777,
+                run_url="https://github.com/your-org/agent-lab/actions/runs/777",
+                head_sha="0123456789abcdef",
+                failed_jobs=["deploy"],
+                log_tail=["[deploy]", "ModuleNotFoundError: No module named 'nonexistent'"],
+                workflow_file=["name: deploy", "on: push"],
+                diff=["modified app.py +1 -1", "@@ -1 +1 @@", "+import nonexistent"],
+                detail="failed run 777 at 0123456789ab",
+            )
+
+        @activity.defn(name=CI_DISABLE_WORKFLOW.name)
+        async def disable(inp: CiDisableInput) -> CiDisableResult:
+            world.log("ci_disable", inp.idempotency_key)
+            world.disables.append(inp)
+            if world.disable_error:
+                raise ApplicationError("HTTP 403", type=world.disable_error, non_retryable=True)
+            dry = world.policy.safety.dry_run
+            return CiDisableResult(
+                repo="your-org/agent-lab",
+                workflow="deploy.yml",
+                disabled=not dry,
+                dry_run=dry,
+                status_code=None if dry else 204,
+                detail="DRY RUN: would PUT" if dry else "deploy.yml disabled",
+            )
+
         @activity.defn(name=AGENTLAB_MAINTENANCE.name)
         async def maintenance(inp: MaintenanceInput) -> MaintenanceResult:
             world.log(f"maintenance:{inp.mode}", inp.idempotency_key)
             return MaintenanceResult(mode=inp.mode, ok=True, exit_status=0)
 
-        return [*base, probe, groups, upstream, changes, deploy, dispatch, maintenance]
+        return [
+            *base,
+            *(probe, groups, upstream, changes, deploy, dispatch, run_status, evidence),
+            *(disable, maintenance),
+        ]
 
 
 async def run_release(

@@ -18,12 +18,20 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from tests.workflows.sli_world import SliWorld
-from workflows.contracts.diagnostics import AGENTLAB_DIAGNOSE, DiagnoseInput, DiagnoseResult
+from workflows.contracts.diagnostics import (
+    AGENTLAB_DIAGNOSE,
+    RECENT_CHANGES,
+    DiagnoseInput,
+    DiagnoseResult,
+    RecentChangesInput,
+    RecentChangesResult,
+)
 from workflows.contracts.http import (
     AGENTLAB_LOAD_PROBE,
     AGENTLAB_SMOKE,
     AGENTLAB_STREAM_PROBE,
     AGENTLAB_UPSTREAM,
+    AGENTLAB_UPSTREAM_STREAM,
     HTTP_PROBE,
     AgentLabProbeInput,
     HttpProbeInput,
@@ -32,6 +40,12 @@ from workflows.contracts.http import (
     LoadProbeResult,
     SmokeResult,
     StreamProbeResult,
+)
+from workflows.contracts.performance import (
+    SLOW_REQUESTS,
+    EndpointSlow,
+    SlowRequestsInput,
+    SlowRequestsResult,
 )
 from workflows.contracts.policy import AgentLabPolicy, ServicePolicy
 from workflows.contracts.service import AGENTLAB_MAINTENANCE, MaintenanceInput, MaintenanceResult
@@ -47,6 +61,7 @@ NO_RESTART: set[str] = {"cache"}
 def lab_policy(**kw: Any) -> ServicePolicy:
     lab = AgentLabPolicy(
         resources=["top", "disk", "memory"],
+        network=["ping", "mtr"],
         has_log_grep=True,
         has_data_dir=True,
         port=7860,
@@ -56,6 +71,7 @@ def lab_policy(**kw: Any) -> ServicePolicy:
         has_health_detailed=True,
         has_streaming_probe=True,
         has_load_probe=True,
+        has_access_log=True,
     )
     base: dict[str, Any] = dict(
         service=SERVICE,
@@ -92,6 +108,21 @@ def load_result(ok: bool = True, p95: float = 0.08, errors: int = 0) -> LoadProb
     )
 
 
+def slow_result(slow: int = 40, top: list[int] | None = None) -> SlowRequestsResult:
+    """PerformanceDegradation's access-log analysis: `slow` slow requests, `top` of them
+    on each endpoint, most first (default: three endpoints carry 36 of 40: repeats)."""
+    counts = [20, 10, 6, 2, 2] if top is None else top
+    return SlowRequestsResult(
+        lines=5000,
+        timed=5000,
+        slow=slow,
+        p95_s=1.4,
+        top=[
+            EndpointSlow(endpoint=f"/api/e{i}", slow=n, worst_s=3.0) for i, n in enumerate(counts)
+        ],
+    )
+
+
 @dataclass
 class LabWorld(SliWorld):
     up_from_start: bool = False  # /health answers before any restart
@@ -100,8 +131,17 @@ class LabWorld(SliWorld):
     port_listening: bool = False
     maintenance_exit: int = 0
     stream_ok: list[bool] = field(default_factory=lambda: [True])  # probe results in order
+    upstream_stream_ok: bool = True  # StreamingFailure's probe of the upstream's stream
+    # PerformanceDegradation (issue 18): the access log's slow requests; commits on the
+    # host this many days before the call.
+    slow: SlowRequestsResult = field(default_factory=slow_result)
+    commits_days_ago: list[float] = field(default_factory=lambda: [1, 3, 10])
     load: LoadProbeResult = field(default_factory=load_result)
     maintenance_calls: list[str] = field(default_factory=list)
+    # ApplicationDown (issue 18): what each resource command shows exhausted, by name;
+    # the error grep's output per call, in order (the last one repeats).
+    exhausted: dict[str, str] = field(default_factory=dict)
+    log_errors: list[str] = field(default_factory=lambda: ["ERROR boom"])
 
     def up(self) -> bool:
         fixed = (self.restarts > 0 and self.restart_exit == 0 and self.active_after_restart) or (
@@ -144,11 +184,20 @@ class LabWorld(SliWorld):
                     listening=world.port_listening,
                     detail=":7860",
                 )
+            if inp.kind == "log_errors":
+                n = len(world.times("diag:log_errors")) - 1
+                out = world.log_errors[min(n, len(world.log_errors) - 1)]
+                return DiagnoseResult(kind=inp.kind, ok=True, lines=1, output=out)
+            if inp.kind == "resource" and inp.name in world.exhausted:
+                return DiagnoseResult(
+                    kind=inp.kind, name=inp.name, ok=True, exhausted=world.exhausted[inp.name]
+                )
             out = {
                 "resource": f"{inp.name} output",
                 "log_errors": "ERROR boom",
                 "stream_errors": "WARN stream chunk lost; client disconnect",
                 "data_dir": "runs.csv: readable",
+                "network": f"{inp.name}: 10 packets transmitted, 10 received, 0% packet loss",
             }[inp.kind]
             return DiagnoseResult(kind=inp.kind, name=inp.name, ok=True, lines=1, output=out)
 
@@ -188,6 +237,36 @@ class LabWorld(SliWorld):
                 error="" if ok else "RemoteProtocolError: cut off",
             )
 
+        @activity.defn(name=AGENTLAB_UPSTREAM_STREAM.name)
+        async def upstream_stream(inp: AgentLabProbeInput) -> StreamProbeResult:
+            ok = world.upstream_stream_ok
+            world.log("upstream_stream", str(ok))
+            return StreamProbeResult(
+                ok=ok,
+                url="https://openrouter.ai/api/v1/chat/completions",
+                status_code=200 if ok else 401,
+                chunks=4 if ok else 0,
+                completed=True,
+                error="" if ok else "unexpected status 401; 0 chunks < 1",
+                auth="Bearer key from $OPENROUTER_API_KEY" if ok else "no key: $K not set",
+            )
+
+        @activity.defn(name=SLOW_REQUESTS.name)
+        async def slow_requests(inp: SlowRequestsInput) -> SlowRequestsResult:
+            world.log("slow_requests", f"{inp.slow_s:g}")
+            return world.slow
+
+        @activity.defn(name=RECENT_CHANGES.name)
+        async def recent_changes(inp: RecentChangesInput) -> RecentChangesResult:
+            world.log("git_log", str(inp.count))
+            now = activity.info().current_attempt_scheduled_time
+            days = world.commits_days_ago
+            return RecentChangesResult(
+                repo="agent-lab-prod:/app",
+                commits=[f"c0ffee{i} change {i}" for i in range(len(days))],
+                committed_at=[now - timedelta(days=d) for d in days],
+            )
+
         @activity.defn(name=AGENTLAB_LOAD_PROBE.name)
         async def load(inp: LoadProbeInput) -> LoadProbeResult:
             if world.policy.safety.dry_run:  # as activities/agentlab_probes.py
@@ -202,7 +281,11 @@ class LabWorld(SliWorld):
             world.log("load")
             return world.load
 
-        return [*base, probe, diagnose, maintenance, smoke, upstream, stream, load]
+        return [
+            *base,
+            *(probe, diagnose, maintenance, smoke, upstream, stream, upstream_stream, load),
+            *(slow_requests, recent_changes),
+        ]
 
 
 async def run_lab(

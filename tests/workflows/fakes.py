@@ -17,14 +17,23 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.records import incident_line
+from workflows.contracts.diagnostics import (
+    CRASH_EVIDENCE,
+    CrashEvidenceInput,
+    CrashEvidenceResult,
+    CrashSource,
+)
 from workflows.contracts.http import HTTP_PROBE, HttpProbeInput, HttpProbeResult
 from workflows.contracts.notify import (
     PAGERDUTY_EVENT,
     SLACK_POST,
+    USER_NOTICE,
     NotifyResult,
     PagerDutyInput,
     SlackMessageInput,
+    UserNoticeInput,
 )
+from workflows.contracts.paging import PagingPolicy
 from workflows.contracts.policy import SERVICE_POLICY, ServicePolicy, ServicePolicyInput
 from workflows.contracts.prometheus import (
     PROMETHEUS_QUERY,
@@ -94,6 +103,9 @@ class Call:
     detail: str = ""
 
 
+QUIET_PAGING = PagingPolicy(at_detection={})
+
+
 @dataclass
 class World:
     """A scripted service. `active` says whether the status command succeeds, given
@@ -121,6 +133,12 @@ class World:
     )
     earlier_asked: list[EarlierIncidentsInput] = field(default_factory=list)
     slack_messages: list[SlackMessageInput] = field(default_factory=list)
+    pd_events: list[PagerDutyInput] = field(default_factory=list)
+    # User-facing notices to the status page (only a policy with `status_page` sends any).
+    notices: list[UserNoticeInput] = field(default_factory=list)
+    # What the crash evidence shows (activities/crash.py classifies; here it is given).
+    crash_reason: str = "segmentation_fault"
+    smoke_test_exit: int = 0  # CommandKind.SMOKE_TEST (GenesisServiceDown step 3)
 
     def log(self, name: str, detail: str = "") -> None:
         self.calls.append(Call(activity.info().current_attempt_scheduled_time, name, detail))
@@ -147,6 +165,11 @@ class World:
                     type="UnknownService",
                     non_retryable=True,
                 )
+            if "paging" not in world.policy.model_fields_set:
+                # A world that says nothing of paging pages nobody at detection, so the
+                # playbooks' own call sequences stay what their tests assert; the paging
+                # tests (tests/workflows/test_paging.py) set `paging` and see the runbook's.
+                return world.policy.model_copy(update={"paging": QUIET_PAGING})
             return world.policy
 
         def result(inp: ServiceCommandInput, code: int, out: str = "") -> ServiceCommandResult:
@@ -197,6 +220,12 @@ class World:
                 world.started_after_rollback = True
             if inp.command == CommandKind.LOGS:
                 return result(inp, 0, "line1\nSegmentation fault\n")
+            if inp.command == CommandKind.SMOKE_TEST:
+                return result(
+                    inp,
+                    world.smoke_test_exit,
+                    "1 passed" if not world.smoke_test_exit else "1 failed",
+                )
             return result(inp, 0)
 
         @activity.defn(name=HTTP_PROBE.name)
@@ -222,6 +251,7 @@ class World:
         @activity.defn(name=PAGERDUTY_EVENT.name)
         async def pagerduty(inp: PagerDutyInput) -> NotifyResult:
             world.log(f"pagerduty:{inp.action}", inp.dedup_key)
+            world.pd_events.append(inp)
             return NotifyResult(channel="pagerduty", delivered=True)
 
         @activity.defn(name=INCIDENT_LOG.name)
@@ -246,6 +276,28 @@ class World:
             world.permits.append(inp)
             return PermitDecision(granted=True, used=1, limit=inp.max_per_hour, detail="fake")
 
+        @activity.defn(name=CRASH_EVIDENCE.name)
+        async def crash(inp: CrashEvidenceInput) -> CrashEvidenceResult:
+            world.log("crash_evidence", inp.stamp)
+            dry = world.policy.safety.dry_run  # as activities/crash.py: nothing written
+            where = f"h:/logs/crash_{inp.stamp}"
+            return CrashEvidenceResult(
+                reason=world.crash_reason,  # type: ignore[arg-type]
+                evidence="" if world.crash_reason == "unknown" else "kernel: app[42]: segfault",
+                dump_dir=None if dry else where,
+                dry_run=dry,
+                sources=[CrashSource(name="service.log", ok=True, lines=100)],
+                detail=f"DRY RUN: would keep the crash dump in {where}"
+                if dry
+                else f"crash dump kept in {where}",
+            )
+
+        @activity.defn(name=USER_NOTICE.name)
+        async def user_notice(inp: UserNoticeInput) -> NotifyResult:
+            world.log("user_notice", inp.state)
+            world.notices.append(inp)
+            return NotifyResult(channel="status_page", delivered=True)
+
         @activity.defn(name=EARLIER_INCIDENTS.name)
         async def earlier(inp: EarlierIncidentsInput) -> EarlierIncidentsResult:
             world.earlier_asked.append(inp)  # unlogged: call sequences stay the runbook's
@@ -255,4 +307,6 @@ class World:
             *(policy, restart, run, probe, prom, slack, pagerduty, incident_log, postmortem),
             permit,
             earlier,
+            crash,
+            user_notice,
         ]

@@ -3,6 +3,7 @@ commands on top of fakes.World (Slack, PagerDuty, incident log, post-mortem, pol
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -14,11 +15,14 @@ from workflows.contracts.policy import ServicePolicy
 from workflows.contracts.security import (
     SECURITY_ACCESS_LOG,
     SECURITY_CONTAIN,
+    SECURITY_DATA_ASSESSMENT,
     SECURITY_SNAPSHOT,
     AccessLogInput,
     AccessLogReport,
     ContainInput,
     ContainResult,
+    DataAssessmentInput,
+    DataAssessmentReport,
     EvidenceInput,
     EvidenceResult,
     SecurityPolicy,
@@ -50,6 +54,19 @@ class SecurityWorld(World):
     snapshot_fails: bool = False
     failing_step: str | None = None
     contained: list[str] = field(default_factory=list)  # containment steps, in run order
+    # The data assessment as the activity reports it (default: both parts configured).
+    assessment: DataAssessmentReport = field(
+        default_factory=lambda: DataAssessmentReport(
+            sessions_dir="/app/data/sessions",
+            sessions_since="in the last 60 min",
+            sessions_changed=17,
+            bucket_command="aws s3 ls s3://agent-lab-backups/ --recursive",
+            bucket_objects=2,
+            bucket_tail=["2026-12-01 backups/runs.csv", "2026-12-01 backups/s1.json"],
+        )
+    )
+    # Set: the snapshot does not finish before the test sets this event.
+    snapshot_gate: asyncio.Event | None = None
 
     def activities(self) -> list[Callable[..., object]]:
         world = self
@@ -65,8 +82,15 @@ class SecurityWorld(World):
                 samples=["203.0.113.9 GET /?q=' OR 1=1"],
             )
 
+        @activity.defn(name=SECURITY_DATA_ASSESSMENT.name)
+        async def data_assessment(inp: DataAssessmentInput) -> DataAssessmentReport:
+            world.log("data_assessment")
+            return world.assessment
+
         @activity.defn(name=SECURITY_SNAPSHOT.name)
         async def snapshot(inp: EvidenceInput) -> EvidenceResult:
+            if world.snapshot_gate is not None:
+                await world.snapshot_gate.wait()
             if world.policy.safety.dry_run:  # as activities/security.py
                 world.log("dry-run:snapshot")
                 return EvidenceResult(
@@ -89,4 +113,4 @@ class SecurityWorld(World):
             ok = inp.name != world.failing_step
             return ContainResult(name=inp.name, ok=ok, exit_status=0 if ok else 1)
 
-        return [*super().activities(), access_log, snapshot, contain]
+        return [*super().activities(), access_log, data_assessment, snapshot, contain]

@@ -11,7 +11,14 @@ from dataclasses import dataclass, field
 from temporalio import activity
 
 from tests.workflows.fakes import HEALTHY, Sample, World, sample
-from workflows.contracts.diagnostics import LOG_ERRORS, LogErrorsInput, LogErrorsResult
+from workflows.contracts.diagnostics import (
+    HOST_CHECK,
+    LOG_ERRORS,
+    HostCheckInput,
+    HostCheckResult,
+    LogErrorsInput,
+    LogErrorsResult,
+)
 from workflows.contracts.http import HTTP_PROBE, HttpProbeInput, HttpProbeResult
 from workflows.contracts.mitigation import (
     MITIGATION_APPLY,
@@ -43,6 +50,7 @@ MITIGATIONS = [
     "halo_perf",
     "concurrency",
     "logging_verbosity",
+    "python_malloc",
 ]
 NO_RESTART = {"logging_verbosity"}  # the runbook's sed has no restart
 
@@ -87,12 +95,18 @@ class SliWorld(World):
     sli_after_rollback: list[Sample] = field(default_factory=lambda: [HEALTHY])
     diag: dict[str, float | None] = field(default_factory=dict)  # query substring -> value
     error_samples: dict[str, float] = field(default_factory=dict)  # category -> count
+    series: dict[str, list[PromSample]] = field(default_factory=dict)  # query substring ->
     log_errs: LogErrorsResult = field(default_factory=lambda: LogErrorsResult(error_lines=0))
     # Whole-suite runs, in order, the last repeated; by default every test passes.
     suite: list[TestRunResult] = field(default_factory=lambda: [passing_run()])
+    suite_after_rollback: list[TestRunResult] | None = None  # None: `suite` goes on
     isolated: TestRunResult = field(default_factory=lambda: passing_run(1))  # node ids alone
     checks: dict[str, CheckResult] = field(default_factory=dict)
     health_json: dict[str, list[object]] = field(default_factory=dict)  # pointer -> values
+    # Host checks (diagnostics.host_check) by "kind" or "kind:name"; unset: exit 0, with
+    # curl's time_total llm_latency_s (a healthy LLM API) for llm_latency.
+    host: dict[str, HostCheckResult] = field(default_factory=dict)
+    llm_latency_s: float = 0.25
     applied: list[str] = field(default_factory=list)
     restored: list[str] = field(default_factory=list)
     _n: dict[str, int] = field(default_factory=dict)
@@ -132,6 +146,9 @@ class SliWorld(World):
                         for k, v in world.error_samples.items()
                     ],
                 )
+            labelled = next((v for k, v in world.series.items() if k in inp.query), None)
+            if labelled is not None:
+                return PromQueryResult(status="ok", samples=labelled)
             hit = next((v for k, v in world.diag.items() if k in inp.query), None)
             if hit is None:
                 return PromQueryResult(status="no_data")
@@ -154,6 +171,8 @@ class SliWorld(World):
             world.log("testsuite", ",".join(inp.node_ids))
             if inp.node_ids:
                 return world.isolated
+            if world.started_after_rollback and world.suite_after_rollback is not None:
+                return world._next("suite-after", world.suite_after_rollback)  # type: ignore[arg-type,return-value]
             return world._next("suite", world.suite)  # type: ignore[arg-type,return-value]
 
         @activity.defn(name=TESTSUITE_CHECK.name)
@@ -184,4 +203,17 @@ class SliWorld(World):
             world.restored.append(inp.name)
             return MitigationResult(name=inp.name, path="h:x", changed=True, restart=False)
 
-        return [*base, prom, probe, suite, check, log_errors, apply, restore]
+        @activity.defn(name=HOST_CHECK.name)
+        async def host_check(inp: HostCheckInput) -> HostCheckResult:
+            key = f"{inp.kind}:{inp.name}" if inp.name else inp.kind
+            world.log("host_check", key)
+            seconds = world.llm_latency_s if inp.kind == "llm_latency" else None
+            default = HostCheckResult(
+                kind=inp.kind, name=inp.name, host="genesis-1", ok=True, exit_status=0
+            )
+            got = world.host.get(key, world.host.get(inp.kind))
+            return got or default.model_copy(
+                update={"seconds": seconds, "output": f"{seconds}\n" if seconds else ""}
+            )
+
+        return [*base, prom, probe, suite, check, log_errors, apply, restore, host_check]

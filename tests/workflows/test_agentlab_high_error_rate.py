@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.histories.record import suite_run
@@ -125,3 +126,58 @@ def test_agent_lab_routes_high_error_rate_to_its_own_playbook() -> None:
     policy = load_inventory("examples/inventory.yaml").policy("agent-lab")
     assert policy.release.has_ci_rollback and policy.release.has_smoke_test
     assert "GITHUB_TOKEN" not in policy.model_dump_json()  # the env var name stays worker side
+
+
+# ---------------------------------------------------------------- a recent deployment?
+@pytest.mark.parametrize(
+    ("ago", "rolled_back"),
+    [(timedelta(hours=23, minutes=59), True), (timedelta(hours=24, minutes=1), False)],
+)
+async def test_rollback_only_after_a_deployment_within_24_hours(
+    time_env: WorkflowEnvironment, ago: timedelta, rolled_back: bool
+) -> None:
+    w = world(sli=[BAD], sli_after_rollback=[GOOD], deployed_ago=ago)
+    res = await run(time_env, w)
+    assert ("stop" in w.names()) is rolled_back, steps(res)
+    seen = next(e for e in res.timeline if e.step == "diagnosis: recent deployment")
+    if rolled_back:
+        assert res.outcome == "resolved" and seen.outcome == "ok"
+        assert "deployed within 24 h: abc0 change 0" in seen.detail
+    else:
+        # Nothing to roll back: a person gets the evidence at once, in Containment.
+        assert res.outcome == "escalated" and res.paged and not w.dispatches
+        assert "prometheus" not in w.names()
+        [why] = [c.detail for c in w.calls if c.name == "incident_log"]
+        assert "no deployment within 24 h: newest abc0 change 0" in why
+        assert "30x OpenRouter timeout after 30s" in why and "not rolled back" in why
+
+
+async def test_no_commit_times_no_rollback(time_env: WorkflowEnvironment) -> None:
+    # The host's git log gave no times (or failed): a recent deployment is not shown.
+    w = world({"release": CI}, sli=[BAD], deployed_ago=None)
+    res = await run(time_env, w)
+    assert res.outcome == "escalated" and not w.dispatches and "stop" not in w.names()
+    assert "diagnosis: recent deployment" in steps(res, "failed")
+
+
+async def test_ci_rollback_run_cancelled_escalates_at_once(time_env: WorkflowEnvironment) -> None:
+    w = world({"release": CI}, sli=[BAD], ci_runs=[None, ("completed", "cancelled")])
+    res = await run(time_env, w)
+    assert res.outcome == "escalated" and len(w.dispatches) == 1
+    assert len(w.times("ci_run")) == 2 and "prometheus" not in w.names()
+    paged = w.times("pagerduty:trigger")[0] - w.times("ci_dispatch")[0]
+    assert timedelta(seconds=60) <= paged < timedelta(minutes=2), paged
+    assert "CI rollback run" in steps(res, "failed")
+
+
+async def test_ci_run_not_followable_leaves_it_to_recovery(time_env: WorkflowEnvironment) -> None:
+    # No incident_input configured: the run cannot be found; the error-rate SLI judges.
+    w = world(
+        {"release": CI},
+        sli=[BAD],
+        sli_after_rollback=[GOOD],
+        ci_status_error="CommandNotConfigured",
+    )
+    res = await run(time_env, w)
+    assert res.outcome == "resolved", steps(res)
+    assert any("to do: check the rollback run" in e.detail for e in res.timeline)

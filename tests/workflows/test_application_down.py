@@ -41,8 +41,11 @@ async def test_route_is_the_agent_lab_playbook() -> None:
     assert ROUTES["ApplicationDown"] == "ApplicationDown" and "ApplicationDown" in PLAYBOOKS
 
 
+FIRST = {"agent_lab": {"maintenance_when": "before_restart"}}
+
+
 async def test_restart_in_maintenance_mode_then_verified(time_env: WorkflowEnvironment) -> None:
-    w = LabWorld(lab_policy())
+    w = LabWorld(lab_policy(**FIRST))
     res = await run_lab(time_env, w, PB)
     assert res.outcome == "resolved" and res.action == "restart", steps(res)
     names = w.names()
@@ -80,7 +83,8 @@ async def test_commander_paged_at_five_minutes(time_env: WorkflowEnvironment) ->
     assert near(
         w.times("pagerduty:trigger")[0] - detected, timedelta(minutes=5), timedelta(seconds=1)
     )
-    assert "pagerduty:resolve" in w.names() and w.maintenance_calls == ["enable", "disable"]
+    assert "pagerduty:resolve" in w.names()
+    assert w.maintenance_calls == []  # up after the restart: maintenance mode not needed
 
 
 async def test_not_up_after_restart_rolls_back(time_env: WorkflowEnvironment) -> None:
@@ -109,7 +113,7 @@ async def test_smoke_request_fails_escalates(time_env: WorkflowEnvironment) -> N
     assert res.outcome == "escalated"
     assert "recovery: core functionality" in steps(res, "failed")
     assert "/health/detailed or the core functionality" in detail(res, "escalated to a human")
-    assert w.maintenance_calls == ["enable"]
+    assert w.maintenance_calls == []  # it came up: maintenance mode was never needed
 
 
 async def test_unhealthy_until_restore_budget_escalates(time_env: WorkflowEnvironment) -> None:
@@ -141,7 +145,6 @@ async def test_without_agent_lab_settings_skips_and_restarts(
     assert res.outcome == "resolved" and w.maintenance_calls == []
     skipped = steps(res, "skipped")
     assert {
-        "maintenance mode on",
         "recovery: core functionality",
         "diagnosis: upstream API",
         "diagnosis: port listening",
@@ -179,7 +182,7 @@ async def test_late_approval_overruns_containment_budget(time_env: WorkflowEnvir
     # Maintenance mode behind an approval that comes 35 minutes in: the Containment
     # phase (10-30 minutes) is marked over budget at 30 minutes, and Slack is told.
     safety = SafetyPolicy(require_approval=["containment"], approval_timeout_s=3600)
-    w = LabWorld(lab_policy(safety=safety))
+    w = LabWorld(lab_policy(safety=safety, **FIRST))
     tq = f"tq-{uuid.uuid4()}"
     async with Worker(
         time_env.client,
@@ -224,3 +227,102 @@ def test_example_inventory_and_budget_overrides() -> None:
     assert b[Phase.DETECTION] == timedelta(seconds=60) and b[Phase.RESPONSE] == timedelta(
         minutes=30
     )
+
+
+# ------------------------------------------------------------------ issue 18
+RECOVERY_ENDS = timedelta(minutes=60)  # Recovery (30-60 minutes), from detection
+WATCH_EVERY = timedelta(minutes=5)  # agent_lab.watch_interval_s default
+
+
+async def test_maintenance_mode_only_when_still_down_after_restart(
+    time_env: WorkflowEnvironment,
+) -> None:
+    # Default maintenance_when `still_down`: restart, 30 s, not active -> maintenance
+    # page up, then the rollback; taken down again after verified recovery.
+    w = LabWorld(lab_policy(), active_after_restart=False)
+    res = await run_lab(time_env, w, PB)
+    assert res.outcome == "resolved" and res.action == "rollback"
+    names = w.names()
+    restart_at = w.times("restart")[0]
+    down_at = [t for t in w.times("status") if t > restart_at][0]
+    assert down_at - restart_at >= timedelta(seconds=30)
+    assert w.times("maintenance:enable")[0] >= down_at
+    assert names.index("maintenance:enable") < names.index("stop")  # before the rollback
+    assert w.maintenance_calls == ["enable", "disable"]
+
+
+async def test_maintenance_mode_not_needed_when_restart_works(
+    time_env: WorkflowEnvironment,
+) -> None:
+    w = LabWorld(lab_policy())
+    res = await run_lab(time_env, w, PB)
+    assert res.outcome == "resolved" and w.maintenance_calls == []
+    assert not any(s.startswith("maintenance mode") for s in steps(res))
+
+
+async def test_post_recovery_watch_until_recovery_budget_then_resolved(
+    time_env: WorkflowEnvironment,
+) -> None:
+    w = LabWorld(lab_policy(), log_errors=["ERROR boom\nERROR old failure"])
+    res = await run_lab(time_env, w, PB)
+    assert res.outcome == "resolved", steps(res)
+    greps = w.times("diag:log_errors")
+    recovered = w.times("smoke")[0]
+    watch = [t for t in greps if t >= recovered]
+    # A baseline at recovery, then one grep per 5 minutes on a durable timer, the last
+    # one before the Recovery phase ends 60 minutes after detection.
+    assert watch[0] - recovered < timedelta(seconds=5)
+    assert all(b - a >= WATCH_EVERY for a, b in zip(watch, watch[1:], strict=False))
+    assert RECOVERY_ENDS - WATCH_EVERY <= watch[-1] - res.detected_at < RECOVERY_ENDS
+    assert len(watch) == 1 + 11
+    closed = w.times("incident_log")[0]
+    assert closed >= watch[-1] and closed - res.detected_at < RECOVERY_ENDS
+    said = [e.detail for e in res.timeline if e.step == "monitor post-recovery"]
+    assert said[0].endswith("; 2 error lines already there")
+    assert said[-1].startswith("no new errors in 11 checks")
+    # Recovered within a minute: the 5-minute IC deadline finds nothing to page for.
+    assert "pagerduty:trigger" not in w.names() and not res.paged
+    assert detail(res, "page incident commander").startswith("recovered")
+    assert not any(s.startswith("phase overrun") for s in steps(res))
+
+
+async def test_new_errors_after_recovery_escalate(time_env: WorkflowEnvironment) -> None:
+    # Investigation + baseline see the old error; the second watch check a new one.
+    new = "2026-12-06 07:12:00 ERROR KeyError: 'session_id'"
+    w = LabWorld(lab_policy(), log_errors=["ERROR boom", "ERROR boom", "ERROR boom", new])
+    res = await run_lab(time_env, w, PB)
+    assert res.outcome == "escalated" and res.paged
+    greps = w.times("diag:log_errors")
+    assert len(greps) == 4
+    assert near(greps[3] - greps[1], 2 * WATCH_EVERY, timedelta(seconds=1))
+    assert "1 new error lines" in detail(res, "monitor post-recovery #2")
+    escalated = detail(res, "escalated to a human")
+    assert "recovered by restart, then 1 new error lines" in escalated and new in escalated
+    assert "maintenance mode left on" not in escalated
+
+
+async def test_no_log_files_no_watch(time_env: WorkflowEnvironment) -> None:
+    w = LabWorld(lab_policy(agent_lab={"has_log_grep": False}))
+    res = await run_lab(time_env, w, PB)
+    assert res.outcome == "resolved"
+    assert detail(res, "monitor post-recovery") == "no log_files in the inventory"
+    assert w.times("incident_log")[0] - res.detected_at < timedelta(minutes=2)
+
+
+async def test_resource_exhaustion_asks_a_person_to_scale(time_env: WorkflowEnvironment) -> None:
+    w = LabWorld(lab_policy(), exhausted={"disk": "disk / 98% used"})
+    res = await run_lab(time_env, w, PB)
+    assert res.outcome == "resolved" and w.restarts == 1  # the restart is not held up
+    assert detail(res, "to do: scale resources") == "resource exhaustion: disk: disk / 98% used"
+    [asked] = [m for m in w.slack_messages if m.status == "Investigating"]
+    assert "resource exhaustion: disk: disk / 98% used" in asked.actions_taken
+    assert "scale resources" in asked.next_steps
+    todo = steps(res).index("to do: scale resources")
+    assert steps(res).index("phase: Response") < todo < steps(res).index("restart")
+
+
+async def test_no_exhaustion_no_ask(time_env: WorkflowEnvironment) -> None:
+    w = LabWorld(lab_policy())
+    res = await run_lab(time_env, w, PB)
+    assert "to do: scale resources" not in steps(res)
+    assert not [m for m in w.slack_messages if m.status == "Investigating"]

@@ -122,3 +122,89 @@ async def test_no_rollback_configured_escalates(time_env: WorkflowEnvironment) -
     assert res.outcome == "escalated"
     assert not any(n.startswith("maintenance") for n in w.names()) and "stop" not in w.names()
     assert any("no rollback is configured" in e.detail for e in res.timeline)
+
+
+# ---------------------------------------------------------------- CI: stop, roll back, follow
+CI_DEPLOY = CI.model_copy(update={"has_ci_deploy_workflow": True})
+
+
+async def test_ci_failed_run_read_deploy_disabled_before_rollback_run_followed(
+    time_env: WorkflowEnvironment,
+) -> None:
+    w = world({"release": CI_DEPLOY})
+    res = await run(time_env, w)
+    assert res.outcome == "resolved", steps(res)
+    names = w.names()
+    # Investigation reads the failed run; Containment disables deploy.yml before anything.
+    assert names.index("git_log") < names.index("ci_evidence") < names.index("ci_disable")
+    assert names.index("ci_disable") < names.index("maintenance:enable")
+    assert names.index("ci_disable") < names.index("ci_dispatch")
+    assert [d.idempotency_key for d in w.disables] == [f"{res.run_key}:ci:disable"]
+    run_log = next(e for e in res.timeline if e.step == "diagnosis: failed deploy run")
+    assert "ModuleNotFoundError" in run_log.detail and "deploy" in run_log.detail
+    diff = next(e for e in res.timeline if e.step == "diagnosis: deployed diff")
+    assert "modified app.py +1 -1" in diff.detail
+    # The 204 is not the end: the run is polled every 30 s until it concluded success,
+    # and only then does Recovery probe the health endpoint.
+    polls = w.times("ci_run")
+    assert len(polls) == 3 and polls[0] - w.times("ci_dispatch")[0] >= timedelta(seconds=30)
+    gaps = [b - a for a, b in zip(polls, polls[1:], strict=False)]
+    assert all(timedelta(seconds=30) <= g < timedelta(seconds=31) for g in gaps), gaps
+    assert w.times("health")[0] >= polls[-1]
+    assert "CI rollback run" in steps(res, "ok")
+
+
+async def test_ci_rollback_run_failed_escalates_at_once(time_env: WorkflowEnvironment) -> None:
+    w = world({"release": CI_DEPLOY}, ci_runs=[("in_progress", None), ("completed", "failure")])
+    res = await run(time_env, w)
+    assert res.outcome == "escalated" and res.paged
+    # Paged on the poll that saw the failure (a minute), not at Containment's 40 minutes.
+    paged = w.times("pagerduty:trigger")[0] - w.times("ci_dispatch")[0]
+    assert timedelta(seconds=60) <= paged < timedelta(minutes=2), paged
+    assert "CI rollback run" in steps(res, "failed") and "health" not in w.names()
+    assert any(e.detail == "rollback failed (maintenance mode left on)" for e in res.timeline)
+
+
+async def test_ci_rollback_run_cancelled_escalates(time_env: WorkflowEnvironment) -> None:
+    w = world({"release": CI}, ci_runs=[("completed", "cancelled")])
+    res = await run(time_env, w)
+    assert res.outcome == "escalated" and len(w.times("ci_run")) == 1
+    assert "ci_disable" not in w.names()  # no deploy workflow configured: a to-do instead
+    assert any(
+        e.step == "disable deploy workflow" and e.detail.startswith("to do:") for e in res.timeline
+    )
+
+
+async def test_ci_rollback_run_unfinished_escalates_when_containment_ends(
+    time_env: WorkflowEnvironment,
+) -> None:
+    w = world({"release": CI_DEPLOY}, ci_runs=[("in_progress", None)])
+    res = await run(time_env, w)
+    assert res.outcome == "escalated"
+    detected = w.times("slack")[0]
+    paged = w.times("pagerduty:trigger")[0] - detected
+    # Containment (20-40 minutes) ends 40 minutes after detection: no poll after it.
+    assert timedelta(minutes=39) <= paged <= timedelta(minutes=40), paged
+    assert w.times("ci_run")[-1] - detected <= timedelta(minutes=40)
+    last = next(e for e in reversed(res.timeline) if e.step == "CI rollback run")
+    assert last.outcome == "failed" and "in_progress" in last.detail
+
+
+async def test_disable_refused_by_github_still_rolls_back(time_env: WorkflowEnvironment) -> None:
+    w = world({"release": CI_DEPLOY}, disable_error="CiRejected")
+    res = await run(time_env, w)
+    assert res.outcome == "resolved" and len(w.dispatches) == 1
+    assert "disable deploy workflow" in steps(res, "failed")
+    assert any("to do: disable the deploy workflow" in e.detail for e in res.timeline)
+
+
+async def test_disable_waits_for_approval_when_containment_requires_it(
+    time_env: WorkflowEnvironment,
+) -> None:
+    # Nobody approves within the approval timeout: nothing disabled, nothing rolled back.
+    safety = {"require_approval": ["containment"], "governor": False}
+    w = world({"release": CI_DEPLOY, "safety": safety})
+    res = await run(time_env, w)
+    assert res.outcome == "escalated"
+    assert "ci_disable" not in w.names() and not w.dispatches
+    assert "ci_evidence" in w.names()  # reading is not a change: no approval asked

@@ -5,12 +5,15 @@ sustained window, the immediate rollback above 1 %, the 30-minute rollback."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
 from tests.workflows.sli_harness import log_line, near, run_incident, steps
 from tests.workflows.sli_world import SliWorld, sli_policy
-from workflows.contracts.diagnostics import LogErrorsResult
+from workflows.contracts.diagnostics import HostCheckResult, LogErrorsResult
+from workflows.contracts.prometheus import PromSample
+from workflows.models import PlaybookResult
 
 ROLLBACK = [
     "stop",
@@ -206,3 +209,142 @@ async def test_no_data_is_not_improvement(time_env: WorkflowEnvironment) -> None
     res = await run_incident(time_env, w, "HighErrorRate")
     assert res.action == "rollback"
     assert near(w.times("stop")[0] - w.times("slack")[0], timedelta(minutes=30))
+
+
+# ---------------------------------------------------------------- the scenarios' own checks
+def detail(res: PlaybookResult, step: str) -> str:
+    return next(e.detail for e in res.timeline if e.step == step)
+
+
+def host(kind: str, name: str = "", *, exit_status: int = 0, output: str = "", **kw: Any) -> Any:
+    return HostCheckResult(
+        kind=kind,  # type: ignore[arg-type]
+        name=name,
+        host="genesis-1",
+        ok=exit_status == 0,
+        exit_status=exit_status,
+        output=output,
+        **kw,
+    )
+
+
+async def test_llm_errors_breakdown_before_the_fallback(time_env: WorkflowEnvironment) -> None:
+    # Scenario A, "Check LLM client metrics": genesis_llm_errors_total by type and
+    # provider into the timeline, most first -- then the fallback and the restart.
+    w = world(
+        sli=[MID, GOOD],
+        error_samples={"llm": 40},
+        series={
+            "genesis_llm_errors_total": [
+                PromSample(labels={"type": "timeout", "provider": "openai"}, value=4),
+                PromSample(labels={"type": "rate_limit", "provider": "openai"}, value=36),
+            ]
+        },
+    )
+    res = await run_incident(time_env, w, "HighErrorRate")
+    assert res.outcome == "resolved" and w.applied == ["llm_fallback"]
+    assert detail(res, "diagnosis: LLM client errors") == (
+        "provider=openai,type=rate_limit: 36; provider=openai,type=timeout: 4"
+    )
+    queried = next(c.at for c in w.calls if "genesis_llm_errors_total" in c.detail)
+    assert queried <= w.times("mitigation")[0]
+    assert "host_check" not in w.names()  # Scenario A runs no host check
+
+
+async def test_llm_errors_breakdown_without_data_is_said(time_env: WorkflowEnvironment) -> None:
+    w = world(sli=[MID, GOOD], error_samples={"llm": 40})
+    res = await run_incident(time_env, w, "HighErrorRate")
+    assert detail(res, "diagnosis: LLM client errors") == "no data (no_data)"
+    assert "diagnosis: LLM client errors" in steps(res, "failed")
+    assert w.applied == ["llm_fallback"]  # the runbook goes on to the fallback
+
+
+async def test_network_connectivity_checked_from_the_host(time_env: WorkflowEnvironment) -> None:
+    # Scenario B: ping / curl -I / nslookup ON the service's host, in the runbook's order,
+    # before the breaker; an unreachable API is recorded as failed, the scenario goes on.
+    w = world(
+        sli=[MID, GOOD],
+        error_samples={"network": 5},
+        health_json={"/circuit_breaker": ["open", "closed"]},
+        host={
+            "connectivity:ping": host(
+                "connectivity", "ping", exit_status=1, output="5 packets transmitted, 0 received"
+            ),
+            "connectivity:nslookup": host(
+                "connectivity", "nslookup", output="Name: api.openai.com\nAddress: 1.2.3.4"
+            ),
+        },
+    )
+    res = await run_incident(time_env, w, "HighErrorRate")
+    assert res.action == "circuit breaker auto-recovery"
+    checks = [c.detail for c in w.calls if c.name == "host_check"]
+    assert checks == ["connectivity:ping", "connectivity:curl", "connectivity:nslookup"]
+    assert detail(res, "diagnosis: ping from the host") == (
+        "exit 1: 5 packets transmitted, 0 received"
+    )
+    assert "diagnosis: ping from the host" in steps(res, "failed")
+    assert detail(res, "diagnosis: nslookup from the host") == "exit 0: Address: 1.2.3.4"
+    first_breaker = next(c.at for c in w.calls if c.detail == "/circuit_breaker")
+    assert w.times("host_check")[-1] <= first_breaker
+
+
+async def test_resource_hog_identified_before_the_restart(time_env: WorkflowEnvironment) -> None:
+    # Scenario C, "Identify resource hog": the top processes by memory and by CPU (the
+    # runbook's `ps aux --sort=-%mem | head -10`), then memory > 90 % -> restart.
+    ps = (
+        "USER PID %CPU %MEM VSZ RSS TTY STAT START TIME COMMAND\n"
+        "genesis 4242 12.0 71.3 9000 8000 ? Sl 10:00 9:59 python3 -m genesis.orchestrator\n"
+    )
+    w = world(
+        sli=[MID, GOOD],
+        error_samples={"resource_memory": 7},
+        diag={"MemAvailable": 0.95},
+        host={"resource_hog:top mem": host("resource_hog", "top mem", output=ps)},
+    )
+    res = await run_incident(time_env, w, "HighErrorRate")
+    assert res.action == "restart (memory exhausted)" and w.restarts == 1
+    assert [c.detail for c in w.calls if c.name == "host_check"] == [
+        "resource_hog:top mem",
+        "resource_hog:top cpu",
+    ]
+    assert detail(res, "diagnosis: top mem processes") == (
+        "python3 -m genesis.orchestrator (pid 4242, 71.3% mem, 12.0% cpu)"
+    )
+    assert w.times("host_check")[-1] <= w.times("restart")[0]
+
+
+async def test_validation_issue_identified_before_relaxing(time_env: WorkflowEnvironment) -> None:
+    # Scenario D: the AOP validator's lines (grep "AOP" LOG | tail -50 on the host) by
+    # issue, most first, then the relaxed thresholds and the restart.
+    w = world(
+        sli=[MID, GOOD],
+        error_samples={"validation": 12},
+        host={
+            "validation_log": host(
+                "validation_log",
+                output="...",
+                lines=9,
+                counts={"completeness": 2, "solvability": 7},
+            )
+        },
+    )
+    res = await run_incident(time_env, w, "HighErrorRate")
+    assert res.outcome == "resolved" and w.applied == ["aop_relaxed"] and w.restarts == 1
+    assert detail(res, "diagnosis: validation issue") == (
+        "solvability=7, completeness=2 in the last 9 of 50 AOP lines"
+    )
+    assert w.times("host_check")[0] <= w.times("mitigation")[0]
+
+
+async def test_validation_log_unreadable_is_said_and_relaxing_goes_on(
+    time_env: WorkflowEnvironment,
+) -> None:
+    w = world(
+        sli=[MID, GOOD],
+        error_samples={"validation": 12},
+        host={"validation_log": host("validation_log", exit_status=2, output="cannot read")},
+    )
+    res = await run_incident(time_env, w, "HighErrorRate")
+    assert "diagnosis: AOP validator log" in steps(res, "failed")
+    assert "diagnosis: validation issue" not in steps(res)
+    assert w.applied == ["aop_relaxed"]

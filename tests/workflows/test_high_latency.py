@@ -7,9 +7,12 @@ from datetime import timedelta
 from temporalio.testing import WorkflowEnvironment
 
 from tests.workflows.sli_harness import log_line, near, run_incident, steps
-from tests.workflows.sli_world import SliWorld, sli_policy
+from tests.workflows.sli_world import MITIGATIONS, SliWorld, sli_policy
+from workflows.contracts.diagnostics import HostCheckResult
+from workflows.models import PlaybookResult
 
 GOOD, MID, BAD = 0.150, 0.300, 0.800  # < 200 ms, between, > 500 ms
+SLOW_LLM = 3.0  # curl's time_total to the LLM API, s: over the 1 s "LLM slow"
 
 
 def world(**kw: object) -> SliWorld:
@@ -17,10 +20,16 @@ def world(**kw: object) -> SliWorld:
 
 
 async def test_htdag_slow_enables_decomposition_cache(time_env: WorkflowEnvironment) -> None:
-    w = world(sli=[MID, GOOD], diag={"htdag": 0.400, "halo": 0.105, "aop": 0.050})
+    # Scenario A in the runbook's order: the LLM API's latency first; slow -> the cache.
+    w = world(
+        sli=[MID, GOOD], diag={"htdag": 0.400, "halo": 0.105, "aop": 0.050}, llm_latency_s=SLOW_LLM
+    )
     res = await run_incident(time_env, w, "HighLatencyP95")
     assert res.outcome == "resolved" and w.applied == ["htdag_cache"] and w.restarts == 1
     assert "scenario: slow component decomposition" in steps(res)
+    assert "scenario: LLM API slow" in steps(res)
+    assert detail(res, "diagnosis: LLM API latency") == "3 s (over 1 s)"
+    assert w.times("host_check")[0] <= w.times("mitigation")[0]
     assert log_line(w) == "Incident: HighLatencyP95 - Resolved via htdag_cache"
 
 
@@ -60,7 +69,9 @@ async def test_high_disk_io_lowers_log_verbosity_without_restart(
 
 
 async def test_p95_over_500ms_rolls_back_at_once(time_env: WorkflowEnvironment) -> None:
-    w = world(sli=[MID, BAD], sli_after_rollback=[GOOD], diag={"htdag": 0.4})
+    w = world(
+        sli=[MID, BAD], sli_after_rollback=[GOOD], diag={"htdag": 0.4}, llm_latency_s=SLOW_LLM
+    )
     res = await run_incident(time_env, w, "HighLatencyP95")
     assert res.outcome == "resolved" and res.action == "rollback"
     assert w.restored == ["htdag_cache"]
@@ -116,3 +127,118 @@ async def test_no_sli_to_verify_escalates(time_env: WorkflowEnvironment) -> None
     res = await run_incident(time_env, w, "HighLatencyP95")
     assert res.outcome == "escalated" and res.paged and "stop" not in w.names()
     assert any("no SLI configured to verify the fix" in e.detail for e in res.timeline)
+
+
+# ---------------------------------------------------------------- Scenario A: the LLM first
+def detail(res: PlaybookResult, step: str) -> str:
+    return next(e.detail for e in res.timeline if e.step == step)
+
+
+def curl(exit_status: int, output: str = "", seconds: float | None = None) -> HostCheckResult:
+    return HostCheckResult(
+        kind="llm_latency",
+        host="genesis-1",
+        ok=exit_status == 0,
+        exit_status=exit_status,
+        output=output,
+        seconds=seconds,
+    )
+
+
+HTDAG_SLOW = {"htdag": 0.400, "halo": 0.105, "aop": 0.050}
+
+
+async def test_htdag_slow_llm_fast_no_cache_asks_a_person(time_env: WorkflowEnvironment) -> None:
+    # The LLM answers in 0.25 s: the cache is the runbook's answer to a slow LLM only, so
+    # it stays off and a person is asked; the incident goes on (verified, deadline armed).
+    w = world(sli=[MID, GOOD], diag=HTDAG_SLOW)
+    res = await run_incident(time_env, w, "HighLatencyP95")
+    assert not w.applied and w.restarts == 0 and res.paged
+    assert detail(res, "diagnosis: LLM API latency") == "0.25 s (within 1 s)"
+    asked = detail(res, "asked a human")
+    assert asked == (
+        "slow: decomposition (LLM API 0.25 s, not slow: the decomposition cache is for a "
+        "slow LLM); no mitigation applies: scale up resources"
+    )
+    assert res.outcome == "resolved" and "pagerduty:resolve" in w.names()
+
+
+async def test_htdag_slow_llm_timed_out_enables_the_cache(time_env: WorkflowEnvironment) -> None:
+    # curl's own 10 s timeout (exit 28) is a slow LLM.
+    w = world(sli=[MID, GOOD], diag=HTDAG_SLOW, host={"llm_latency": curl(28, "10.001", 10.001)})
+    res = await run_incident(time_env, w, "HighLatencyP95")
+    assert w.applied == ["htdag_cache"] and not res.paged
+    assert detail(res, "diagnosis: LLM API latency") == "timed out (10.001 s)"
+
+
+async def test_htdag_slow_llm_unknown_is_no_reason_to_cache(time_env: WorkflowEnvironment) -> None:
+    # curl could not resolve the API (exit 6): the latency is unknown -- not "slow".
+    w = world(
+        sli=[MID, GOOD],
+        diag=HTDAG_SLOW,
+        host={"llm_latency": curl(6, "curl: (6) Could not resolve host", 0.001)},
+    )
+    res = await run_incident(time_env, w, "HighLatencyP95")
+    assert not w.applied and res.paged
+    assert "diagnosis: LLM API latency" in steps(res, "failed")
+    assert "LLM API latency unknown" in detail(res, "asked a human")
+
+
+async def test_halo_slow_never_checks_the_llm(time_env: WorkflowEnvironment) -> None:
+    w = world(
+        sli=[MID, GOOD],
+        diag={"htdag": 0.100, "halo": 0.500, "aop": 0.050},
+        health_json={"/halo_optimizations": [False]},
+    )
+    res = await run_incident(time_env, w, "HighLatencyP95")
+    assert w.applied == ["halo_perf"] and "host_check" not in w.names()
+    assert "diagnosis: LLM API latency" not in steps(res)
+
+
+# ---------------------------------------------------------------- Scenario C: memory > 80 %
+async def test_memory_over_80_enables_pythonmalloc_and_restarts(
+    time_env: WorkflowEnvironment,
+) -> None:
+    w = world(sli=[MID, GOOD], diag={**NOTHING_SLOW, "MemAvailable": 0.93})
+    res = await run_incident(time_env, w, "HighLatencyP95")
+    assert res.outcome == "resolved" and res.action == "python_malloc"
+    assert w.applied == ["python_malloc"] and w.restarts == 1 and not res.paged
+    # The runbook's order: CPU, memory, disk I/O read before any change.
+    reads = [c.detail for c in w.calls if c.name == "diag"]
+    assert [q for q in reads if "node_" in q][:3] == [
+        next(q for q in reads if "node_cpu" in q),
+        next(q for q in reads if "MemAvailable" in q),
+        next(q for q in reads if "node_disk_io" in q),
+    ]
+    # The 30 s after the restart, then the 10-minute window.
+    samples = [t for t in w.times("prometheus") if t > w.times("restart")[0]]
+    assert samples[0] - w.times("restart")[0] >= timedelta(seconds=30)
+
+
+async def test_memory_over_80_without_the_mitigation_says_so(
+    time_env: WorkflowEnvironment,
+) -> None:
+    # The inventory defines no python_malloc: the timeline says it was skipped, a person
+    # is asked -- not silence.
+    policy = sli_policy(mitigations=[m for m in MITIGATIONS if m != "python_malloc"])
+    w = SliWorld(policy, sli=[MID, GOOD], diag={**NOTHING_SLOW, "MemAvailable": 0.93})
+    res = await run_incident(time_env, w, "HighLatencyP95")
+    assert not w.applied and w.restarts == 0 and res.paged
+    assert detail(res, "mitigation: python_malloc") == "not defined in the inventory"
+    assert "mitigation: python_malloc" in steps(res, "skipped")
+
+
+NOTHING_SLOW = {"htdag": 0.100, "halo": 0.100, "aop": 0.050}
+
+
+async def test_memory_over_80_without_a_mitigation_name_is_a_to_do(
+    time_env: WorkflowEnvironment,
+) -> None:
+    # An inventory whose mitigation_for names nothing for memory: a `to do` for people.
+    d = sli_policy().diagnostics.model_copy(update={"mitigation_for": {"cpu": "concurrency"}})
+    w = SliWorld(
+        sli_policy(diagnostics=d), sli=[MID, GOOD], diag={**NOTHING_SLOW, "MemAvailable": 0.93}
+    )
+    res = await run_incident(time_env, w, "HighLatencyP95")
+    assert "to do: memory > 80%: PYTHONMALLOC=malloc, restart" in steps(res)
+    assert not w.applied and res.paged

@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from tests.workflows.security_world import CONTAINMENT, SecurityWorld, security_policy
+from workflows.contracts.policy import ServicePolicy
 from workflows.contracts.safety import ApproveRequest, RejectRequest
 from workflows.models import Alert, IncidentInput, IncidentStatus, PlaybookResult
 from workflows.registry import PLAYBOOKS, SUPPORT_WORKFLOWS
@@ -54,6 +55,10 @@ def approve(step: str, by: str = "alice") -> ApproveRequest:
     return ApproveRequest(by=by, step=step)
 
 
+def with_policy(**update: object) -> ServicePolicy:
+    return ServicePolicy.model_validate(security_policy().model_dump() | update)
+
+
 def steps(res: PlaybookResult) -> list[str]:
     return [e.step for e in res.timeline]
 
@@ -62,12 +67,14 @@ async def test_nobody_approves_nothing_runs_and_it_escalates(time_env: WorkflowE
     world = SecurityWorld(security_policy())
     res, _ = await run(time_env, world)
     assert world.contained == [] and res.outcome == "escalated"
-    # Evidence first: the log analysis and the snapshot ran before anything was asked.
+    # The runbook's Immediate Actions: every step asked for at minute 0, while the
+    # evidence (log analysis, data assessment, snapshot) is collected -- not after it.
     names, tl = world.names(), steps(res)
-    assert names.index("access_log") < names.index("snapshot")
-    assert tl.index("forensic snapshot") < tl.index(f"waiting for approval: {ROTATE}")
+    assert names.index("access_log") < names.index("data_assessment") < names.index("snapshot")
+    assert tl.index(f"waiting for approval: {ROTATE}") < tl.index("forensic snapshot")
     assert names.count("pagerduty:trigger") == 1  # paged at once, once
     asked = next(e.at for e in res.timeline if e.step == f"waiting for approval: {ROTATE}")
+    assert asked - res.detected_at < timedelta(seconds=1)
     expired = [e for e in res.timeline if e.step.startswith("approval: ") and e.outcome == "failed"]
     assert len(expired) == 3  # every step withdrawn, at the 15-minute approval timeout
     assert all(
@@ -141,8 +148,64 @@ async def test_no_snapshot_no_containment(time_env: WorkflowEnvironment) -> None
     world = SecurityWorld(security_policy(), snapshot_fails=True)
     res, _ = await run(time_env, world)
     assert world.contained == [] and res.outcome == "escalated"
-    assert not any(s.startswith("waiting for approval") for s in steps(res))
     assert "no containment without evidence" in res.action
+    # Asked at minute 0, withdrawn when the snapshot failed: a late "yes" runs nothing.
+    for step in (ROTATE, BLOCK, ISOLATE):
+        e = next(e for e in res.timeline if e.step == f"approval: {step}")
+        assert e.outcome == "skipped" and e.detail == "withdrawn: no evidence snapshot"
+    assert not any(e.outcome == "failed" and e.step.startswith("approval: ") for e in res.timeline)
+
+
+async def test_approval_before_the_snapshot_waits_for_it(time_env: WorkflowEnvironment) -> None:
+    """Approved while the evidence is still being collected: the step runs only once
+    the forensic snapshot is taken."""
+    world = SecurityWorld(security_policy(), snapshot_gate=asyncio.Event())
+
+    async def drive(h: WorkflowHandle) -> None:
+        await waiting_for(h, 3)  # asked at once, the snapshot still running
+        await h.execute_update("approve", approve(ROTATE))
+        await asyncio.sleep(0.5)
+        assert world.contained == [] and "snapshot" not in world.names()
+        assert world.snapshot_gate is not None
+        world.snapshot_gate.set()
+        for _ in range(200):
+            if world.contained:
+                break
+            await asyncio.sleep(0.05)
+
+    res, _ = await run(time_env, world, drive)
+    assert world.contained[0] == "rotate-credentials"
+    tl = steps(res)
+    assert tl.index("forensic snapshot") < tl.index(ROTATE)
+
+
+async def test_compromised_data_assessment_in_the_timeline(time_env: WorkflowEnvironment) -> None:
+    world = SecurityWorld(security_policy())
+    res, _ = await run(time_env, world)
+    got = {e.step: e for e in res.timeline}
+    sessions = got["diagnosis: session files changed"]
+    assert sessions.outcome == "ok"
+    assert sessions.detail == "17 under /app/data/sessions in the last 60 min"
+    bucket = got["diagnosis: backup bucket"]
+    assert bucket.detail.startswith("`aws s3 ls s3://agent-lab-backups/ --recursive`: 2 lines")
+    assert bucket.detail.endswith("2026-12-01 backups/s1.json")
+    # Investigation order: after the access log, before the snapshot.
+    tl = steps(res)
+    assert tl.index("diagnosis: attack patterns") < tl.index("diagnosis: backup bucket")
+    assert tl.index("diagnosis: backup bucket") < tl.index("forensic snapshot")
+
+
+async def test_unconfigured_data_assessment_is_left_to_people(
+    time_env: WorkflowEnvironment,
+) -> None:
+    from workflows.contracts.security import DataAssessmentReport
+
+    world = SecurityWorld(security_policy(), assessment=DataAssessmentReport())
+    res, _ = await run(time_env, world)
+    tl = steps(res)
+    assert "to do: review session data access" in tl
+    assert "to do: check the backup bucket for exfiltration" in tl
+    assert "diagnosis: backup bucket" not in tl and "forensic snapshot" in tl
 
 
 async def test_failed_containment_step_escalates(time_env: WorkflowEnvironment) -> None:
@@ -178,3 +241,36 @@ async def test_dry_run_asks_nobody_and_describes_every_step(time_env: WorkflowEn
     asked = [e.at for e in res.timeline if e.step.startswith("approval: ")]
     assert asked[-1] - asked[0] < timedelta(seconds=1)
     assert res.outcome == "escalated" and res.action.startswith("escalation (dry run: containment")
+
+
+async def test_phase_budgets_are_the_runbooks_and_containment_overruns_at_120_min(
+    time_env: WorkflowEnvironment,
+) -> None:
+    # Approvals given 3 hours: nobody answers, so Containment is still running when its
+    # budget (120 minutes from detection) ends -- marked, and said in Slack, at 120 min.
+    world = SecurityWorld(with_policy(safety={"approval_timeout_s": 10800}))
+    res, _ = await run(time_env, world)
+    budgets = {e.step: e.detail for e in res.timeline if e.step.startswith("phase budget")}
+    assert budgets == {
+        "phase budget: Detection": "Immediate Actions: ends 0:05:00 after detection",
+        "phase budget: Assessment": "Investigation: ends 1:00:00 after detection",
+        "phase budget: Response": "Containment: ends 2:00:00 after detection",
+    }
+    over = [e for e in res.timeline if e.step.startswith("phase overrun")]
+    assert [e.step for e in over] == ["phase overrun: Response"]  # evidence came in time
+    late = over[0].at - res.detected_at
+    assert timedelta(minutes=120) <= late < timedelta(minutes=120, seconds=1)
+    assert any(m.actions_taken == "Containment over its budget" for m in world.slack_messages)
+    assert res.outcome == "escalated" and world.contained == []
+
+
+async def test_phase_budget_overridable_in_the_inventory(time_env: WorkflowEnvironment) -> None:
+    # `agent_lab.budgets.security_incident.Response: 600` -> Containment ends at 10 min;
+    # the 15-minute approval timeout then comes after it: overrun at 10 minutes.
+    budgets = {"security_incident": {"Response": 600}}
+    world = SecurityWorld(with_policy(agent_lab={"budgets": budgets}))
+    res, _ = await run(time_env, world)
+    over = next(e for e in res.timeline if e.step == "phase overrun: Response")
+    assert timedelta(minutes=10) <= over.at - res.detected_at < timedelta(minutes=10, seconds=1)
+    detail = next(e.detail for e in res.timeline if e.step == "phase budget: Assessment")
+    assert detail == "Investigation: ends 1:00:00 after detection"  # the others kept

@@ -84,7 +84,10 @@ async def test_healthy_after_restart(time_env: WorkflowEnvironment) -> None:
         and c.detail == "Incident: GenesisServiceDown - Resolved via restart"
         for c in world.calls
     )
-    assert world.names().count("logs") == 1  # crash evidence collected once
+    # Crash evidence collected once, into crash_<detection time> (one dump per run).
+    [stamp] = [c.detail for c in world.calls if c.name == "crash_evidence"]
+    assert stamp == f"{world.times('slack')[0]:%Y%m%d_%H%M%S}"
+    assert "logs" not in world.names()  # the old `logs`-only evidence (pre-patch runs)
     # The restart's idempotency key is the incident *run* + step: stable across retries
     # of this run, new for the next incident of the same alert (tests/workflows/
     # test_recurrence.py runs that one).
@@ -312,3 +315,80 @@ async def test_rollback_on_its_own_fails_when_not_active_after(
     res = await run_rollback(time_env, world)
     assert not res.succeeded and res.failed_step == "verify active"
     assert [n for n in world.names() if n in ROLLBACK_ORDER] == ROLLBACK_ORDER
+
+
+# ------------------------------------------------------------------ issue 18
+def entries(res: PlaybookResult, step: str) -> list[str]:
+    return [f"{e.outcome}: {e.detail}" for e in res.timeline if e.step == step]
+
+
+@pytest.mark.parametrize(
+    ("reason", "said"),
+    [
+        ("segmentation_fault", "segmentation fault: kernel: app[42]: segfault"),
+        ("oom_killer", "out of memory (OOM killer)"),
+        ("unknown", "unknown, see crash dump"),
+    ],
+)
+async def test_crash_reason_in_timeline_and_status_update(
+    time_env: WorkflowEnvironment, reason: str, said: str
+) -> None:
+    world = World(policy(), crash_reason=reason)
+    res, _ = await run_incident(time_env, world)
+    assert res.outcome == "resolved" and res.action == "restart"
+    [identified] = entries(res, "identify crash reason")
+    assert said in identified
+    assert identified.startswith("info:" if reason == "unknown" else "ok:")
+    [kept] = entries(res, "collect crash evidence")
+    assert "crash dump kept in h:/logs/crash_" in kept
+    [update] = [m for m in world.slack_messages if m.status == "Investigating"]
+    assert update.actions_taken == f"crash reason: {said.split(':')[0]}"
+    assert "h:/logs/crash_" in update.next_steps
+
+
+async def test_crash_evidence_does_not_hold_up_the_restart(time_env: WorkflowEnvironment) -> None:
+    # Background: the restart is scheduled at detection time, not after the evidence.
+    world = World(policy())
+    await run_incident(time_env, world)
+    assert world.times("restart")[0] - world.times("crash_evidence")[0] < timedelta(seconds=5)
+    assert world.names().index("restart") > world.names().index("crash_evidence")
+
+
+async def test_crash_dump_not_kept_in_dry_run(time_env: WorkflowEnvironment) -> None:
+    world = World(policy(safety={"dry_run": True}))
+    res, _ = await run_incident(time_env, world)
+    [kept] = entries(res, "collect crash evidence")
+    assert kept.startswith("skipped: DRY RUN: would keep the crash dump in h:/logs/crash_")
+    assert entries(res, "identify crash reason")  # still identified: reading is harmless
+
+
+async def test_smoke_tests_after_health_check_pass_resolves(
+    time_env: WorkflowEnvironment,
+) -> None:
+    # Unhealthy for the first 4 checks (2 minutes at 30 s), then the smoke tests run.
+    world = World(policy(release={"has_smoke_test": True}), healthy_after_calls=4)
+    res, _ = await run_incident(time_env, world)
+    assert res.outcome == "resolved"
+    [smoke_at] = world.times("smoke_test")
+    assert smoke_at >= world.times("health")[-1]  # after the health check passed
+    assert smoke_at - world.times("restart")[0] >= timedelta(seconds=30 + 4 * 30)
+    assert entries(res, "smoke tests") == ["ok: exit 0: 1 passed"]
+
+
+async def test_smoke_tests_fail_escalates(time_env: WorkflowEnvironment) -> None:
+    world = World(policy(release={"has_smoke_test": True}), smoke_test_exit=1)
+    res, _ = await run_incident(time_env, world)
+    assert res.outcome == "escalated" and res.paged
+    assert entries(res, "smoke tests") == ["failed: exit 1: 1 failed"]
+    assert any(
+        "smoke tests fail after restart" in e.detail
+        for e in res.timeline
+        if e.step == "escalated to a human"
+    )
+
+
+async def test_no_smoke_test_configured_is_skipped(time_env: WorkflowEnvironment) -> None:
+    world = World(policy())
+    res, _ = await run_incident(time_env, world)
+    assert res.outcome == "resolved" and "smoke_test" not in world.names()
+    assert entries(res, "smoke tests") == ["skipped: no smoke_test command in the inventory"]

@@ -9,6 +9,7 @@
     testsuite   the test suite                     mitigation  inventory mitigations
     datafiles   data-integrity steps               security    evidence and containment
     ci          CI workflow dispatch               safety      approvals and the governor
+    performance PerformanceDegradation's slow-request analysis (access log)
 
 Import the module, not this package: `from workflows.contracts import service`.
 """
@@ -27,6 +28,7 @@ SYSTEMS = (
     "http",
     "mitigation",
     "notify",
+    "performance",
     "policy",
     "prometheus",
     "records",

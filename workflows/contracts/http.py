@@ -72,6 +72,26 @@ class StreamingSpec(HttpRequestSpec):
     done_marker: str | None = None  # e.g. "[DONE]" for SSE: the stream must end with it
 
 
+# The runbook's "Check OpenRouter streaming endpoints" request body (`curl -N -X POST
+# ... -d '{"model":"gpt-3.5-turbo",...,"stream":true}'`).
+UPSTREAM_STREAM_BODY: dict[str, Any] = {
+    "model": "gpt-3.5-turbo",
+    "messages": [{"role": "user", "content": "Hello"}],
+    "stream": True,
+}
+
+
+class UpstreamStreamSpec(StreamingSpec):
+    """The upstream's streaming endpoint, POSTed the runbook's body and read as a stream.
+    The Bearer key is never here: `agent_lab.upstream_api_key_env` names the worker's
+    environment variable that holds it."""
+
+    method: Literal["GET", "POST"] = "POST"
+    json_body: dict[str, Any] | None = Field(
+        default_factory=lambda: dict(UPSTREAM_STREAM_BODY), alias="json"
+    )
+
+
 class LoadProbeSpec(Strict):
     """The runbook's `ab -n 1000 -c 10 .../health`, bounded. Default target: health_url."""
 
@@ -110,6 +130,7 @@ class StreamProbeResult(BaseModel):
     completed: bool = Field(default=False, description="the stream ended normally")
     capped: bool = Field(default=False, description="stopped reading at max_bytes")
     error: str = ""
+    auth: str = Field(default="", description="how the request authenticated; never the key")
 
 
 class LoadProbeInput(BaseModel):
@@ -175,6 +196,9 @@ AGENTLAB_SMOKE = Activity("agentlab.smoke", AgentLabProbeInput, SmokeResult, pol
 AGENTLAB_UPSTREAM = Activity("agentlab.upstream", AgentLabProbeInput, SmokeResult, policies.PROBE)
 AGENTLAB_STREAM_PROBE = Activity(
     "agentlab.stream_probe", AgentLabProbeInput, StreamProbeResult, policies.STREAM_PROBE
+)
+AGENTLAB_UPSTREAM_STREAM = Activity(
+    "agentlab.upstream_stream", AgentLabProbeInput, StreamProbeResult, policies.STREAM_PROBE
 )
 AGENTLAB_LOAD_PROBE = Activity(
     "agentlab.load_probe", LoadProbeInput, LoadProbeResult, policies.LOAD_PROBE

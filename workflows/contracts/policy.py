@@ -13,14 +13,23 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from workflows import policies
 from workflows.contracts.base import Activity, Strict
+from workflows.contracts.communication import CommunicationPolicy
 from workflows.contracts.datafiles import DataIntegrityPolicy
 from workflows.contracts.diagnostics import DiagCommand, DiagnosticsPolicy
-from workflows.contracts.http import HttpRequestSpec, LoadProbeSpec, StreamingSpec
+from workflows.contracts.http import (
+    HttpRequestSpec,
+    LoadProbeSpec,
+    StreamingSpec,
+    UpstreamStreamSpec,
+)
+from workflows.contracts.paging import PagingPolicy
+from workflows.contracts.performance import AccessLogFormat, PerformanceTriage
 from workflows.contracts.safety import SafetyPolicy
 from workflows.contracts.security import SecurityPolicy
 from workflows.contracts.service import MaintenanceSpec
@@ -96,6 +105,16 @@ class RecurrencePolicy(BaseModel):
         return timedelta(hours=self.chronic_window_hours)
 
 
+def network_checks(target: str) -> dict[str, DiagCommand]:
+    """Streaming Failure "Network Connectivity", from the host: `ping -c 10 openrouter.ai`
+    and `mtr -c 10 openrouter.ai` (`--report`: mtr draws a screen otherwise, and over SSH
+    there is none)."""
+    return {
+        "ping": DiagCommand(argv=["ping", "-c", "10", target], timeout_s=60),
+        "mtr": DiagCommand(argv=["mtr", "--report", "-c", "10", target], timeout_s=120),
+    }
+
+
 def _default_resources() -> dict[str, DiagCommand]:
     # The Application Down "Immediate Actions": top -b -n1 | head -20, df -h, free -h.
     return {
@@ -133,6 +152,14 @@ class PhaseBudgets(Strict):
             Phase.ASSESSMENT: timedelta(minutes=15),  # Investigation (5-15 minutes)
             Phase.RESPONSE: timedelta(minutes=45),  # Containment (15-45 minutes)
             Phase.VERIFICATION: timedelta(minutes=120),  # Recovery (45-120 minutes)
+        }
+    )
+    security_incident: dict[Phase, timedelta] = Field(
+        default_factory=lambda: {
+            Phase.DETECTION: timedelta(minutes=5),  # Immediate Actions (0-5 minutes)
+            Phase.ASSESSMENT: timedelta(minutes=60),  # Investigation (5-60 minutes)
+            Phase.RESPONSE: timedelta(minutes=120),  # Containment (60-120 minutes)
+            Phase.VERIFICATION: timedelta(minutes=480),  # Recovery (120-480 minutes)
         }
     )
 
@@ -176,17 +203,55 @@ class AgentLabSpec(Strict):
     port: int | None = Field(default=None, ge=1, le=65535)
     port_check: DiagCommand = Field(default_factory=lambda: DiagCommand(argv=["ss", "-tln"]))
     upstream_url: str | None = Field(default=None, pattern=r"^https?://")
+    # StreamingFailure "Check OpenRouter streaming endpoints": the upstream's streaming
+    # request, and the NAME of the worker's environment variable (or NAME_FILE) holding
+    # its Bearer key -- the key itself is read only inside the activity.
+    upstream_stream: UpstreamStreamSpec | None = None
+    upstream_api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     data_files: list[str] = Field(default_factory=lambda: ["runs.csv"])  # head -5, in data_dir
     maintenance: MaintenanceSpec | None = None
     smoke: HttpRequestSpec | None = None
     streaming: StreamingSpec | None = None
     streaming_mitigation: str = "disable_streaming"  # a name under the service's mitigations
     stream_error_pattern: str = "stream|chunk|disconnect"
+    # StreamingFailure "Network Connectivity" from the host: ping/mtr of this host name
+    # (default: upstream_url's), or exactly the commands in `network` when set.
+    network_target: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.:-]+$")
+    network: dict[str, DiagCommand] | None = None
     # StreamingFailure: retry the streaming probe this often until the Recovery budget ends.
     stream_retry_interval_s: float = Field(default=60.0, gt=0)
     load_probe: LoadProbeSpec = Field(default_factory=LoadProbeSpec)
     performance_mitigations: list[str] = Field(default_factory=lambda: ["throttle", "cache"])
+    # PerformanceDegradation "Identify Bottlenecks": the access log's slow requests, and
+    # the thresholds that decide throttle (load) and cache (repeated slow requests).
+    access_log: AccessLogFormat | None = None
+    performance: PerformanceTriage = Field(default_factory=PerformanceTriage)
     budgets: PhaseBudgets = Field(default_factory=PhaseBudgets)
+    # High Error Rate's "Rollback (if recent deployment caused issues)": how recent. The
+    # runbook names no window; 24 h is the Genesis runbook's `git log --since="24 hours
+    # ago"` for the same question.
+    recent_deploy_window_s: float = Field(default=24 * 3600.0, gt=0)
+    # Application Down "Enable Maintenance Mode (if needed)": `still_down` (default) turns
+    # it on only when the application is still down after the restart (before the
+    # rollback, or the hand-over to a person); `before_restart` turns it on first.
+    maintenance_when: Literal["still_down", "before_restart"] = "still_down"
+    # Application Down "Monitor Post-Recovery" (`tail -f app.log`): the error grep every
+    # this often, until the Recovery phase's budget (Recovery 30-60 minutes) ends.
+    watch_interval_s: float = Field(default=300.0, gt=0)
+    # Application Down "Scale Resources (if resource exhaustion)": the resource commands'
+    # output shows exhaustion at a filesystem this full (`df`) or this little memory
+    # available (`free`), in percent.
+    disk_full_pct: float = Field(default=95.0, gt=0, le=100)
+    memory_available_pct: float = Field(default=5.0, ge=0, lt=100)
+
+    @model_validator(mode="after")
+    def _default_network(self) -> AgentLabSpec:
+        if self.network is None:
+            target = self.network_target or (
+                urlsplit(self.upstream_url).hostname if self.upstream_url else None
+            )
+            self.network = network_checks(target) if target else {}
+        return self
 
     @field_validator("data_files")
     @classmethod
@@ -201,6 +266,7 @@ class AgentLabSpec(Strict):
     ) -> AgentLabPolicy:
         return AgentLabPolicy(
             resources=list(self.resources),
+            network=list(self.network or {}),
             has_log_grep=has_logs,
             has_data_dir=has_data_dir,
             port=self.port,
@@ -209,13 +275,19 @@ class AgentLabSpec(Strict):
             has_smoke=self.smoke is not None,
             has_health_detailed=has_detailed,
             has_streaming_probe=self.streaming is not None,
+            has_upstream_stream=self.upstream_stream is not None,
             streaming_mitigation=self.streaming_mitigation,
             stream_retry_interval=timedelta(seconds=self.stream_retry_interval_s),
             has_load_probe=self.load_probe.url is not None or has_health_url,
             load_max_p95_s=self.load_probe.max_p95_s,
             load_max_error_ratio=self.load_probe.max_error_ratio,
             performance_mitigations=self.performance_mitigations,
+            has_access_log=self.access_log is not None,
+            performance=self.performance,
             budgets=self.budgets,
+            recent_deploy_window=timedelta(seconds=self.recent_deploy_window_s),
+            maintenance_when=self.maintenance_when,
+            watch_interval=timedelta(seconds=self.watch_interval_s),
         )
 
 
@@ -224,6 +296,7 @@ class AgentLabPolicy(BaseModel):
     """Flags, names and numbers from the `agent_lab:` section: no URL, argv or body."""
 
     resources: list[str] = Field(default_factory=list)
+    network: list[str] = Field(default_factory=list, description="network check names")
     has_log_grep: bool = False
     has_data_dir: bool = False
     port: int | None = None
@@ -232,13 +305,19 @@ class AgentLabPolicy(BaseModel):
     has_smoke: bool = False
     has_health_detailed: bool = False
     has_streaming_probe: bool = False
+    has_upstream_stream: bool = False
     streaming_mitigation: str = "disable_streaming"
     stream_retry_interval: timedelta = timedelta(seconds=60)
     has_load_probe: bool = False
     load_max_p95_s: float = 0.5
     load_max_error_ratio: float = 0.01
     performance_mitigations: list[str] = Field(default_factory=lambda: ["throttle", "cache"])
+    has_access_log: bool = False
+    performance: PerformanceTriage = Field(default_factory=PerformanceTriage)
     budgets: PhaseBudgets = Field(default_factory=PhaseBudgets)
+    recent_deploy_window: timedelta = timedelta(hours=24)
+    maintenance_when: Literal["still_down", "before_restart"] = "still_down"
+    watch_interval: timedelta = timedelta(minutes=5)
 
 
 # ---------------------------------------------------------------- what a workflow sees
@@ -250,6 +329,9 @@ class ReleasePolicy(BaseModel):
     has_upstream_probe: bool = False
     has_source_repo: bool = False  # a checkout on the host to read `git log` from
     has_smoke_test: bool = False
+    # `ci_rollback.deploy_workflow`: Deployment Failure reads its failed run and disables it.
+    has_ci_deploy_workflow: bool = False
+    ci_poll_interval: timedelta = timedelta(seconds=30)  # the dispatched run, until it ends
 
 
 # ---------------------------------------------------------------- the whole policy
@@ -259,6 +341,10 @@ class ServicePolicy(BaseModel):
     service: str
     hosts: list[str]
     severity_default: str = "P1"
+    # alertname -> P0..P4 over the runbook's severity (workflows/severity.py).
+    severity_overrides: dict[str, str] = Field(default_factory=dict)
+    # Who is paged when, and who next (workflows/contracts/paging.py, steps/paging.py).
+    paging: PagingPolicy = Field(default_factory=PagingPolicy)
     has_rollback: bool = False
     has_health_url: bool = False
     has_health_check: bool = False
@@ -274,6 +360,8 @@ class ServicePolicy(BaseModel):
     release: ReleasePolicy = Field(default_factory=ReleasePolicy)
     data_integrity: DataIntegrityPolicy = Field(default_factory=DataIntegrityPolicy)
     recurrence: RecurrencePolicy = Field(default_factory=RecurrencePolicy)
+    # Slack channel per purpose, status page, issue link (contracts/communication.py).
+    communication: CommunicationPolicy = Field(default_factory=CommunicationPolicy)
 
 
 class ServicePolicyInput(BaseModel):

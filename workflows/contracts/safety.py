@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from workflows import policies
+from workflows.contracts.approvers import Approvers
 from workflows.contracts.base import Activity
 from workflows.models import TimelineEntry
 
@@ -41,6 +42,10 @@ class SafetyPolicy(BaseModel):
     fleet_hold_timeout_s: float = Field(default=3600.0, gt=0)
     # ... asking again this often (the guard cannot call it back when the hold ends).
     fleet_recheck_s: float = Field(default=60.0, gt=0)
+    # Who may answer which kind of step (the inventory's `approvers:`, merged top level
+    # then service; workflows/contracts/approvers.py). Empty -- also every policy from
+    # before approvers existed -- means anyone, marked "unverified" in the timeline.
+    approvers: Approvers = Field(default_factory=dict)
 
 
 class SafetyOverrides(BaseModel):
@@ -74,12 +79,16 @@ class ApproveRequest(BaseModel):
     # step "containment: block-ip"): the workflow's validator checks it is waiting.
     step: str = Field(min_length=1, max_length=200, description="the step waiting")
     note: str = Field(default="", max_length=2000)
+    # How the answer came: "slack" (a signed Slack click), "cli", ... for the timeline;
+    # who may answer is checked against `by` (workflows/contracts/approvers.py).
+    via: str = Field(default="", max_length=100)
 
 
 class RejectRequest(BaseModel):
     by: str = Field(min_length=1, max_length=200, description="who rejects")
     step: str = Field(min_length=1, max_length=200, description="the step waiting")
     reason: str = Field(min_length=1, max_length=2000, description="why: goes in the timeline")
+    via: str = Field(default="", max_length=100)
 
 
 class Decision(BaseModel):

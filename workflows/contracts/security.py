@@ -71,6 +71,26 @@ class EvidenceResult(BaseModel):
     detail: str = ""
 
 
+class DataAssessmentInput(BaseModel):
+    service: str
+    bucket_tail: int = Field(default=50, ge=1, le=200, description="the runbook's `| tail -50`")
+
+
+class DataAssessmentReport(BaseModel):
+    """The runbook's "Compromised Data Assessment": a count of session files changed
+    (never their names) and the tail of the backup bucket's listing. An empty dir or
+    command means the inventory does not configure it; an error is that part's own."""
+
+    sessions_dir: str = ""
+    sessions_since: str = Field(default="", description='"in the last 60 min", "newer than F"')
+    sessions_changed: int | None = None
+    sessions_error: str = ""
+    bucket_command: str = ""
+    bucket_objects: int | None = Field(default=None, description="lines the listing printed")
+    bucket_tail: list[str] = Field(default_factory=list, description="its last lines, clipped")
+    bucket_error: str = ""
+
+
 class ContainInput(BaseModel):
     service: str
     incident_id: str
@@ -92,5 +112,8 @@ SECURITY_ACCESS_LOG = Activity(
 )
 SECURITY_SNAPSHOT = Activity(
     "security.snapshot", EvidenceInput, EvidenceResult, policies.SIDE_EFFECT
+)
+SECURITY_DATA_ASSESSMENT = Activity(
+    "security.data_assessment", DataAssessmentInput, DataAssessmentReport, policies.DIAGNOSTIC
 )
 SECURITY_CONTAIN = Activity("security.contain", ContainInput, ContainResult, policies.SIDE_EFFECT)

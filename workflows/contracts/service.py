@@ -27,6 +27,9 @@ class CommandKind(StrEnum):
     HEALTH_CHECK = "health_check"
     TEST_SUITE = "test_suite"
     LOGS = "logs"  # crash evidence: journal / log tail
+    # GenesisServiceDown Step 3 "Run smoke tests" (`pytest tests/test_production_health.py
+    # ...`): `commands.smoke_test`, else the service's `smoke_test:` (Deployment Failure's).
+    SMOKE_TEST = "smoke_test"
     ROLLBACK_FETCH = "rollback_fetch"
     ROLLBACK_RESET = "rollback_reset"
     ROLLBACK_CLEAN = "rollback_clean"

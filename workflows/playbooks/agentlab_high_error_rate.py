@@ -14,17 +14,25 @@ with workflow.unsafe.imports_passed_through():
     from workflows.steps.resolution import close, escalate
 
 
+# workflow.patched id: runs started before it rolled back whenever the upstream answered,
+# without asking whether a deployment was recent.
+RECENT_DEPLOY_CHECK = "recent-deploy-check"
+
+
 @workflow.defn(name="AgentLabHighErrorRate")
 class AgentLabHighErrorRate(Playbook):
     """Agent Lab "Playbook: High Error Rate" (SLO: error rate < 1 %).
 
-    Investigation (5-15 min): error lines grouped and counted by type, five timed probes
-    of the upstream API, `git log --oneline -10`. Containment (15-45 min): the upstream
-    failing -> a rollback would not help: a human looks at rate limiting / the circuit
-    breaker; otherwise roll back the recent deployment (CI workflow dispatch or the git
-    Rollback child). Recovery (45-90 min): the error-rate SLI sustained below its
-    threshold, then the integration tests. Not fallen by the end of Recovery, or tests
-    failing -> escalate.
+    Investigation (5-15 min): ERROR and Exception lines grouped and counted by type, five
+    timed probes of the upstream API, `git log --oneline -10` with commit times.
+    Containment (15-45 min): the upstream failing -> a rollback would not help: a human
+    looks at rate limiting / the circuit breaker; otherwise, "if recent deployment caused
+    issues": the newest commit on the host within `agent_lab.recent_deploy_window_s`
+    (24 h) -> roll it back (CI workflow dispatch, done when its run concluded `success`
+    within Containment, or the git Rollback child); no recent deployment, or none that
+    can be seen -> no rollback: escalate with the evidence. Recovery (45-90 min): the
+    error-rate SLI sustained below its threshold, then the integration tests. Not fallen
+    by the end of Recovery, or tests failing -> escalate.
     """
 
     playbook = "AgentLabHighErrorRate"
@@ -41,10 +49,11 @@ class AgentLabHighErrorRate(Playbook):
         )
 
         self.enter(Phase.ASSESSMENT)
-        await release.error_groups(self)
+        groups = await release.error_groups(self)
         upstream = await release.upstream(self) if policy.release.has_upstream_probe else None
+        changes = None
         if policy.release.has_source_repo:
-            await release.recent_changes(self, RECENT_COMMITS_ERRORS)
+            changes = await release.recent_changes(self, RECENT_COMMITS_ERRORS)
         if sli is None:
             return await escalate(self, "no error_rate SLI to validate a fix (fail safe)")
 
@@ -58,8 +67,21 @@ class AgentLabHighErrorRate(Playbook):
                 "check rate limiting and the circuit breaker on its calls",
             )
         else:
+            if workflow.patched(RECENT_DEPLOY_CHECK):
+                recent, evidence = release.recent_deployment(self, changes)
+                if not recent:
+                    # Rolling back code that has run for days would not explain today's
+                    # errors, and could undo good changes: a person looks.
+                    top = "; ".join(
+                        f"{g.count}x {g.message}" for g in (groups.groups if groups else [])[:3]
+                    )
+                    return await escalate(
+                        self,
+                        f"error rate over its SLO, upstream answering, {evidence}: not rolled "
+                        f"back; top errors: {top or 'unknown'}",
+                    )
             why = "error rate over its SLO, upstream answering: roll back the recent deployment"
-            if not await release.roll_back(self, why):
+            if not await release.roll_back(self, why, budgets[Phase.RESPONSE]):
                 return await escalate(self, "rollback failed or none configured")
             action = "rollback"
         await notify.status_update(
@@ -99,7 +121,10 @@ COVERAGE = declare(
             "steps/agentlab_release.upstream (5 timed probes, no API key)",
         ),
         automated(
-            _INV, "Review Recent Changes", "steps/agentlab_release.recent_changes (git log -10)"
+            _INV,
+            "Review Recent Changes",
+            "steps/agentlab_release.recent_changes (git log -10, with commit times)",
+            "the `git diff HEAD~1..HEAD -- agents/runtime.py` is left to people",
         ),
         asks(
             _CON,
@@ -114,14 +139,18 @@ COVERAGE = declare(
         automated(
             _CON,
             "Rollback (if recent deployment caused issues)",
-            "steps/agentlab_release.roll_back (CI dispatch or Rollback child)",
+            "steps/agentlab_release.recent_deployment, roll_back (CI dispatch or Rollback child)",
+            "only after a deployment within agent_lab.recent_deploy_window_s (24 h); a CI "
+            "rollback is done when its run concluded success within Containment",
         ),
         deviation(
             _CON,
             "Rollback (if recent deployment caused issues)",
-            "AgentLabHighErrorRate.run",
-            "rolled back whenever the upstream answers: 'a majority of 5xx/429/no answer' "
-            "is Remedy's test for the upstream failing, and a recent deployment is not checked",
+            "AgentLabHighErrorRate.run, steps/agentlab_release.recent_deployment",
+            "'a majority of 5xx/429/no answer' is Remedy's test for the upstream failing; "
+            "'recent deployment' is the newest commit on the host within 24 h (the runbook "
+            'names no window; the Genesis runbook\'s `git log --since="24 hours ago"`), '
+            "and 'caused issues' is not proven: none recent or none visible -> escalate",
         ),
         automated(
             _REC,
@@ -134,6 +163,6 @@ COVERAGE = declare(
             "Gradual Feature Enablement",
             "Remedy disables no feature in this playbook, so none is re-enabled",
         ),
-        # Post-Incident Actions: none is recorded as a to-do -- not covered.
+        # Post-Incident Actions: asked of people at close, declared in steps/followups.py.
     ],
 )

@@ -13,6 +13,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.steps import escalation, notify, phases, recovery, safety
     from workflows.steps.resolution import close, escalate
 
+# workflow.patched id (README, "Changing a running playbook"), issue 18: maintenance mode
+# only if needed, Scale Resources asked of a person, the post-recovery log watch.
+IF_NEEDED = "application-down-if-needed"
+
 
 @workflow.defn(name="ApplicationDown")
 class ApplicationDown(Playbook):
@@ -21,10 +25,20 @@ class ApplicationDown(Playbook):
     Immediate Actions (0-2 min): /health with a 10 s timeout; system resources (top,
     df, free). Investigation (2-10 min): log tail (crash evidence, in the background)
     and `grep -i error | tail -20`; dependencies (upstream API, data dir); process and
-    port. Containment (10-30 min): maintenance mode on where configured, restart (30 s,
-    then active?) or else the rollback. Recovery (30-60 min): /health, /health/detailed
-    and the core-functionality request; maintenance mode off. The incident commander is
-    paged if it is still open 5 minutes after detection (as ServiceDown).
+    port. Containment (10-30 min): restart (30 s, then active?), else maintenance mode
+    on where configured and the rollback. Recovery (30-60 min): /health, /health/detailed
+    and the core-functionality request; maintenance mode off; the post-recovery log
+    watch. The incident commander is paged if it is not recovered 5 minutes after
+    detection (as ServiceDown).
+
+    Maintenance mode "(if needed)": by default (agent_lab.maintenance_when `still_down`)
+    only when the application is still down after the restart, before the rollback or
+    the hand-over; `before_restart` turns it on first. "Scale Resources (if resource
+    exhaustion)": when top/df/free show it, a person is asked (timeline and Slack):
+    resizing an instance is not Remedy's. "Monitor Post-Recovery": the error grep every
+    agent_lab.watch_interval_s (5 min) until the Recovery budget ends (60 min after
+    detection); a new error escalates -- a person looks at an application that is up
+    but failing again, as the runbook's watcher of `tail -f` would.
     """
 
     playbook = "ApplicationDown"
@@ -35,12 +49,12 @@ class ApplicationDown(Playbook):
     async def run(self, inp: IncidentInput) -> PlaybookResult:
         policy = await self.detect(inp)
         waits = policy.waits
+        if_needed = workflow.patched(IF_NEEDED)
+        self.recovered = False  # set on the patched path only: no IC page while watching
         self.escalate_after(
             waits.incident_commander_after,
             "page incident commander",
-            lambda: escalation.page_incident_commander(
-                self, "application still down after 5 minutes"
-            ),
+            self.page_commander,
         )
         # Slack and the crash evidence (`tail -100 app.log`) never hold up the restart.
         self.background(notify.status_update(self, "Active", "alert received", "diagnose, restart"))
@@ -54,7 +68,7 @@ class ApplicationDown(Playbook):
             )
         if up and not self.alert_firing:
             return await close(self, "resolved_without_action", "none (recovered on its own)")
-        await diag.resources(self)
+        exhausted = await diag.resources(self)
 
         self.enter(Phase.ASSESSMENT)  # Investigation
         await diag.grep(self, "log_errors")
@@ -63,10 +77,24 @@ class ApplicationDown(Playbook):
         await diag.port(self)
 
         self.enter(Phase.RESPONSE)  # Containment
-        in_maintenance = await lab.maintenance(self, "enable")
-        done = await recovery.restart_or_roll_back(self, "application")
-        if done.failed:
-            return await self.give_up(done.failed, in_maintenance)
+        if not if_needed:  # runs started before IF_NEEDED keep their history
+            in_maintenance = await lab.maintenance(self, "enable")
+            done = await recovery.restart_or_roll_back(self, "application")
+            if done.failed:
+                return await self.give_up(done.failed, in_maintenance)
+        else:
+            if exhausted:
+                await self.ask_to_scale(exhausted)
+            self.in_maintenance = False
+            first = policy.agent_lab.maintenance_when == "before_restart"
+            if first:
+                self.in_maintenance = await lab.maintenance(self, "enable")
+            done = await recovery.restart_or_roll_back(
+                self, "application", None if first else self.maintenance_if_needed
+            )
+            in_maintenance = self.in_maintenance
+            if done.failed:
+                return await self.give_up(done.failed, in_maintenance)
 
         self.enter(Phase.VERIFICATION)  # Recovery
         if not await recovery.wait_healthy(self, waits.restore_budget, waits.health_retry_interval):
@@ -79,7 +107,40 @@ class ApplicationDown(Playbook):
             )
         if in_maintenance:  # gradual traffic restoration: only after verified recovery
             await lab.maintenance(self, "disable")
+        if if_needed:
+            self.recovered = True
+            budget = policy.agent_lab.budgets.application_down[Phase.VERIFICATION]
+            errors = await lab.watch_logs(
+                self, self.detected_at + budget, policy.agent_lab.watch_interval
+            )
+            if errors:
+                return await escalate(self, f"recovered by {done.action}, then {errors}")
         return await close(self, "resolved", done.action)
+
+    async def page_commander(self) -> None:
+        if self.recovered:  # verified and watching the logs: nothing for a commander
+            self.record("page incident commander", "skipped", "recovered; post-recovery log watch")
+            return
+        await escalation.page_incident_commander(self, "application still down after 5 minutes")
+
+    async def maintenance_if_needed(self) -> None:
+        # Still down after the restart: the maintenance page goes up while the rollback
+        # (or a person) works on it.
+        self.in_maintenance = await lab.maintenance(self, "enable")
+
+    async def ask_to_scale(self, exhausted: list[str]) -> None:
+        # Containment "Scale Resources (if resource exhaustion)": resizing the instance is
+        # a cloud change Remedy does not make; a person decides, while the restart goes on.
+        what = "; ".join(exhausted)
+        self.record("to do: scale resources", "info", f"resource exhaustion: {what}")
+        self.background(
+            notify.status_update(
+                self,
+                "Investigating",
+                f"resource exhaustion: {what}",
+                "a person: scale resources (e.g. a larger instance type); Remedy restarts",
+            )
+        )
 
     async def give_up(self, why: str, in_maintenance: bool) -> PlaybookResult:
         # The maintenance page stays up while a person works on a down application.
@@ -132,17 +193,26 @@ COVERAGE = declare(
             "the incident commander is paged if still open 5 minutes after detection "
             "(from the Genesis runbook); a flapping alert is not restarted again",
         ),
-        # Scale Resources (if resource exhaustion): not done, not asked -- not covered.
+        asks(
+            _CON,
+            "Scale Resources (if resource exhaustion)",
+            "ApplicationDown.ask_to_scale: `to do:` + Slack when top/df/free show a full disk "
+            "or memory all but used up (activities/diagnostics.exhaustion); resizing an "
+            "instance is a cloud change Remedy does not make",
+        ),
         automated(
             _CON,
             "Enable Maintenance Mode (if needed)",
-            "steps/agentlab_recovery.maintenance('enable')",
+            "ApplicationDown.maintenance_if_needed -> steps/agentlab_recovery.maintenance",
+            "'if needed' = still down after the restart (agent_lab.maintenance_when "
+            "`still_down`, the default): on before the rollback or the hand-over",
         ),
         deviation(
             _CON,
             "Enable Maintenance Mode (if needed)",
             "ApplicationDown.run",
-            "order: maintenance mode on before the restart (where configured), not after",
+            "order: after the restart's 30 s check, before the rollback; "
+            "maintenance_when `before_restart` turns it on before the restart instead",
         ),
         automated(
             _REC,
@@ -155,9 +225,23 @@ COVERAGE = declare(
             "steps/agentlab_recovery.maintenance('disable')",
             "all at once, after verified recovery",
         ),
-        # Monitor Post-Recovery (tail -f the log): the incident closes -- not covered.
+        automated(
+            _REC,
+            "Monitor Post-Recovery",
+            "steps/agentlab_recovery.watch_logs",
+            "`grep -i error LOG | tail -20` on a durable timer every watch_interval_s (5 "
+            "min) until the Recovery budget ends (60 min after detection); an error line "
+            "not seen at recovery escalates",
+        ),
+        deviation(
+            _REC,
+            "Monitor Post-Recovery",
+            "steps/agentlab_recovery.watch_logs",
+            "periodic error grep, not `tail -f`; bounded by the Recovery phase budget; the "
+            "incident commander is not paged at 5 minutes once recovered",
+        ),
         asks(_POST, "Root Cause Analysis: Identify why application crashed", "post-mortem draft"),
-        # Capacity Planning, Monitoring Improvements: not on any list -- not covered.
+        # Post-Incident Actions: asked of people at close, declared in steps/followups.py.
         asks(
             _POST,
             "Documentation: Update runbooks with new failure modes",

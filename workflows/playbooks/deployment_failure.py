@@ -14,16 +14,26 @@ with workflow.unsafe.imports_passed_through():
     from workflows.steps.resolution import close, escalate
 
 
+# workflow.patched id: runs started before it neither read the failed deploy run nor
+# disabled the deploy workflow.
+STOP_BROKEN_DEPLOY = "stop-broken-deploy"
+
+
 @workflow.defn(name="DeploymentFailure")
 class DeploymentFailure(Playbook):
     """Agent Lab "Playbook: Deployment Failure".
 
     Investigation (5-20 min): startup logs (`journalctl -u agent-lab -n 50`), the import
-    check (`python -c 'import app'`), `git log --oneline -5`. Containment (20-40 min):
-    maintenance mode where configured, then roll back (CI workflow dispatch or the git
-    Rollback child). Recovery (40-90 min): the health endpoint, then the smoke tests;
-    maintenance mode off. A failed rollback, a service still unhealthy at the end of
-    Recovery or failing smoke tests -> escalate (maintenance mode stays on for people).
+    check (`python -c 'import app'`), `git log --oneline -5`; with a CI deploy workflow
+    configured, its failed run through the GitHub API (`gh run view --log`: the failed
+    jobs' log tails), the workflow file and that run's diff against its parent (`git
+    diff HEAD~1..HEAD` of what was deployed). Containment (20-40 min): the deploy
+    workflow disabled (`gh workflow disable deploy.yml`) before anything else, maintenance
+    mode where configured, then roll back (CI workflow dispatch -- done when the
+    dispatched run concluded `success` within Containment -- or the git Rollback child).
+    Recovery (40-90 min): the health endpoint, then the smoke tests; maintenance mode
+    off. A failed rollback, a service still unhealthy at the end of Recovery or failing
+    smoke tests -> escalate (maintenance mode stays on for people).
     """
 
     playbook = "DeploymentFailure"
@@ -43,8 +53,20 @@ class DeploymentFailure(Playbook):
         imports = await release.deploy_check(self, "import_check")
         if policy.release.has_source_repo:
             await release.recent_changes(self, RECENT_COMMITS_DEPLOY)
+        ci_deploy = policy.release.has_ci_deploy_workflow and workflow.patched(STOP_BROKEN_DEPLOY)
+        if ci_deploy:
+            await release.deploy_evidence(self)
 
         self.enter(Phase.RESPONSE)
+        if ci_deploy:
+            # Stop Broken Deployment first: a push during the rollback must not redeploy.
+            await release.disable_deploy(self)
+        else:
+            self.record(
+                "disable deploy workflow",
+                "info",
+                "to do: stop the broken deployment (no `ci_rollback.deploy_workflow` configured)",
+            )
         if not (policy.release.has_ci_rollback or policy.has_rollback):
             return await escalate(self, "deployment failed and no rollback is configured")
         in_maintenance = policy.agent_lab.has_maintenance and await release.maintenance(
@@ -54,7 +76,7 @@ class DeploymentFailure(Playbook):
         why = "deployment failure" + (
             " (import check failed)" if imports and not imports.ok else ""
         )
-        if not await release.roll_back(self, why):
+        if not await release.roll_back(self, why, budgets[Phase.RESPONSE]):
             return await escalate(self, f"rollback failed{note}")
 
         self.enter(Phase.VERIFICATION)
@@ -83,18 +105,30 @@ COVERAGE = declare(
         automated(
             _INV,
             "Deployment Log Analysis",
-            "steps/agentlab_release.deploy_check('startup_logs')",
-            "the service's startup logs; the CI run log (gh run view) is not read",
+            "steps/agentlab_release.deploy_check('startup_logs'), deploy_evidence",
+            "the service's startup logs; with `ci_rollback.deploy_workflow`, the failed run's "
+            "job log tails (gh run view --log) and the workflow file, via the GitHub API",
         ),
         automated(
             _INV, "Error Identification", "steps/agentlab_release.deploy_check('import_check')"
         ),
-        automated(_INV, "Change Analysis", "steps/agentlab_release.recent_changes (git log -5)"),
-        # Stop Broken Deployment (disable the deploy workflow): not done -- not covered.
+        automated(
+            _INV,
+            "Change Analysis",
+            "steps/agentlab_release.recent_changes (git log -5), deploy_evidence",
+            "git diff HEAD~1..HEAD as the failed run's commit against its parent (GitHub API)",
+        ),
+        automated(
+            _CON,
+            "Stop Broken Deployment",
+            "steps/agentlab_release.disable_deploy (PUT .../workflows/deploy.yml/disable)",
+            "where `ci_rollback.deploy_workflow` is set; cleared as containment, dry-run aware",
+        ),
         automated(
             _CON,
             "Rollback to Previous Version",
             "steps/agentlab_release.roll_back (CI dispatch or Rollback child)",
+            "a CI rollback is done when its run concluded success within Containment",
         ),
         automated(
             _CON,
@@ -122,6 +156,6 @@ COVERAGE = declare(
         automated(
             _REC, "Gradual Traffic Restoration", "steps/agentlab_release.maintenance('disable')"
         ),
-        # Post-Incident Actions: none is recorded as a to-do -- not covered.
+        # Post-Incident Actions: asked of people at close, declared in steps/followups.py.
     ],
 )

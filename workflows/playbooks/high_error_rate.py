@@ -12,6 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.playbook import Playbook
     from workflows.steps import (
         diagnostics,
+        genesis_diagnosis,
         mitigation,
         notify,
         phases,
@@ -22,6 +23,9 @@ with workflow.unsafe.imports_passed_through():
 
 # Any HTTP answer means the API is reachable (`curl -I`): 401/404 included.
 REACHABLE = list(range(100, 600))
+# The scenarios' runbook checks beyond the numbers (LLM client metrics, connectivity from
+# the host, resource hog, validation issue): new activities inside each scenario.
+SCENARIO_CHECKS = "her-scenario-checks"
 
 
 @workflow.defn(name="HighErrorRate")
@@ -29,10 +33,13 @@ class HighErrorRate(Playbook):
     """Genesis "Incident: HighErrorRate" (SLO error rate < 0.1 %).
 
     Diagnosis: error categories from Prometheus (`genesis_errors_total`), recent ERROR
-    lines from the log. Scenario A, LLM API errors: LLM-fallback config, restart.
-    B, network errors: connectivity probe, circuit breaker state from /health; if open,
-    wait 60 s for its auto-recovery. C, resource exhaustion: memory > 90 % -> restart.
-    D, validation (AOP) errors: relaxed-validation config, restart. Rollback Procedure:
+    lines from the log. Scenario A, LLM API errors: `genesis_llm_errors_total` by type
+    and provider, LLM-fallback config, restart. B, network errors: ping / curl -I /
+    nslookup on the host and a probe from the worker, circuit breaker state from
+    /health; if open, wait 60 s for its auto-recovery. C, resource exhaustion: the top
+    processes by memory and CPU; memory > 90 % -> restart. D, validation (AOP) errors:
+    the AOP log lines by issue (solvability, completeness, redundancy), relaxed-
+    validation config, restart. Rollback Procedure:
     error rate > 1 % -> roll back now; unresolved after 30 min -> roll back.
     Verification: < 0.1 % sustained for 10 minutes.
     """
@@ -62,6 +69,11 @@ class HighErrorRate(Playbook):
         self.enter(Phase.RESPONSE)
         applied: list[str] = []
         action = "error rate recovered (no automated change)"
+        if kind in ("llm", "validation") and workflow.patched(SCENARIO_CHECKS):
+            if kind == "llm":
+                await genesis_diagnosis.llm_errors(self)
+            else:
+                await genesis_diagnosis.validation_issues(self)
         if kind in ("llm", "validation"):
             applied = await mitigation.apply(self, [d.mitigation_for[kind]])
             action = f"{' + '.join(applied) or 'no'} mitigation and restart"
@@ -69,6 +81,8 @@ class HighErrorRate(Playbook):
             action = await self.network()
         elif kind == "resource":
             memory = await diagnostics.value(self, "memory usage", d.memory_query)
+            if workflow.patched(SCENARIO_CHECKS):
+                await genesis_diagnosis.resource_hogs(self)
             if memory is not None and memory > d.memory_restart_threshold:
                 if await recovery.restart(self, "restart (memory exhausted)"):
                     await workflow.sleep(policy.waits.after_restart)
@@ -90,6 +104,8 @@ class HighErrorRate(Playbook):
         """Scenario B. The circuit breaker opens by itself after 5 failures and recovers
         by itself: Remedy only checks it and gives it its 60 s."""
         d = self.policy.diagnostics
+        if workflow.patched(SCENARIO_CHECKS):
+            await genesis_diagnosis.connectivity(self)  # from the host, as the runbook
         for url in d.connectivity_urls:
             try:
                 res = await self.act(
@@ -149,7 +165,12 @@ COVERAGE = declare(
             "steps/sli_response.rolled_back_at_assessment",
             "order: an error rate already > 1 % rolls back before any diagnosis",
         ),
-        # Check LLM client metrics (genesis_llm_errors_total): not queried -- not covered.
+        automated(
+            _A,
+            "Check LLM client metrics",
+            "steps/genesis_diagnosis.llm_errors",
+            "genesis_llm_errors_total by type and provider, into the timeline",
+        ),
         automated(
             _A,
             "Enable fallback to heuristic-based decomposition",
@@ -157,12 +178,16 @@ COVERAGE = declare(
         ),
         automated(_A, "Restart service", "steps/mitigation.apply (restart: true)"),
         automated(_A, "Monitor error rate - should drop immediately", "steps/verify.sustained"),
-        automated(_B, "Check connectivity", "HighErrorRate.network (HTTP probes)"),
+        automated(
+            _B,
+            "Check connectivity",
+            "steps/genesis_diagnosis.connectivity (ping, curl -I on the host)",
+            "and an HTTP probe from the worker",
+        ),
         automated(
             _B,
             "Check DNS resolution",
-            "HighErrorRate.network",
-            "a resolution failure is the connectivity probe's error; no separate lookup",
+            "steps/genesis_diagnosis.connectivity (nslookup on the host)",
         ),
         automated(
             _B,
@@ -181,7 +206,11 @@ COVERAGE = declare(
             "steps/diagnostics.value (memory)",
             "memory only; CPU and disk are not read in this scenario",
         ),
-        # Identify resource hog (ps aux --sort): not done -- not covered.
+        automated(
+            _C,
+            "Identify resource hog",
+            "steps/genesis_diagnosis.resource_hogs (ps aux --sort=-%mem, -%cpu | head -10)",
+        ),
         automated(_C, "If memory >90%, restart service", "steps/recovery.restart"),
         asks(
             _C,
@@ -192,9 +221,15 @@ COVERAGE = declare(
         automated(
             _D,
             "Check AOP validator logs",
-            "steps/diagnostics.log_errors (AOP lines counted as validation)",
+            "steps/genesis_diagnosis.validation_issues (grep AOP on the host's log)",
+            "the recent ERROR lines counted AOP lines as validation errors already",
         ),
-        # Identify validation issue (solvability, completeness, redundancy): not covered.
+        automated(
+            _D,
+            "Identify validation issue (solvability, completeness, redundancy)",
+            "steps/genesis_diagnosis.validation_issues (grep AOP LOG | tail -50, by issue)",
+            "recorded; the runbook's next step relaxes solvability and completeness alike",
+        ),
         automated(_D, "Temporarily relax validation", "steps/mitigation.apply (aop_relaxed)"),
         automated(_D, "Restart service", "steps/mitigation.apply (restart: true)"),
         automated(

@@ -8,7 +8,20 @@ with workflow.unsafe.imports_passed_through():
     from workflows.coverage import GENESIS, asks, automated, declare, deviation, not_applicable
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.playbook import Playbook
-    from workflows.steps import diagnostics, mitigation, notify, phases, safety, sli_response
+    from workflows.steps import (
+        diagnostics,
+        genesis_diagnosis,
+        mitigation,
+        notify,
+        phases,
+        safety,
+        sli_response,
+    )
+
+# Scenario A asks the LLM API's latency before the decomposition cache; Scenario C reads
+# memory (> 80 %: PYTHONMALLOC=malloc, restart): new activities after the diagnosis.
+LLM_AND_MEMORY = "p95-llm-memory"
+HTDAG = "decomposition"  # the component of Scenario A (DiagnosticsPolicy.components)
 
 
 def all_on(flags: object) -> bool:
@@ -23,10 +36,12 @@ class HighLatencyP95(Playbook):
     """Genesis "Incident: HighLatencyP95" (SLO P95 < 200 ms).
 
     Diagnosis: component latency (HTDAG decomposition, HALO routing, AOP validation)
-    against the Phase 3 baselines (110 / 110 / 50 ms); CPU, disk I/O. Scenario A,
-    HTDAG slow: decomposition cache, restart. B, HALO slow: if /health shows its
-    optimizations off, enable them (halo_perf), restart. C, resources: CPU > 80 % ->
-    lower concurrency; disk I/O high -> logging DEBUG -> INFO. Rollback Procedure:
+    against the Phase 3 baselines (110 / 110 / 50 ms); CPU, memory, disk I/O. Scenario
+    A, HTDAG slow: the LLM API's latency from the host first; if the LLM is slow, the
+    decomposition cache, restart; if not, the cache would not help: a person. B, HALO
+    slow: if /health shows its optimizations off, enable them (halo_perf), restart.
+    C, resources: CPU > 80 % -> lower concurrency; memory > 80 % -> PYTHONMALLOC=malloc
+    (python_malloc), restart; disk I/O high -> logging DEBUG -> INFO. Rollback Procedure:
     P95 > 500 ms -> roll back now; unresolved after 30 min -> roll back.
     Verification: P95 < 200 ms sustained for 10 minutes.
     """
@@ -50,10 +65,13 @@ class HighLatencyP95(Playbook):
             return rolled_back
         slow = await self.slowest_component()
         cpu = await diagnostics.value(self, "CPU usage", d.cpu_query)
+        checks = workflow.patched(LLM_AND_MEMORY)
+        memory = await diagnostics.value(self, "memory usage", d.memory_query) if checks else None
         disk = await diagnostics.value(self, "disk I/O utilization", d.disk_io_query)
 
         self.enter(Phase.RESPONSE)
         wanted: list[str] = []
+        not_llm = ""  # Scenario A without a slow LLM: why the cache was left off
         if slow is not None:
             comp = d.components[slow]
             optimized = comp.optimized_pointer and all_on(
@@ -62,21 +80,50 @@ class HighLatencyP95(Playbook):
                 )
             )
             if comp.mitigation and not optimized:
-                wanted.append(comp.mitigation)
+                if checks and slow == HTDAG:
+                    not_llm = await self.llm_slow()
+                if not not_llm:
+                    wanted.append(comp.mitigation)
         if cpu is not None and cpu > d.cpu_threshold:
             wanted.append(d.mitigation_for["cpu"])
+        if memory is not None and memory > d.memory_gc_threshold:
+            gc = d.mitigation_for.get("memory")
+            if gc:
+                wanted.append(gc)
+            else:
+                self.record(
+                    f"to do: memory > {d.memory_gc_threshold:.0%}: PYTHONMALLOC=malloc, restart",
+                    "info",
+                    "no mitigation named for memory (diagnostics.mitigation_for.memory)",
+                )
         if disk is not None and disk > d.disk_io_threshold:
             wanted.append(d.mitigation_for["disk_io"])
         applied = await mitigation.apply(self, wanted)
         if not applied:
             await sli_response.ask_human(
                 self,
-                f"slow: {slow or 'no component over baseline'}; no mitigation applies: "
-                "scale up resources",
+                f"slow: {slow or 'no component over baseline'}{not_llm}; no mitigation "
+                "applies: scale up resources",
             )
         await sli_response.mitigated(self, applied)
         action = " + ".join(applied) or "latency recovered (no automated change)"
         return await sli_response.verify_or_roll_back(self, goal, action, applied)
+
+    async def llm_slow(self) -> str:
+        """Scenario A, "Check LLM API latency" before "If LLM slow, use cached
+        decompositions": "" when the LLM is slow (the cache is the runbook's answer),
+        else why the cache is left off (said to the person asked)."""
+        llm = await genesis_diagnosis.llm_latency(self)
+        if llm.slow:
+            self.record("scenario: LLM API slow", "info", "cached decompositions (Scenario A)")
+            return ""
+        why = (
+            f" (LLM API {llm.seconds:g} s, not slow: the decomposition cache is for a slow LLM)"
+            if llm.slow is False and llm.seconds is not None
+            else " (LLM API latency unknown: decomposition cache not enabled)"
+        )
+        self.record("scenario: HTDAG slow, LLM not shown slow", "info", why.strip(" ()"))
+        return why
 
     async def slowest_component(self) -> str | None:
         """The component furthest over its baseline, if any is over baseline x factor."""
@@ -121,10 +168,20 @@ COVERAGE = declare(
         automated(
             _DIAG,
             "Check System Resources",
-            "steps/diagnostics.value (CPU, disk I/O)",
-            "memory is not read",
+            "steps/diagnostics.value (CPU, memory, disk I/O)",
         ),
-        # Check LLM API latency: not measured; HTDAG slow is enough -- not covered.
+        automated(
+            _A,
+            "Check LLM API latency",
+            "steps/genesis_diagnosis.llm_latency (curl -w time_total on the host)",
+        ),
+        deviation(
+            _A,
+            "Check LLM API latency",
+            "host_checks.llm_slow_s (1 s)",
+            "'LLM slow' = over 1 s or curl's 10 s timeout: the runbook gives no number; "
+            "not slow or unknown: no cache, a person is asked if nothing else applies",
+        ),
         automated(
             _A, "If LLM slow, use cached decompositions", "steps/mitigation.apply (htdag_cache)"
         ),
@@ -146,7 +203,13 @@ COVERAGE = declare(
             "If CPU >80%, reduce concurrent operations",
             "steps/mitigation.apply (concurrency)",
         ),
-        # If memory >80%, aggressive garbage collection: not done -- not covered.
+        automated(
+            _C,
+            "If memory >80%, enable aggressive garbage collection",
+            "steps/mitigation.apply (python_malloc, restart: true)",
+            "PYTHONMALLOC=malloc written to the environment file the unit loads (an "
+            "`export` in an SSH shell never reaches a systemd service)",
+        ),
         automated(
             _C,
             "If disk I/O high, reduce logging verbosity",

@@ -3,12 +3,19 @@
 Evidence first, then containment only with a person's approval:
 
 1. Detection: page the incident commander at once -- a security incident is never
-   automation's alone -- and post the status update.
+   automation's alone -- and post the status update. The containment steps are put up
+   for approval at minute 0 (the runbook's Immediate Actions), while the evidence is
+   collected; none runs before the snapshot is taken.
 2. Investigation: access-log analysis (top source addresses, error|fail|invalid lines,
-   the attack-pattern grep over access and application logs), then a forensic snapshot
-   of the data and logs *before anything changes*. No snapshot, no containment.
-3. Containment: the inventory's steps (credential rotation, IP block, isolation, ...)
-   are put up for approval together; each runs as soon as a person approves it by name
+   the attack-pattern grep over access and application logs), the compromised-data
+   assessment (session files changed in the last hour, the backup bucket's listing),
+   then a forensic snapshot of the data and logs *before anything changes*. No
+   snapshot, no containment: the requests are withdrawn.
+   Phase budgets are the runbook's headings (Immediate Actions 0-5, Investigation
+   5-60, Containment 60-120 minutes from detection): an overrun is marked and said in
+   Slack until a person owns the incident.
+3. Containment: the inventory's steps (credential rotation, IP block, isolation, ...),
+   asked for together at minute 0; each runs as soon as a person approves it by name
    (`remedy approve ID "containment: block-ip"`), in the order approvals arrive. A
    rejection, or any step unanswered within the approval timeout, escalates: nothing
    else runs, and a late approval is refused. In dry-run nothing runs, so nobody is
@@ -22,14 +29,23 @@ Evidence first, then containment only with a person's approval:
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.coverage import AGENT_LAB, asks, automated, declare, deviation
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.playbook import Playbook
-    from workflows.steps import escalation, notify, safety, security
+    from workflows.steps import escalation, notify, phases, safety, security
     from workflows.steps.resolution import escalate
+
+# workflow.patched id: incidents started before it ran without phase budgets.
+PHASE_BUDGETS = "security-phase-budgets"
+# workflow.patched id: incidents started before it asked for containment only after the
+# evidence was in, and had no compromised-data assessment.
+ASK_AT_ONCE = "security-ask-at-once"
+CLOCK = phases.agent_lab(lambda p: p.agent_lab.budgets.security_incident)
 
 
 @workflow.defn(name="SecurityIncident")
@@ -39,6 +55,10 @@ class SecurityIncident(Playbook):
     @workflow.run
     @safety.escalates_when_refused  # a containment step rejected or not approved in time
     async def run(self, inp: IncidentInput) -> PlaybookResult:
+        if workflow.patched(PHASE_BUDGETS):
+            # The runbook's Immediate Actions 0-5, Investigation 5-60, Containment 60-120
+            # minutes (inventory `agent_lab.budgets.security_incident` overrides them).
+            self.clock = CLOCK
         policy = await self.detect(inp)
         sec = policy.security
         for step in sec.human_steps:  # the checklist's "left to people" items
@@ -55,6 +75,9 @@ class SecurityIncident(Playbook):
         if not sec.configured:
             return await escalate(self, "no `security:` section for this service in the inventory")
 
+        if workflow.patched(ASK_AT_ONCE):
+            return await self.evidence_while_asking()
+
         self.enter(Phase.ASSESSMENT)  # the seed's Investigation
         await security.analyse_access_log(self)
         if not await security.snapshot(self):
@@ -70,6 +93,41 @@ class SecurityIncident(Playbook):
         return await escalate(
             self,
             f"{done} ({', '.join(sec.containment)}); recovery and the to-do list are for people",
+        )
+
+    async def evidence_while_asking(self) -> PlaybookResult:
+        """The runbook's order: the containment requests go out at minute 0 (Immediate
+        Actions), while the evidence is collected; each step still runs only once
+        approved, and none before the snapshot. No snapshot: the requests are withdrawn."""
+        policy = self.policy
+        names = list(policy.security.containment)
+        # In dry-run nobody is asked (nothing would run): contain describes the steps.
+        early = bool(names) and not policy.safety.dry_run
+
+        async def evidence() -> bool:
+            self.enter(Phase.ASSESSMENT)  # the seed's Investigation
+            await security.analyse_access_log(self)
+            await security.assess_data(self)
+            return await security.snapshot(self)
+
+        if early:
+            deadline, have_evidence = await asyncio.gather(security.ask(self, names), evidence())
+        else:
+            deadline, have_evidence = None, await evidence()
+        if not have_evidence:
+            security.withdraw(self, names, "no evidence snapshot")
+            return await escalate(self, "forensic snapshot failed: no containment without evidence")
+
+        self.enter(Phase.RESPONSE)  # the seed's Containment
+        if not names:
+            return await escalate(self, "evidence collected; no containment steps configured")
+        failed = await security.contain(self, names, asked=deadline)
+        if failed:
+            return await escalate(self, f"containment step failed: {failed}")
+        done = "dry run: containment described" if policy.safety.dry_run else "contained"
+        return await escalate(
+            self,
+            f"{done} ({', '.join(names)}); recovery and the to-do list are for people",
         )
 
 
@@ -90,12 +148,24 @@ COVERAGE = declare(
         deviation(
             _IMM,
             "Rotate credentials immediately",
-            "SecurityIncident.run",
-            "order changed for safety: evidence first (access-log analysis, forensic "
-            "snapshot), then containment, and only with a person's approval",
+            "SecurityIncident.evidence_while_asking",
+            "asked for at minute 0, while the evidence is collected; run only once a "
+            "person approves it and the forensic snapshot is taken",
         ),
         automated(_INV, "Access Log Analysis", "steps/security.analyse_access_log"),
-        # Compromised Data Assessment (S3 listing, session files touched): not covered.
+        automated(
+            _INV,
+            "Compromised Data Assessment",
+            "steps/security.assess_data (inventory security.bucket_listing, sessions_dir)",
+        ),
+        deviation(
+            _INV,
+            "Compromised Data Assessment",
+            "activities/security.data_assessment",
+            "`find -mmin -60` (or `-newer` an operator-kept security.sessions_marker), "
+            "never a marker created with touch: read-only on the evidence; the bucket "
+            "listing is the inventory's command, run on the host",
+        ),
         automated(
             _INV,
             "Attack Vector Identification",

@@ -14,6 +14,9 @@ with workflow.unsafe.imports_passed_through():
 # workflow.patched id (README, "Changing a running playbook"). Once no ServiceDown run
 # started before it remains, switch to workflow.deprecate_patch, then remove.
 NONBLOCKING_FIRST_UPDATE = "service-down-nonblocking-first-update"
+# Issue 18: the crash reason identified and a crash dump kept (instead of the `logs`
+# tail alone), and Step 3's smoke tests after the health check.
+CRASH_REASON = "service-down-crash-reason"
 
 
 @workflow.defn(name="ServiceDown")
@@ -21,9 +24,11 @@ class ServiceDown(Playbook):
     """Genesis "Incident: GenesisServiceDown" / Agent Lab "Playbook: Application Down".
 
     Step 1 restart, wait 30 s, check active; step 2 if that fails, roll back; step 3
-    verify the service restored (health endpoint + health-check script); page the
-    incident commander if unresolved 5 minutes after detection; collect crash evidence
-    without blocking restoration; document in the incident log.
+    verify the service restored (health endpoint + health-check script, then the smoke
+    tests where configured: failing -> escalate); page the incident commander if
+    unresolved 5 minutes after detection; collect crash evidence, keep the crash dump
+    and identify the crash reason without blocking restoration; document in the
+    incident log.
     """
 
     playbook = "ServiceDown"
@@ -45,7 +50,11 @@ class ServiceDown(Playbook):
             self.background(first_update)
         else:
             await first_update  # runs started before the patch keep their history
-        self.background(recovery.collect_crash_evidence(self))
+        crash_reason = workflow.patched(CRASH_REASON)
+        if crash_reason:
+            self.background(recovery.identify_crash_reason(self))
+        else:
+            self.background(recovery.collect_crash_evidence(self))
 
         self.enter(Phase.ASSESSMENT)
         active = await recovery.is_active(self, "check service status")
@@ -68,6 +77,8 @@ class ServiceDown(Playbook):
         self.enter(Phase.VERIFICATION)
         if not await recovery.wait_healthy(self, waits.restore_budget, waits.health_retry_interval):
             return await escalate(self, f"service unhealthy after {done.action}")
+        if crash_reason and await recovery.smoke_tests(self) is False:
+            return await escalate(self, f"smoke tests fail after {done.action}")
         return await close(self, "resolved", done.action)
 
 
@@ -84,9 +95,18 @@ COVERAGE = declare(
     "Incident: GenesisServiceDown",
     [
         automated(_DIAG, "Check Service Status", "steps/recovery.is_active"),
-        automated(_DIAG, "Review Crash Logs", "steps/recovery.collect_crash_evidence (background)"),
-        # Identify Crash Reason: the evidence is in the timeline, but nothing classifies
-        # it and nobody is asked to: not covered.
+        automated(
+            _DIAG,
+            "Review Crash Logs",
+            "steps/recovery.identify_crash_reason (background): journal, dmesg, syslog, logs",
+        ),
+        automated(
+            _DIAG,
+            "Identify Crash Reason",
+            "steps/recovery.identify_crash_reason -> activities/crash.classify",
+            "pattern match over the sources' tails for the runbook's five reasons (first "
+            "match in that order wins); none -> 'unknown, see crash dump'; timeline + Slack",
+        ),
         automated(
             _IC,
             "Page incident commander",
@@ -139,12 +159,18 @@ COVERAGE = declare(
             "retried every 30 s until 10 minutes after detection (the runbook's 5-10 "
             "minute window; the retry interval is Remedy's)",
         ),
-        # Run smoke tests (pytest tests/test_production_health.py ...): not run.
+        automated(
+            _S3,
+            "Run smoke tests",
+            "steps/recovery.smoke_tests (the inventory's smoke_test; failing -> escalate)",
+        ),
         automated(
             _S4,
             "Collect crash dump",
-            "steps/recovery.collect_crash_evidence",
-            "the service's `logs` command into the timeline; syslog and dmesg not copied",
+            "steps/recovery.identify_crash_reason -> activities/crash.py",
+            "crash_<detection time> under crash_dump.dir (one per incident run): the unit's "
+            "journal (1 hour), dmesg, syslog, the service's logs; not kept without a "
+            "crash_dump.dir, nor in dry-run",
         ),
         asks(
             _S4,

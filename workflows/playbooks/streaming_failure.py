@@ -5,6 +5,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.contracts.http import AGENTLAB_UPSTREAM_STREAM, AgentLabProbeInput
     from workflows.contracts.mitigation import MITIGATION_APPLY, MitigationInput
     from workflows.coverage import AGENT_LAB, automated, declare, deviation, not_applicable
     from workflows.models import IncidentInput, Phase, PlaybookResult
@@ -16,6 +17,10 @@ with workflow.unsafe.imports_passed_through():
 
 # The service's SLI for "Streaming continuity SLO" (inventory `slis:`), if it has one.
 STREAMING_SLI = "streaming_continuity"
+# workflow.patched id: incidents started before it ran no ping/mtr from the host.
+NETWORK_CHECKS = "stream-network"
+# workflow.patched id: incidents started before it did not probe the upstream's stream.
+UPSTREAM_STREAM = "stream-upstream-probe"
 
 
 @workflow.defn(name="StreamingFailure")
@@ -23,12 +28,15 @@ class StreamingFailure(Playbook):
     """Agent Lab "Playbook: Streaming Failure" (P2).
 
     Investigation: stream errors in the logs (`grep -i "stream|chunk|disconnect"`), the
-    streaming endpoint probed as a stream. Containment: disable streaming (the named
-    inventory mitigation; restart if it asks for one). Recovery: retry the streaming
-    probe until it passes or the Recovery budget ends; then re-enable streaming and
-    verify -- the probe, and the streaming SLI sustained where configured. Verification
-    follows the re-enable on purpose: with streaming off, a continuity SLI measures
-    nothing. If it fails, streaming is disabled again and a person takes over.
+    network to the upstream from the host (`ping -c 10`, `mtr -c 10`), the upstream's
+    streaming endpoint (the runbook's `curl -N -X POST`, Bearer key from the worker's
+    environment), the service's streaming endpoint probed as a stream. Containment:
+    disable streaming (the named inventory mitigation; restart if it asks for one).
+    Recovery: retry the streaming probe until it passes or the Recovery budget ends; then
+    re-enable streaming and verify -- the probe, and the streaming SLI sustained where
+    configured. Verification follows the re-enable on purpose: with streaming off, a
+    continuity SLI measures nothing. If it fails, streaming is disabled again and a
+    person takes over.
     """
 
     playbook = "StreamingFailure"
@@ -43,6 +51,10 @@ class StreamingFailure(Playbook):
 
         self.enter(Phase.ASSESSMENT)  # Investigation
         await diag.grep(self, "stream_errors")
+        if workflow.patched(NETWORK_CHECKS):
+            await diag.network(self)  # "Network Connectivity": ping, mtr from the host
+        if workflow.patched(UPSTREAM_STREAM):
+            await self.upstream_stream()  # "Check OpenRouter streaming endpoints"
         if not cfg.has_streaming_probe:
             return await escalate(self, "no streaming endpoint configured to verify with")
         first = await lab.stream_probe(self, "streaming probe")
@@ -71,6 +83,23 @@ class StreamingFailure(Playbook):
         if applied:
             await self.disable_again()
         return await escalate(self, "streaming failed verification after re-enabling it")
+
+    async def upstream_stream(self) -> None:
+        """The runbook's streaming `curl -N -X POST` to the upstream, with the Bearer key
+        the worker holds (the activity reads it; history only learns how it
+        authenticated). A finding for people: it does not change what Remedy does."""
+        step = "diagnosis: upstream streaming"
+        if not self.policy.agent_lab.has_upstream_stream:
+            self.record(step, "skipped", "no agent_lab.upstream_stream in the inventory")
+            return
+        r = await self.attempt(
+            step, AGENTLAB_UPSTREAM_STREAM, AgentLabProbeInput(service=self.service)
+        )
+        if r is None:
+            return
+        got = f"{r.url} -> {r.status_code}, {r.chunks} chunks, {r.bytes} bytes in {r.duration_s:g}s"
+        why = f"; {r.error}" if r.error else ""
+        self.record(step, "ok" if r.ok else "failed", f"{got}{why} ({r.auth})")
 
     async def re_enable(self, applied: list[str]) -> None:
         """Restore the config; restart once more if disabling it needed a restart (the
@@ -119,9 +148,22 @@ COVERAGE = declare(
         automated(
             _INV,
             "Check Streaming Logs",
-            "steps/agentlab_diagnosis.grep('stream_errors'), agentlab_recovery.stream_probe",
+            "steps/agentlab_diagnosis.grep('stream_errors'), agentlab_recovery.stream_probe, "
+            "StreamingFailure.upstream_stream (agent_lab.upstream_stream, "
+            "upstream_api_key_env)",
         ),
-        # Network Connectivity (ping, mtr): not done -- not covered.
+        automated(
+            _INV,
+            "Network Connectivity",
+            "steps/agentlab_diagnosis.network (agent_lab.network: ping, mtr from the host)",
+        ),
+        deviation(
+            _INV,
+            "Network Connectivity",
+            "workflows/contracts/policy.network_checks",
+            "mtr runs with --report (no terminal over SSH); the target is the upstream_url "
+            "host unless agent_lab.network_target names another",
+        ),
         not_applicable(
             _INV,
             "Client-Side Issues",
@@ -165,6 +207,6 @@ COVERAGE = declare(
             "Performance Monitoring",
             "StreamingFailure.verified (streaming_continuity SLI sustained)",
         ),
-        # Post-Incident Actions: P2, no post-mortem draft, no to-do -- not covered.
+        # Post-Incident Actions: asked of people at close, declared in steps/followups.py.
     ],
 )

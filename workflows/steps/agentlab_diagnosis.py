@@ -59,10 +59,27 @@ async def _diagnose(
     return res
 
 
-async def resources(inc: Incident) -> None:
-    """`top -b -n1 | head -20`, `df -h`, `free -h` (the inventory's resource commands)."""
+async def resources(inc: Incident) -> list[str]:
+    """`top -b -n1 | head -20`, `df -h`, `free -h` (the inventory's resource commands).
+    Returns what their outputs show exhausted (a full disk, memory all but used up),
+    for Application Down's "Scale Resources (if resource exhaustion)"."""
+    exhausted: list[str] = []
     for name in inc.policy.agent_lab.resources:
-        await _diagnose(inc, f"diagnosis: resources {name}", "resource", name)
+        res = await _diagnose(inc, f"diagnosis: resources {name}", "resource", name)
+        if res is not None and res.exhausted:
+            exhausted.append(f"{name}: {res.exhausted}")
+    return exhausted
+
+
+async def network(inc: Incident) -> None:
+    """Streaming Failure "Network Connectivity", from the host: `ping -c 10 <upstream>`,
+    `mtr -c 10 <upstream>` (the inventory's network checks). Loss or an unreachable
+    upstream is a fact in the timeline for the humans, not a branch."""
+    names = inc.policy.agent_lab.network
+    if not names:
+        inc.record("diagnosis: network", "skipped", "no network_target or upstream_url")
+    for name in names:
+        await _diagnose(inc, f"diagnosis: network {name}", "network", name)
 
 
 async def grep(inc: Incident, kind: DiagnosticKind) -> DiagnoseResult | None:

@@ -12,6 +12,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.base import Activity
+    from workflows.contracts.diagnostics import AGENTLAB_DIAGNOSE, DiagnoseInput
     from workflows.contracts.http import (
         AGENTLAB_LOAD_PROBE,
         AGENTLAB_SMOKE,
@@ -176,3 +177,62 @@ async def load_probe(inc: Incident) -> LoadProbeResult | None:
 
 def _ms(v: float | None) -> str:
     return "n/a" if v is None else f"{v * 1000:.0f} ms"
+
+
+# ---------------------------------------------------------------- post-recovery
+async def _error_lines(inc: Incident, step: str) -> list[str] | None:
+    """The error grep's lines now (`grep -i error LOG | tail -20`); None: not read."""
+    res = await inc.attempt(
+        step, AGENTLAB_DIAGNOSE, DiagnoseInput(service=inc.service, kind="log_errors")
+    )
+    if res is None or not res.ok:
+        if res is not None:
+            inc.record(step, "failed", res.detail)
+        return None
+    return res.output.splitlines()
+
+
+async def watch_logs(inc: Incident, until: datetime, interval: timedelta) -> str | None:
+    """Application Down "Monitor Post-Recovery" (`tail -f app.log`, watching for errors):
+    the error grep now, then every `interval` on a durable timer until `until` (the end
+    of the Recovery phase). An error line the first read did not show is a new error:
+    the first check that sees one ends the watch and returns what it saw (the playbook
+    escalates); None: the watch saw no new error (or could not read the log -- said in
+    the timeline). Lines repeated word for word are not told apart."""
+    step = "monitor post-recovery"
+    if not inc.policy.agent_lab.has_log_grep:
+        inc.record(step, "skipped", "no log_files in the inventory")
+        return None
+    # Strictly before `until`: the last check is done before the phase budget's watcher
+    # could call the Recovery phase overrun.
+    if workflow.now() + interval >= until:
+        inc.record(step, "skipped", f"the Recovery phase ends at {until:%H:%M:%S}")
+        return None
+    seen = await _error_lines(inc, f"{step}: baseline")
+    inc.record(
+        step,
+        "info",
+        f"watching the app log for new errors every {interval} until {until:%H:%M:%S} UTC"
+        + (f"; {len(seen)} error lines already there" if seen is not None else ""),
+    )
+    n = 0
+    while workflow.now() + interval < until:
+        await workflow.sleep(interval)
+        n += 1
+        lines = await _error_lines(inc, f"{step} #{n}")
+        if lines is None:
+            continue
+        if seen is None:  # the baseline could not be read: this read is the baseline
+            seen = lines
+            continue
+        known = set(seen)
+        new = [ln for ln in lines if ln not in known]
+        if new:
+            what = f"{len(new)} new error lines in the app log after recovery: " + " | ".join(
+                ln[-200:] for ln in new[-3:]
+            )
+            inc.record(f"{step} #{n}", "failed", what)
+            return what
+        inc.record(f"{step} #{n}", "ok", "no new error lines")
+    inc.record(step, "ok", f"no new errors in {n} checks until {workflow.now():%H:%M:%S} UTC")
+    return None

@@ -19,11 +19,22 @@ with workflow.unsafe.imports_passed_through():
     from workflows.models import Alert, Severity, TimelineEntry
 
 TODO = "[to be completed by the on-call engineer]"
-_QUIET = ("slack:", "pagerduty:", "phase", "load service policy", "sample ", "to do:")
+_QUIET = (
+    "slack:",
+    "pagerduty:",
+    "user notice:",
+    "phase",
+    "load service policy",
+    "sample ",
+    "to do:",
+)
+ISSUE_STEP = "issue link"  # the configured tracker link, in the timeline (notify.py)
 
 
 class IncidentView(Protocol):
-    incident_id: str
+    @property
+    def incident_id(self) -> str: ...
+
     alert: Alert
     severity: Severity
     detected_at: datetime
@@ -32,6 +43,29 @@ class IncidentView(Protocol):
 
 def _title(inc: IncidentView) -> str:
     return inc.alert.annotations.get("summary") or f"{inc.alert.alertname} on {inc.alert.service}"
+
+
+def next_update(now: datetime, due: list[tuple[datetime, str]], closed: bool) -> str:
+    """The template's "Next update": the earliest of `due` (the current phase budget's
+    end, the next escalation deadline) still ahead, else "on change"."""
+    if closed:
+        return "none: closed"
+    ahead = sorted(d for d in due if d[0] > now)
+    return f"by {ahead[0][0]:%H:%M} UTC ({ahead[0][1]})" if ahead else "on change"
+
+
+def on_call(acknowledged_by: str | None, paged_levels: list[str]) -> str:
+    """The template's "On-call": who acknowledged, else who was paged."""
+    if acknowledged_by:
+        return f"{acknowledged_by} (acknowledged)"
+    if paged_levels:
+        return f"paged: {', '.join(paged_levels)}; not yet acknowledged"
+    return "not yet acknowledged"
+
+
+def _issue(inc: IncidentView) -> str:
+    link = next((e.detail for e in inc.timeline if e.step == ISSUE_STEP), None)
+    return f"{link} ({inc.incident_id})" if link else f"{inc.incident_id} (no tracker configured)"
 
 
 def _state(outcome: str | None) -> str:
@@ -80,20 +114,36 @@ def status_update(inc: IncidentView, outcome: str | None, now: datetime) -> str:
                 + ("; ".join(f"{e.step} ({e.outcome})" for e in done[-8:]) or "none yet"),
                 f"Next Steps: {nxt}",
                 "",
+                "Next update: " + next_update(now, _due(inc), closed=outcome is not None),
                 "On-call: "
-                + next(
-                    (
-                        e.detail.removeprefix("by ")
-                        for e in inc.timeline
-                        if e.step == "acknowledged"
+                + on_call(
+                    next(
+                        (
+                            (e.detail.removeprefix("by ").split() or ["?"])[0].rstrip(":")
+                            for e in inc.timeline
+                            if e.step == "acknowledged"
+                        ),
+                        None,
                     ),
-                    "paged, not yet acknowledged",
+                    getattr(inc, "paged_levels", None)
+                    or [
+                        e.step.removeprefix("pagerduty: trigger").strip() or "on-call"
+                        for e in inc.timeline
+                        if e.step.startswith("pagerduty: trigger") and e.outcome == "ok"
+                    ],
                 ),
-                f"Issue: {inc.incident_id}",
+                f"Issue: {_issue(inc)}",
             ]
         )
         + "\n"
     )
+
+
+def _due(inc: IncidentView) -> list[tuple[datetime, str]]:
+    # A live incident (or a status query) knows its escalation deadline; a report
+    # rebuilt from a result does not, and says "on change".
+    deadline = getattr(inc, "deadline", None)
+    return [(deadline, "escalation deadline")] if deadline else []
 
 
 def user_notice(inc: IncidentView, outcome: str | None, ended: datetime | None) -> str:

@@ -9,7 +9,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.notify import PAGERDUTY_EVENT, PagerDutyInput
     from workflows.incident import Incident
-    from workflows.steps import notify
+    from workflows.steps import notify, paging
 
 # workflow.patched id: Triage runs started before it page on their own run's key.
 COALESCED_PAGES = "coalesced-pages"
@@ -35,6 +35,11 @@ def coalesced_key(inc: CoalescedPages) -> str:
 
 async def page_incident_commander(inc: Incident, why: str) -> None:
     """Page once per incident; later escalations reuse the same PagerDuty incident."""
+    if inc.people and not isinstance(inc, CoalescedPages):
+        # By level: the incident commander's own PagerDuty service, once per run, even
+        # when on-call was paged at detection (steps/paging.py).
+        await paging.escalate(inc, why)
+        return
     if inc.paged:
         return
     inc.paged = True  # set first: a concurrent deadline must not page twice

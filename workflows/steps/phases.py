@@ -41,7 +41,8 @@ class Clock:
         return self.budgets(policy).get(phase)
 
 
-# No phase budgets (ServiceDown's, Triage's and SecurityIncident's runbooks give none).
+# No phase budgets (ServiceDown's and Triage's runbooks give none; SecurityIncident's
+# runs started before its budgets, `security-phase-budgets`).
 UNTIMED = Clock(budgets=lambda _: {})
 
 # The Genesis general process: Detection 0-2 min, Assessment 2-5, Response 5-30 (Waits).
@@ -64,8 +65,9 @@ AGENT_LAB_LABELS = {
 
 def agent_lab(budgets: Callable[[ServicePolicy], Mapping[Phase, timedelta]]) -> Clock:
     """An Agent Lab playbook with an Immediate Actions budget (ApplicationDown,
-    StreamingFailure, PerformanceDegradation, DataCorruption): phases may be re-entered
-    (Containment again for a rollback) and go quiet once a person owns the incident."""
+    StreamingFailure, PerformanceDegradation, DataCorruption, SecurityIncident): phases
+    may be re-entered (Containment again for a rollback) and go quiet once a person owns
+    the incident."""
     return Clock(budgets, AGENT_LAB_LABELS, once=False, quiet_when_escalated=True)
 
 

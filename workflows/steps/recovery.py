@@ -1,14 +1,16 @@
-"""Service steps shared by playbooks: restart once, check active, wait for health,
-collect crash evidence."""
+"""Service steps shared by playbooks: restart once, check active, wait for health, the
+smoke tests, collect crash evidence and identify the crash reason."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.contracts.diagnostics import CRASH_EVIDENCE, CrashEvidenceInput
     from workflows.contracts.http import HTTP_PROBE, HttpProbeInput
     from workflows.contracts.service import (
         SERVICE_RESTART,
@@ -18,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
         ServiceCommandResult,
     )
     from workflows.incident import Incident, StepFailed
-    from workflows.steps import safety
+    from workflows.steps import notify, safety
     from workflows.steps.rollback import rollback
 
 
@@ -146,6 +148,64 @@ async def collect_crash_evidence(inc: Incident) -> None:
     )
 
 
+async def identify_crash_reason(inc: Incident) -> None:
+    """GenesisServiceDown "Review Crash Logs", "Identify Crash Reason" and step 4
+    "Collect crash dump", in the background ('DO NOT BLOCK SERVICE RESTORATION'): the
+    journal, dmesg, syslog and the service's log are kept in `crash_<detection time>`
+    under the inventory's crash_dump.dir (one per incident run: a retry rewrites it),
+    and their tails are matched, in the activity, against the runbook's five reasons.
+    The reason goes into the timeline and a Slack status update; its failure is
+    recorded and changes nothing else."""
+    res = await inc.attempt(
+        "collect crash evidence",
+        CRASH_EVIDENCE,
+        CrashEvidenceInput(service=inc.service, stamp=f"{inc.detected_at:%Y%m%d_%H%M%S}"),
+    )
+    if res is None:
+        return
+    read = ", ".join(
+        f"{s.name} ({s.lines} lines)" if s.ok else f"{s.name} failed" for s in res.sources
+    )
+    inc.record(
+        "collect crash evidence",
+        "skipped" if res.dry_run else "ok" if res.dump_dir else "info",
+        f"{res.detail}; read {read}",
+    )
+    found = res.reason != "unknown"
+    inc.record(
+        "identify crash reason",
+        "ok" if found else "info",
+        res.reason_text + (f": {res.evidence}" if res.evidence else ""),
+    )
+    await notify.status_update(
+        inc,
+        "Investigating",
+        f"crash reason: {res.reason_text}",
+        "restore the service (restart, else roll back); analyse the crash dump offline"
+        + (f" ({res.dump_dir})" if res.dump_dir else ""),
+    )
+
+
+async def smoke_tests(inc: Incident, step: str = "smoke tests") -> bool | None:
+    """GenesisServiceDown Step 3 "Run smoke tests" (`python3 -m pytest
+    tests/test_production_health.py::...`): the service's smoke_test command, where the
+    inventory has one (None: not configured). Exit 0 passes; anything else, or a run
+    that could not be made, fails."""
+    if not inc.policy.release.has_smoke_test:
+        inc.record(step, "skipped", "no smoke_test command in the inventory")
+        return None
+    res = await inc.attempt(
+        step,
+        SERVICE_RUN,
+        ServiceCommandInput(service=inc.service, command=CommandKind.SMOKE_TEST),
+    )
+    if res is None:
+        return False
+    ok = res.result.ok
+    inc.record(step, "ok" if ok else "failed", f"exit {res.result.exit_status}: {_excerpt(res)}")
+    return ok
+
+
 @dataclass(frozen=True)
 class Restored:
     """What Response did: the action taken ("restart" or "rollback") and, when it did
@@ -155,16 +215,22 @@ class Restored:
     failed: str | None = None
 
 
-async def restart_or_roll_back(inc: Incident, what: str) -> Restored:
+async def restart_or_roll_back(
+    inc: Incident, what: str, still_down: Callable[[], Awaitable[object]] | None = None
+) -> Restored:
     """ServiceDown's and ApplicationDown's Response, once: restart, wait the runbook's
     `sleep 30`, check the service is active; if not (or the restart failed), the
     rollback procedure (a child workflow), where one is configured. `what` names the
-    thing that did not come up ("service", "application") in the rollback's reason."""
+    thing that did not come up ("service", "application") in the rollback's reason.
+    `still_down` runs once the restart has not brought it up, before the rollback (or
+    giving up): ApplicationDown's maintenance mode "if needed"."""
     restarted = await restart(inc)
     if restarted:
         await workflow.sleep(inc.policy.waits.after_restart)
     if restarted and await is_active(inc):
         return Restored("restart")
+    if still_down is not None:
+        await still_down()
     if not inc.policy.has_rollback:
         return Restored("restart", "restart failed and no rollback is configured")
     result = await rollback(inc, f"{what} did not come up after restart")

@@ -11,7 +11,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.records import INCIDENT_LOG, IncidentLogInput
     from workflows.incident import Incident
     from workflows.models import Phase, PlaybookResult, Resolution
-    from workflows.steps import escalation, followups, notify, postincident
+    from workflows.steps import escalation, followups, notify, paging, postincident
 
 
 # workflow.patched id: incidents started before the post-incident report existed replay
@@ -57,7 +57,9 @@ async def close(inc: Incident, outcome: Resolution, action: str) -> PlaybookResu
     if outcome != "escalated":
         await _log_line(inc, action, escalated=False)
         await notify.status_update(inc, "Resolved", action, followups.slack_line(todo))
-        if inc.paged:
+        if inc.people and inc.paged_levels:
+            await paging.resolve(inc, f"resolved via {action}")  # each level's incident
+        elif inc.paged:
             await notify.pagerduty(inc, "resolve", f"resolved via {action}")
     await inc.settle_background()
     # P0/P1: the post-mortem draft and checklist, from the timeline as it now stands.
