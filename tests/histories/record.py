@@ -112,6 +112,12 @@ async def repeat_then_resolve(env: WorkflowEnvironment, handle: WorkflowHandle[A
     await handle.signal("alert_resolved", alert)
 
 
+async def ack_at_90s(env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any]) -> None:
+    """On-call acknowledges the page at 1:30, inside the 2-minute window."""
+    await env.sleep(timedelta(seconds=90))
+    await handle.execute_update("acknowledge", AckRequest(by="oncall"), result_type=IncidentStatus)
+
+
 @dataclass
 class Scenario:
     playbook: str
@@ -231,6 +237,22 @@ SCENARIOS: list[Scenario] = [
                 "status_page": {"url_env": "STATUS_PAGE_URL"},
             }
         },
+    ),
+    # Paging by severity (steps/paging.py, `people-in-the-loop`): `paging` set, so the
+    # runbook's policy applies (the fakes page nobody at detection otherwise).
+    Scenario("ServiceDown", "p0-pages-on-call-and-commander-at-detection", policy={"paging": {}}),
+    Scenario(
+        "ServiceDown",
+        "p1-unacknowledged-re-pages-every-2-minutes",
+        policy={"paging": {}, "severity_overrides": {"GenesisServiceDown": "P1"}},
+        world={"healthy_after_calls": 14},
+    ),
+    Scenario(
+        "ServiceDown",
+        "p1-acknowledged-at-90s-stops-the-chain",
+        policy={"paging": {}, "severity_overrides": {"GenesisServiceDown": "P1"}},
+        world={"healthy_after_calls": 7},
+        drive=ack_at_90s,
     ),
     Scenario("ServiceDown", "rollback-healthy", world={"active_after_restart": False}, child=True),
     Scenario(
