@@ -63,6 +63,8 @@ secret codec_server_token rand_hex    # codec server: sign in at http://localhos
 secret codec_keys codec_key           # payload encryption: worker, bridge, codec server
 secret slack_webhook_url ""           # worker
 secret pagerduty_routing_key ""       # worker, Alertmanager
+secret slack_signing_secret ""        # bridge: Slack approve/acknowledge buttons
+secret pagerduty_webhook_secret ""    # bridge: PagerDuty's acknowledge (v3 webhook)
 echo "payload encryption key (REMEDY_CODEC_KEYS): $SECRETS/codec_keys"
 echo "  keep a copy: without it, histories written with it cannot be read. Rotate by"
 echo "  prepending a new key: k2:<base64 32 bytes>,k1:<old> (README \"Security\")."

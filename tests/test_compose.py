@@ -27,7 +27,7 @@ ROOT = Path(__file__).parents[1]
 ONE_SHOT = ("temporal-schema", "temporal-namespace")  # jobs that run to completion
 # What only the worker may hold: the SSH identity, notification and CI credentials.
 WORKER_SECRETS = ("slack_webhook_url", "pagerduty_routing_key")
-WORKER_VARIABLES = ("SLACK", "PAGERDUTY_ROUTING_KEY", "GITHUB_TOKEN")
+WORKER_VARIABLES = ("SLACK_WEBHOOK", "PAGERDUTY_ROUTING_KEY", "GITHUB_TOKEN")
 
 
 def compose_binary() -> str:
@@ -234,7 +234,13 @@ def test_secrets_reach_only_the_services_that_use_them(config: dict) -> None:  #
         leaked = [k for k in env(name) if any(w in k for w in WORKER_VARIABLES)]
         assert not leaked, f"{name} has the worker's {leaked}"
     # The bridge: its webhook token and the payload key (it starts incidents: payloads).
-    assert secrets("bridge") == {"bridge_token", "codec_keys"}
+    # The bridge verifies Slack's and PagerDuty's signatures; it holds no sending secret.
+    assert secrets("bridge") == {
+        "bridge_token",
+        "codec_keys",
+        "slack_signing_secret",
+        "pagerduty_webhook_secret",
+    }
     # The codec server: the payload key and its sign-in token; no Temporal, no inventory.
     assert secrets("codec-server") == {"codec_keys", "codec_server_token"}
     assert set(env("codec-server")) == {

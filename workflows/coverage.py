@@ -100,7 +100,8 @@ SHARED: list[Covers] = [
             asks(
                 "Phase 1: Detection (0-2 minutes)",
                 "On-call engineer acknowledges",
-                "`remedy acknowledge` (Incident update); escalations wait for it",
+                "steps/paging.at_detection pages on-call (P0/P1); `remedy acknowledge`, the "
+                "Slack button or PagerDuty's acknowledge (bridge) stop the re-page chain",
             ),
             not_applicable(
                 "Phase 2: Assessment (2-5 minutes)",
@@ -115,7 +116,8 @@ SHARED: list[Covers] = [
             automated(
                 "Phase 2: Assessment (2-5 minutes)",
                 "Determine severity (P0-P4)",
-                "Incident.detect (alert `severity` label, RemedySeverity)",
+                "Incident.detect -> workflows/severity.decide (inventory override, the "
+                "runbook's severity, the alert's label, the service default; RemedySeverity)",
             ),
             automated(
                 "Phase 2: Assessment (2-5 minutes)",
@@ -285,23 +287,18 @@ SHARED: list[Covers] = [
         AGENT_LAB,
         _G_PROCESS,
         [
-            deviation(
-                "Phase 1: Detection & Triage (0-5 minutes)",
-                "Acknowledge Alert: Confirm alert receipt within 2 minutes",
-                "bridge/ -> Incident.detect",
-                "Remedy receives the alert in seconds; a person's acknowledgement is asked "
-                "only when an incident escalates (no 2-minute acknowledgement deadline)",
-            ),
             automated(
                 "Phase 1: Detection & Triage (0-5 minutes)",
                 "Acknowledge Alert: Confirm alert receipt within 2 minutes",
-                "bridge/ (Alertmanager webhook, signal-with-start)",
+                "bridge/ (Alertmanager webhook, signal-with-start); steps/paging: a page "
+                "not acknowledged within 2 minutes (paging.ack_window) pages the next level",
             ),
             automated(
                 "Phase 1: Detection & Triage (0-5 minutes)",
                 "Assess Severity: Determine P0-P3 based on impact and scope",
-                "Incident.detect (alert `severity` label)",
-                "taken from the alert; impact and scope are not assessed",
+                "Incident.detect -> workflows/severity.decide",
+                "the runbook's severity of the playbook (or an inventory override); impact "
+                "and scope are not assessed",
             ),
             automated(
                 "Phase 1: Detection & Triage (0-5 minutes)",
@@ -311,7 +308,8 @@ SHARED: list[Covers] = [
             automated(
                 "Phase 1: Detection & Triage (0-5 minutes)",
                 "Notify Team: Alert appropriate responders based on severity",
-                _NOTIFY,
+                "steps/paging.at_detection (P0: on-call + incident commander, P1: on-call; "
+                "paging.at_detection) and the Slack channel by severity (steps/notify)",
             ),
             not_applicable(
                 "Phase 2: Investigation (5-30 minutes)",

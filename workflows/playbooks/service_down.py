@@ -110,15 +110,9 @@ COVERAGE = declare(
         automated(
             _IC,
             "Page incident commander",
-            "Incident.escalate_after -> steps/escalation.page_incident_commander",
-        ),
-        deviation(
-            _IC,
-            "Page incident commander",
-            "ServiceDown.run (waits.incident_commander_after)",
-            "paged when still unresolved 5 minutes after detection (the runbook's "
-            "Mitigation Options), not at once as IMMEDIATE says: a restart that works in "
-            "30 s pages nobody",
+            "steps/paging.at_detection: P0 pages on-call and the incident commander at "
+            "once (paging.at_detection); Incident.escalate_after -> "
+            "steps/escalation.page_incident_commander at 5 minutes for a lower severity",
         ),
         automated(_IC, "Notify stakeholders", "steps/notify.status_update (Slack)"),
         automated(_IC, "Begin rollback procedure", "steps/recovery.restart_or_roll_back"),
