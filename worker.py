@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.ci import CiActivities
 from activities.crash import CrashActivities
@@ -157,12 +157,35 @@ def activities_for(inventory: Inventory, settings: Settings) -> list[Callable[..
     return list(table.values())
 
 
+def tuning(settings: Settings) -> dict[str, Any]:
+    """Worker options beyond the SDK's defaults (README "First response first"): more
+    workflow task polls, half of them on the task queue itself, where every new
+    incident's first workflow task waits (a cached incident's later ones go to this
+    worker's sticky queue), so new incidents are not served by one poll in five."""
+    return {
+        "workflow_task_poller_behavior": PollerBehaviorSimpleMaximum(
+            settings.worker_workflow_pollers
+        ),
+        "nonsticky_to_sticky_poll_ratio": settings.worker_nonsticky_poll_ratio,
+    } | {
+        # Slots and the sticky cache: only where set, else the SDK's defaults.
+        k: v
+        for k, v in {
+            "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
+            "max_concurrent_activities": settings.worker_max_concurrent_activities,
+            "max_cached_workflows": settings.worker_max_cached_workflows,
+        }.items()
+        if v is not None
+    }
+
+
 def build_worker(client: Client, inventory: Inventory, settings: Settings) -> Worker:
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[*PLAYBOOKS.values(), *SUPPORT_WORKFLOWS.values()],
         activities=activities_for(inventory, settings),
+        **tuning(settings),
     )
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from typing import Any, Literal
 
 import httpx
@@ -69,6 +70,8 @@ class PrometheusActivities:
     async def query(self, inp: PromQueryInput) -> PromQueryResult:
         # Prometheus parses "10" / "0.3" (float seconds) or "10s", but not "10.0s".
         params = {"query": inp.query, "timeout": f"{inp.timeout_s:g}"}
+        if inp.ago_s > 0:
+            params["time"] = f"{time.time() - inp.ago_s:.3f}"
         try:
             resp = await self._http().get(
                 "/api/v1/query",

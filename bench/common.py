@@ -159,24 +159,30 @@ class Stack:
         return proc
 
     async def start_worker(
-        self, args: Sequence[str] = (), extra: dict[str, str] | None = None
+        self, args: Sequence[str] = (), extra: dict[str, str] | None = None, name: str = "worker"
     ) -> int:
         """bench/worker.py (the real worker's workflows and activities, plus the bench's
-        own, with tuning knobs); returns its pid once it polls."""
-        proc = self._spawn("worker", ["-m", "bench.worker", *args], extra or {})
+        own, with tuning knobs); returns its pid once it polls. A second worker needs
+        its own `name` (its log file, its entry in `procs`)."""
+        proc = self._spawn(name, ["-m", "bench.worker", *args], extra or {})
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 90)  # type: ignore[union-attr]
         if b"READY" not in line:
             raise RuntimeError(
-                f"worker did not start: {(self.dir / 'worker.log').read_text()[-3000:]}"
+                f"worker did not start: {(self.dir / f'{name}.log').read_text()[-3000:]}"
             )
         return proc.pid
 
     async def start_bridge(
-        self, extra: dict[str, str] | None = None, module: str = "bridge.server"
+        self,
+        extra: dict[str, str] | None = None,
+        module: str = "bridge.server",
+        name: str = "bridge",
     ) -> int:
+        """The bridge as a process; returns its pid once /healthz answers, its URL is then
+        `bridge_url` (a second bridge needs its own `name`; `bridge_url` is the latest)."""
         port = free_port()
         env = {"REMEDY_BRIDGE_PORT": str(port), "REMEDY_BRIDGE_HOST": "127.0.0.1"} | (extra or {})
-        proc = self._spawn("bridge", ["-m", module], env)
+        proc = self._spawn(name, ["-m", module], env)
         self.bridge_url = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient() as c:
             for _ in range(300):
@@ -188,7 +194,9 @@ class Stack:
                 if proc.poll() is not None:
                     break
                 await asyncio.sleep(0.1)
-        raise RuntimeError(f"bridge did not start: {(self.dir / 'bridge.log').read_text()[-3000:]}")
+        raise RuntimeError(
+            f"bridge did not start: {(self.dir / f'{name}.log').read_text()[-3000:]}"
+        )
 
     @property
     def server_pid(self) -> int:

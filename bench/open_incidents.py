@@ -71,10 +71,16 @@ def ts(e) -> float:  # type: ignore[no-untyped-def]
 async def lateness(
     client: Client, wid: str, interval: float
 ) -> tuple[list[float], list[float], int]:
-    """(timer lateness ms, sample lateness ms, events) of one history."""
+    """(timer lateness ms, sample lateness ms, events) of one history.
+
+    Samples are scheduled activities, or (runs under LEAN_HISTORY) local-activity markers,
+    several per workflow task: the sampler wakes every SAMPLES_PER_WAKE slots and reads
+    the slots it slept through at their own time, so only each task's last marker -- the
+    slot read "now" -- is timed against its slot."""
     hist = await client.get_workflow_handle(wid).fetch_history()
     due: dict[int, float] = {}
     timers, sched = [], []
+    local: list[tuple[int, float]] = []  # (workflow task, marker time)
     start = wft = 0.0  # verify.sustained's `start` is workflow.now() of its first activation
     for e in hist.events:
         if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
@@ -87,7 +93,20 @@ async def lateness(
         elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             start = start or wft
             sched.append(ts(e))
+        elif (
+            e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+            and e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+        ):
+            start = start or wft
+            local.append(
+                (e.marker_recorded_event_attributes.workflow_task_completed_event_id, ts(e))
+            )
     samples = [1e3 * (t - (start + k * interval)) for k, t in enumerate(sched)]
+    samples += [
+        1e3 * (t - (start + k * interval))
+        for k, (task, t) in enumerate(local)
+        if k + 1 == len(local) or local[k + 1][0] != task
+    ]
     return timers, samples, len(hist.events)
 
 

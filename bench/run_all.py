@@ -26,6 +26,7 @@ FULL: dict[str, list[str]] = {
     "latency": [],
     "storm": [],
     "open_incidents": [],
+    "ha": [],
 }
 QUICK: dict[str, list[str]] = {
     "replay": ["--rounds", "2"],
@@ -34,6 +35,7 @@ QUICK: dict[str, list[str]] = {
     "latency": ["--seconds", "5"],
     "storm": ["--incidents", "100", "--alerts", "10000", "--raw", "100"],
     "open_incidents": ["--incidents", "100", "--window", "60"],
+    "ha": ["--alerts", "20"],
 }
 
 

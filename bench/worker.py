@@ -3,11 +3,15 @@
 
     python -m bench.worker [--max-cached-workflows N] [--max-concurrent-workflow-tasks N]
         [--max-concurrent-activities N] [--workflow-pollers N] [--activity-pollers N]
-        [--threads N]
+        [--threads N] [--nonsticky-ratio R]
 
-Defaults are the SDK's, i.e. exactly what `worker.py` runs with today. `--threads` sizes
-the event loop's default executor, which asyncio.to_thread (and so every SSH command,
-activities/ssh.py) runs on; asyncio's own default is min(32, cores + 4) = 6 threads here.
+Defaults are exactly what `worker.py` runs with (its `tuning(settings)`, e.g.
+REMEDY_WORKER_WORKFLOW_POLLERS); a flag overrides it (`--workflow-pollers` sets the
+SDK's max_concurrent_workflow_task_polls, `--nonsticky-ratio` its
+nonsticky_to_sticky_poll_ratio; `--workflow-pollers 5 --nonsticky-ratio 0.2` are the
+SDK's own defaults). `--threads` sizes the event loop's default executor, which
+asyncio.to_thread (and so every SSH command, activities/ssh.py) runs on; asyncio's own
+default is min(32, cores + 4) = 6 threads here.
 Prints READY on stdout once polling, for bench/common.py to wait on.
 """
 
@@ -36,7 +40,7 @@ from bench.contracts import (
 from bench.workflows import BenchFanout, BenchSampler, BenchVerify
 from remedy.settings import Settings
 from remedy.temporal import connect
-from worker import activities_for
+from worker import activities_for, tuning
 from workflows import registry
 from workflows.contracts.prometheus import PromQueryInput
 from workflows.contracts.ssh import CommandResult
@@ -93,6 +97,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "threads",
     ):
         p.add_argument(f"--{knob}", type=int, default=None)
+    p.add_argument("--nonsticky-ratio", type=float, default=None)
     return p.parse_args(argv)
 
 
@@ -106,7 +111,8 @@ async def main(argv: list[str]) -> None:
         settings.temporal_address, settings.temporal_namespace, settings=settings
     )
     support = getattr(registry, "SUPPORT_WORKFLOWS", {})
-    knobs: dict[str, Any] = {
+    # worker.py's own tuning (settings), then the flags given here on top.
+    knobs: dict[str, Any] = tuning(settings) | {
         k: v
         for k, v in {
             "max_cached_workflows": args.max_cached_workflows,
@@ -114,6 +120,7 @@ async def main(argv: list[str]) -> None:
             "max_concurrent_activities": args.max_concurrent_activities,
             "max_concurrent_workflow_task_polls": args.workflow_pollers,
             "max_concurrent_activity_task_polls": args.activity_pollers,
+            "nonsticky_to_sticky_poll_ratio": args.nonsticky_ratio,
         }.items()
         if v is not None
     }

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from workflows.incident import SEARCH_ATTRIBUTES
@@ -39,6 +39,20 @@ def port_open(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+# Dynamic config of the dev server (issue 19, "first response first"). Task queue
+# priority: a new incident's first actions are scheduled with priority_key 1
+# (workflows/policies.py FIRST_RESPONSE) and must go before older incidents' default-3
+# work. The priority matcher is the server's default from 1.32 on; set here so the
+# Temporal dev server honours it whatever its version. One partition per task queue:
+# priority is kept within a partition only, a partition is a unit of scale-out across
+# matching hosts, and the dev server has one.
+DYNAMIC_CONFIG: dict[str, str] = {
+    "matching.useNewMatcher": "true",
+    "matching.numTaskqueueReadPartitions": "1",
+    "matching.numTaskqueueWritePartitions": "1",
+}
+
+
 @dataclass
 class DevServer:
     data_dir: Path
@@ -46,6 +60,7 @@ class DevServer:
     ui_port: int = 8233
     ip: str = "127.0.0.1"
     proc: subprocess.Popen[bytes] | None = None
+    dynamic_config: dict[str, str] = field(default_factory=lambda: dict(DYNAMIC_CONFIG))
 
     @property
     def address(self) -> str:
@@ -78,6 +93,8 @@ class DevServer:
             "--log-level",
             "warn",
         ]
+        for setting, value in self.dynamic_config.items():
+            argv += ["--dynamic-config-value", f"{setting}={value}"]
         # Registered at start: upserting an unknown attribute would hang every incident.
         for key in SEARCH_ATTRIBUTES:
             argv += ["--search-attribute", f"{key.name}=Keyword"]

@@ -113,6 +113,19 @@ class Settings(BaseSettings):
     # latencies, schedule-to-start -- the signal to add workers -- slots, failures).
     # Unset: no metrics endpoint. Compose sets 0.0.0.0:9464.
     worker_metrics_address: str | None = None
+    # Workflow task polling (issue 19, "first response first"; README "First response
+    # first"). A new incident's first workflow task is on the task queue itself; a
+    # running incident's later ones go to this worker's sticky queue while it is cached.
+    # The SDK's defaults (5 polls, ratio 0.2) give new incidents one poll in five; these
+    # give them worker_workflow_pollers * worker_nonsticky_poll_ratio of their own.
+    worker_workflow_pollers: int = Field(default=10, ge=2)
+    worker_nonsticky_poll_ratio: float = Field(default=0.5, gt=0, le=1)
+    # Slots and cache per worker process (README "Production shape: two of everything").
+    # Unset: the SDK's defaults (100 workflow tasks, 100 activities, 1,000 cached
+    # workflows). An activity slot is held for the whole SSH command or HTTP call.
+    worker_max_concurrent_workflow_tasks: int | None = Field(default=None, ge=2)
+    worker_max_concurrent_activities: int | None = Field(default=None, ge=1)
+    worker_max_cached_workflows: int | None = Field(default=None, ge=0)
 
     # Where the incident log goes when the service names no incident_log file.
     incident_log_fallback: Path | None = None

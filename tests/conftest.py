@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from remedy.temporal import ensure_search_attributes
+from tests.workflows.clock import WorkflowClock
 
 pytest_plugins = [
     "tests.fixtures.sshd",
@@ -39,7 +40,18 @@ def venv_binary(name: str) -> str:
 # Test modules that must share one pytest-xdist worker (pyproject.toml's addopts runs
 # the suite on several): tests/test_ui.py reads the Temporal data of tests/test_demo.py's
 # `remedy demo` run, a session fixture (~60 s) that each worker would run again.
-XDIST_GROUPS = {"tests/test_demo.py": "demo", "tests/test_ui.py": "demo"}
+# "kill-9": the tests that SIGKILL workers and wait out Temporal's sticky and heartbeat
+# timeouts, each with its own dev server and worker processes; one after the other, so
+# two such stacks never compete for the cores while their timing is being asserted.
+# "replay": test_replay.py replays every committed history once, in a module fixture
+# that its tests share (split over the cores by remedy/history.py).
+XDIST_GROUPS = {
+    "tests/test_demo.py": "demo",
+    "tests/test_ui.py": "demo",
+    "tests/durability/test_chaos.py": "kill-9",
+    "tests/test_two_of_everything.py": "kill-9",
+    "tests/durability/test_replay.py": "replay",
+}
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -66,6 +78,7 @@ async def time_server() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=venv_binary("temporal-test-server"),
+        interceptors=[WorkflowClock()],  # workflow time for local activities' fakes
     )
     await ensure_search_attributes(env.client)
     async with env:

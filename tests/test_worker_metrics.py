@@ -83,7 +83,9 @@ async def test_worker_serves_sdk_metrics_for_what_it_ran(
         )
         text = await scrape_until(
             url,
-            r'temporal_activity_execution_latency\w*\{[^}]*activity_type="inventory\.service_policy"',
+            # The restart is a task-queue activity (the policy load is local since
+            # LEAN_HISTORY): the activity metrics name the activity type.
+            r'temporal_activity_execution\w*\{[^}]*activity_type="service\.restart"',
         )
         assert f'task_queue="{tq}"' in text
         assert re.search(r'temporal_workflow_task_execution_latency\w*\{[^}]*"ServiceDown"', text)

@@ -15,8 +15,13 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.common import Priority, SearchAttributeKey
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+)
+from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
@@ -59,6 +64,29 @@ INCIDENT_RUNS = "incident-run-keys"
 # steps/paging.py). Runs started before it keep the label/default severity and page
 # only on escalation. Once none remain, deprecate_patch, then remove.
 PEOPLE_IN_THE_LOOP = "people-in-the-loop"
+# Issue 19, less server work per incident: activities declared `local` run as local
+# activities (one marker, no task-queue round trip), the verification sampler wakes
+# once per two samples (steps/verify.py), detection tags the workflow in one upsert,
+# and every patch id from before this one is taken without a marker of its own
+# (`patched` below): each marker costs two events (the marker and the
+# TemporalChangeVersion upsert). Runs started before it replay as they were recorded.
+LEAN_HISTORY = "lean-history"
+
+
+def patched(patch_id: str) -> bool:
+    """`workflow.patched(patch_id)` for every patch id older than LEAN_HISTORY: a run
+    started under LEAN_HISTORY takes them all, without a marker each; a run from before
+    it answers from its own markers, as it always did. The first call in a run is what
+    records LEAN_HISTORY (Steps.run_key, at the start of every workflow). To retire an
+    old id once no run from before it remains: drop its branch, as with
+    workflow.deprecate_patch. A patch newer than LEAN_HISTORY calls workflow.patched
+    itself."""
+    return lean() or workflow.patched(patch_id)
+
+
+def lean() -> bool:
+    """LEAN_HISTORY taken by this run (memoized by the SDK: one marker per run)."""
+    return workflow.patched(LEAN_HISTORY)
 
 
 class StepFailed(Exception):
@@ -85,6 +113,16 @@ def _failure_detail(err: BaseException) -> tuple[str | None, str]:
     if isinstance(cause, ApplicationError):
         return cause.type, cause.message
     return type(cause).__name__ if cause else None, str(cause or err)
+
+
+# Issue 19, first response first (README "First response first"): an activity a run
+# schedules in its first minute while in Detection, Assessment or Response (its policy,
+# status check, restart, first page) is dispatched with priority_key 1, ahead of older
+# incidents' work at the default 3 whenever the activity task queue backs up. Order of
+# dispatch only: the same activity with the same input, and replay does not compare it.
+FIRST_RESPONSE = Priority(priority_key=1)
+FIRST_RESPONSE_WINDOW = timedelta(seconds=60)
+FIRST_RESPONSE_PHASES = (Phase.DETECTION, Phase.ASSESSMENT, Phase.RESPONSE)
 
 
 class Steps:
@@ -117,7 +155,7 @@ class Steps:
         INCIDENT_RUNS: runs from before the change keep the workflow id."""
         if self._run_key is None:
             info = workflow.info()
-            if workflow.patched(INCIDENT_RUNS):
+            if patched(INCIDENT_RUNS):
                 self._run_key = f"{info.workflow_id}@{info.first_execution_run_id or info.run_id}"
             else:
                 self._run_key = info.workflow_id
@@ -152,22 +190,47 @@ class Steps:
         failure is recorded and raised as StepFailed (playbooks decide what it means)."""
         policy = policy or activity.policy
         try:
-            result: R = await workflow.execute_activity(
-                activity.name,
-                arg,
-                result_type=activity.result,
-                start_to_close_timeout=policy.start_to_close,
-                schedule_to_close_timeout=policy.schedule_to_close,
-                heartbeat_timeout=policy.heartbeat,
-                retry_policy=policy.retry,
-                summary=step,
-            )
-        except ActivityError as err:
+            result: R
+            if policy.local and lean():
+                # Worker-side, short, read-only or idempotent (contracts say which): run
+                # in this workflow task, recorded as one marker (LEAN_HISTORY).
+                result = await workflow.execute_local_activity(
+                    activity.name,
+                    arg,
+                    result_type=activity.result,
+                    start_to_close_timeout=policy.start_to_close,
+                    schedule_to_close_timeout=policy.schedule_to_close,
+                    retry_policy=policy.retry,
+                    summary=step,
+                )
+            else:
+                result = await workflow.execute_activity(
+                    activity.name,
+                    arg,
+                    result_type=activity.result,
+                    start_to_close_timeout=policy.start_to_close,
+                    schedule_to_close_timeout=policy.schedule_to_close,
+                    heartbeat_timeout=policy.heartbeat,
+                    retry_policy=policy.retry,
+                    summary=step,
+                    priority=self.task_priority(),
+                )
+        except (ActivityError, ApplicationError, TemporalTimeout) as err:
+            # A local activity's final failure arrives as its own error (the activity's
+            # ApplicationError, a timeout), not wrapped in an ActivityError.
             etype, msg = _failure_detail(err)
             self.record(step, "failed", f"{etype}: {msg}")
             self._show()
             raise StepFailed(step, etype, msg) from err
         return result
+
+    def task_priority(self) -> Priority:
+        """FIRST_RESPONSE for an activity of this run's first response, else the
+        workflow's own priority (the default)."""
+        age = workflow.now() - workflow.info().workflow_start_time
+        if self.phase in FIRST_RESPONSE_PHASES and age < FIRST_RESPONSE_WINDOW:
+            return FIRST_RESPONSE
+        return Priority.default
 
     async def attempt(
         self,
@@ -207,6 +270,8 @@ class Incident(Steps):
         self.firing: set[str] = {inp.alert.fingerprint} if self.alert_firing else set()
         self.alerts_received = 0
         self.acknowledged_by: str | None = None
+        self.acknowledged_at: datetime | None = None
+        self.handed_over_at: datetime | None = None  # steps/escalation.hand_over
         self.paged = False
         self.paged_levels: list[str] = []  # paging levels paged this run, in order
         self.people = False  # PEOPLE_IN_THE_LOOP taken (set at detection)
@@ -279,9 +344,11 @@ class Incident(Steps):
 
     @workflow.update(name="acknowledge")
     def acknowledge(self, req: AckRequest) -> IncidentStatus:
+        again = self.acknowledged_by is not None  # the hand-over, after the page (see below)
         self.acknowledged_by = req.by
+        self.acknowledged_at = workflow.now()
         self.record(
-            "acknowledged",
+            "acknowledged the escalation" if again else "acknowledged",
             "info",
             self._answered_by(ACKNOWLEDGE, req.by, req.via) + (f": {req.note}" if req.note else ""),
         )
@@ -292,9 +359,21 @@ class Incident(Steps):
         # Rejected updates never enter history: a closed incident stays closed.
         if self.finished:
             raise ValueError(f"incident {self.incident_id} is already {self.outcome}")
-        if self.acknowledged_by:
+        if self.acknowledged_by and not self.awaits_owner:
             raise ValueError(f"already acknowledged by {self.acknowledged_by}")
         self._check_answerer(ACKNOWLEDGE, req.by)
+
+    @property
+    def awaits_owner(self) -> bool:
+        """Handed over to a person and not acknowledged since. With paging at detection
+        (PEOPLE_IN_THE_LOOP), on-call may acknowledge the *page* at minute 1; a later
+        hand-over still needs someone to take the incident, so the escalation holds it
+        open for its own acknowledgement (repeats of the alert keep joining it)."""
+        if self.handed_over_at is None:
+            return False
+        if not self.people:
+            return not self.acknowledged_by
+        return self.acknowledged_at is None or self.acknowledged_at < self.handed_over_at
 
     @workflow.update(name="approve")
     def approve(self, req: ApproveRequest) -> IncidentStatus:
@@ -399,21 +478,34 @@ class Incident(Steps):
             + (f"; {inp.route_reason}" if inp.route_reason else "")
             + ("; FLAPPING" if inp.flapping else ""),
         )
-        workflow.upsert_search_attributes(
-            [
-                SA_SERVICE.value_set(text.sa_value(inp.alert.service)),
-                SA_ALERTNAME.value_set(text.sa_value(inp.alert.alertname)),
-                SA_SEVERITY.value_set(self.severity.value),
-                SA_PHASE.value_set(self.phase.value),
-            ]
-        )
+
+        def tag() -> None:
+            workflow.upsert_search_attributes(
+                [
+                    SA_SERVICE.value_set(text.sa_value(inp.alert.service)),
+                    SA_ALERTNAME.value_set(text.sa_value(inp.alert.alertname)),
+                    SA_SEVERITY.value_set(self.severity.value),
+                    SA_PHASE.value_set(self.phase.value),
+                ]
+            )
+
+        # LEAN_HISTORY: one upsert once the severity is known. The policy is a local
+        # activity in the same workflow task, so the tags are not later for it.
+        once = lean()
+        if not once:
+            tag()
         self._show()
-        self._policy = await self.act(
-            "load service policy",
-            SERVICE_POLICY,
-            ServicePolicyInput(service=inp.alert.service),
-        )
-        if workflow.patched(PEOPLE_IN_THE_LOOP):
+        try:
+            self._policy = await self.act(
+                "load service policy",
+                SERVICE_POLICY,
+                ServicePolicyInput(service=inp.alert.service),
+            )
+        except StepFailed:
+            if once:
+                tag()  # an unknown service's incident is findable too
+            raise
+        if patched(PEOPLE_IN_THE_LOOP):
             self.people = True
             sev, source = severity.decide(
                 self.playbook,
@@ -426,10 +518,13 @@ class Incident(Steps):
             self.record("severity", "info", f"{sev.value} from the {source}{label}")
             if sev != self.severity:
                 self.severity = sev
-                workflow.upsert_search_attributes([SA_SEVERITY.value_set(sev.value)])
+                if not once:
+                    workflow.upsert_search_attributes([SA_SEVERITY.value_set(sev.value)])
         elif inp.alert.severity is None:
             self.severity = Severity(self.policy.severity_default)
             workflow.upsert_search_attributes([SA_SEVERITY.value_set(self.severity.value)])
+        if once:
+            tag()
         self._show()
         return self.policy
 

@@ -20,10 +20,26 @@ from temporalio.common import RetryPolicy
 
 @dataclass(frozen=True)
 class ActivityPolicy:
+    """How long and how often an activity may run. `local=True`: a short, read-only or
+    idempotent call (the inventory, the worker's own files or Temporal client, a keyed
+    incident-log line, a Prometheus query, an HTTP GET, `systemctl is-active`) that runs
+    as a *local* activity -- inside the workflow task, one marker in history instead of
+    three events and a workflow task of its own -- in runs under LEAN_HISTORY
+    (workflows/incident.py, Incident.act). Never for a change to the service (restart,
+    rollback, mitigation, containment), a message to people, or anything waiting on
+    another workflow (the governor): a local activity holds its workflow task while it
+    runs, and cannot heartbeat. The worker registers it like any other activity (one
+    `activities=` list serves both)."""
+
     start_to_close: timedelta
     retry: RetryPolicy
     heartbeat: timedelta | None = None
     schedule_to_close: timedelta | None = None
+    local: bool = False
+
+    def __post_init__(self) -> None:
+        if self.local and self.heartbeat is not None:
+            raise ValueError("a local activity cannot heartbeat")
 
 
 DIAGNOSTIC = ActivityPolicy(
@@ -57,11 +73,22 @@ TEST_SUITE = ActivityPolicy(
 PROMETHEUS = ActivityPolicy(
     start_to_close=timedelta(seconds=30),
     retry=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3),
+    local=True,  # one read-only GET, bounded by the query's timeout_s
 )
 
 PROBE = ActivityPolicy(
     start_to_close=timedelta(seconds=30),
     retry=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=2),
+)
+# The service's health endpoint (http.probe): one read-only GET.
+HEALTH_PROBE = ActivityPolicy(start_to_close=PROBE.start_to_close, retry=PROBE.retry, local=True)
+# `systemctl is-active` (steps/recovery.is_active): read-only, one short SSH command on
+# the worker's cached connection. A host that does not answer is "not active" (fail
+# safe) after three quick attempts, not DIAGNOSTIC's five over minutes.
+STATUS_CHECK = ActivityPolicy(
+    start_to_close=timedelta(seconds=30),
+    retry=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3),
+    local=True,
 )
 
 NOTIFY = ActivityPolicy(
@@ -75,9 +102,11 @@ NOTIFY = ActivityPolicy(
     ),
 )
 
+# The inventory, the worker's data dir, the incident log (one keyed append).
 LOCAL_CONFIG = ActivityPolicy(
     start_to_close=timedelta(seconds=10),
     retry=RetryPolicy(maximum_attempts=3),
+    local=True,
 )
 
 # Earlier incidents from Temporal visibility (workflows/steps/recurrence.py): a list and
@@ -86,6 +115,7 @@ LOCAL_CONFIG = ActivityPolicy(
 EARLIER_INCIDENTS_LOOKUP = ActivityPolicy(
     start_to_close=timedelta(seconds=10),
     retry=RetryPolicy(maximum_attempts=2, initial_interval=timedelta(seconds=1)),
+    local=True,
 )
 
 # Asking the per-service governor for a permit (activities/governor.py): a Temporal

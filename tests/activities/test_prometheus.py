@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -67,6 +68,15 @@ async def test_scalar_result_is_one_unlabelled_sample(
     r = await prom.query(PromQueryInput(query=query))
     assert r.status == "ok", r.detail
     assert [(s.labels, s.value) for s in r.samples] == [({}, value)]
+
+
+async def test_at_evaluates_the_query_at_that_time(prom: PrometheusActivities) -> None:
+    # The verification sampler reads a slot it slept through at the slot's own time.
+    at = datetime.now(UTC) - timedelta(seconds=30)
+    then = await prom.query(PromQueryInput(query="time()", ago_s=30))
+    now = await prom.query(PromQueryInput(query="time()"))
+    assert then.scalar() == pytest.approx(at.timestamp(), abs=1), then.detail
+    assert (now.scalar() or 0) - (then.scalar() or 0) >= 29
 
 
 async def test_nan_is_no_data_not_a_number(prom: PrometheusActivities) -> None:

@@ -11,13 +11,14 @@ import json
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 import temporalio.workflow
 from temporalio import workflow
 from temporalio.worker import UnsandboxedWorkflowRunner
 
 from remedy import history
 from tests.histories.record import SCENARIOS
-from workflows.incident import INCIDENT_RUNS
+from workflows.incident import INCIDENT_RUNS, LEAN_HISTORY
 from workflows.models import IncidentInput, Phase, PlaybookResult
 from workflows.playbooks.service_down import CRASH_REASON, NONBLOCKING_FIRST_UPDATE, ServiceDown
 from workflows.registry import PLAYBOOKS
@@ -27,6 +28,8 @@ from workflows.steps.rollback import rollback
 
 HISTORIES = Path(__file__).parents[1] / "histories"
 PRE_PATCH = HISTORIES / "pre-patch"  # ServiceDown before NONBLOCKING_FIRST_UPDATE
+# Before LEAN_HISTORY: the runs that took each earlier patch with a marker of its own.
+PRE_LEAN = HISTORIES / "pre-lean-history"
 
 
 def files(d: Path = HISTORIES) -> list[Path]:
@@ -37,10 +40,28 @@ def types_of(paths: list[Path]) -> set[str]:
     return {json.loads(p.read_text())["workflowType"] for p in paths}
 
 
-async def test_every_committed_history_replays() -> None:
-    report = await history.replay([HISTORIES])
-    assert report.ok, "\n".join(report.lines())
-    print(f"\nreplayed {len(report.outcomes)} histories: {sorted(types_of(files()))}")
+@pytest_asyncio.fixture(scope="module")
+async def committed() -> history.ReplayReport:
+    """Every committed history replayed once against the registered playbooks (one
+    Replayer per process, sandboxed, as `remedy replay`); the tests below read their
+    files' outcomes from it instead of replaying them again."""
+    return await history.replay([HISTORIES])
+
+
+def failed(report: history.ReplayReport) -> str:
+    bad = [ln for ln, o in zip(report.lines(), report.outcomes, strict=True) if o.error]
+    return f"{len(bad)} of {len(report.outcomes)} histories do not replay:\n" + "\n".join(bad)
+
+
+def outcomes_of(report: history.ReplayReport, paths: list[Path]) -> list[history.ReplayOutcome]:
+    by_path = {o.path: o for o in report.outcomes}
+    return [by_path[p] for p in paths]
+
+
+async def test_every_committed_history_replays(committed: history.ReplayReport) -> None:
+    assert committed.ok, failed(committed)
+    assert [o.path for o in committed.outcomes] == files()
+    print(f"\nreplayed {len(committed.outcomes)} histories: {sorted(types_of(files()))}")
 
 
 def test_every_playbook_and_branch_has_a_history() -> None:
@@ -99,21 +120,28 @@ def with_servicedown(cls: type) -> list[type]:
     return [cls if name == "ServiceDown" else wf for name, wf in PLAYBOOKS.items()]
 
 
-async def test_a_reordered_activity_fails_replay() -> None:
+async def test_a_reordered_activity_fails_replay(committed: history.ReplayReport) -> None:
     service_down = [p for p in files() if p.name.startswith("ServiceDown-")]
-    report = await history.replay(service_down, with_servicedown(ReorderedServiceDown))
-    assert len(report.failures) == len(service_down), "\n".join(report.lines())
-    assert all("Nondeterminism" in (o.error or "") for o in report.failures)
+    others = [p for p in files(HISTORIES) if p.parent == HISTORIES and p not in service_down][:8]
+    mixed = sorted(service_down + others)
+    # Two processes, whatever the core count: the split path reports per file too.
+    report = await history.replay(mixed, with_servicedown(ReorderedServiceDown), jobs=2)
+    # Every broken history is reported, by file name and with the SDK's message, not
+    # just the first; the other playbooks' histories in the same pass still replay.
+    assert [o.path for o in report.failures] == service_down, failed(report)
+    assert all(o.error and "NondeterminismError" in o.error for o in report.failures)
+    assert {o.path for o in report.outcomes if not o.error} == set(others)
     # ... while the same histories replay cleanly against the real playbook.
-    assert (await history.replay(service_down)).ok
+    assert not [o for o in outcomes_of(committed, service_down) if o.error]
 
 
 # ------------------------------------------------------------------ the shipped patch
-async def test_histories_from_before_the_patch_still_replay() -> None:
+async def test_histories_from_before_the_patch_still_replay(
+    committed: history.ReplayReport,
+) -> None:
     old = files(PRE_PATCH)
     assert len(old) >= 5 and types_of(old) == {"ServiceDown"}
-    report = await history.replay(old)
-    assert report.ok, "\n".join(report.lines())
+    assert not [o for o in outcomes_of(committed, old) if o.error], failed(committed)
 
 
 def patch_markers(path: Path) -> list[str]:
@@ -155,7 +183,7 @@ def scheduled_before_first_result(path: Path) -> list[str]:
 
 def test_new_runs_take_the_patched_branch_old_ones_did_not() -> None:
     new, old = (
-        HISTORIES / "ServiceDown-restart-healthy.json",
+        PRE_LEAN / "ServiceDown-restart-healthy.json",  # LEAN_HISTORY takes it, markerless
         PRE_PATCH / "ServiceDown-restart-healthy.json",
     )
     assert any(NONBLOCKING_FIRST_UPDATE in m for m in patch_markers(new))
@@ -175,7 +203,7 @@ def test_crash_reason_only_in_runs_started_after_its_patch() -> None:
     # Issue 18: runs before CRASH_REASON read the `logs` command; new ones the crash
     # evidence activity (dump + reason) -- each replays its own way.
     pre = HISTORIES / "pre-service-down-crash-reason" / "ServiceDown-restart-healthy.json"
-    new = HISTORIES / "ServiceDown-restart-healthy.json"
+    new = PRE_LEAN / "ServiceDown-restart-healthy.json"
     assert any(CRASH_REASON in m for m in patch_markers(new))
     assert not any(CRASH_REASON in m for m in patch_markers(pre))
     assert "diagnostics.crash_evidence" in scheduled(new)
@@ -209,7 +237,7 @@ async def test_issue_18_patch_guards_keep_old_runs_replaying(
     assert "Nondeterminism" in type(result.replay_failure).__name__
 
 
-@pytest.mark.parametrize("before", ["pre-patch", "pre-incident-runs"])
+@pytest.mark.parametrize("before", ["pre-patch", "pre-incident-runs", "pre-lean-history"])
 async def test_the_patch_guard_is_what_keeps_old_runs_replaying(
     monkeypatch: pytest.MonkeyPatch, before: str
 ) -> None:
@@ -236,7 +264,7 @@ PRE_RUNS = HISTORIES / "pre-incident-runs"  # keyed on the workflow id alone
 
 
 def test_new_runs_key_per_run_old_ones_on_the_workflow_id() -> None:
-    new, old = (d / "ServiceDown-restart-healthy.json" for d in (HISTORIES, PRE_RUNS))
+    new, old = (d / "ServiceDown-restart-healthy.json" for d in (PRE_LEAN, PRE_RUNS))
     assert any(INCIDENT_RUNS in m for m in patch_markers(new))
     assert not any(INCIDENT_RUNS in m for m in patch_markers(old))
     # The lookup of earlier incidents is a new activity: only in new runs.
@@ -250,3 +278,49 @@ def scheduled(path: Path) -> list[str]:
         for e in events
         if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"
     ]
+
+
+# ------------------------------------------------------------------ lean history
+def local_activities(path: Path) -> list[str]:
+    events = json.loads(path.read_text())["events"]
+    out: list[str] = []
+    for e in events:
+        m = e.get("markerRecordedEventAttributes", {})
+        if m.get("markerName") == "core_local_activity":
+            data = base64.b64decode(m["details"]["data"]["payloads"][0]["data"])
+            out.append(json.loads(data)["activity_type"])
+    return out
+
+
+def test_lean_runs_take_every_earlier_patch_with_one_marker() -> None:
+    # Each earlier patch cost a marker and a TemporalChangeVersion upsert per run; under
+    # LEAN_HISTORY a run records that one id and takes all of them.
+    earlier = {m for p in files(PRE_LEAN) for m in patch_markers(p)}
+    assert len(earlier) >= 10 and not any(LEAN_HISTORY in m for m in earlier)
+    for path in files(HISTORIES):
+        if path.parent != HISTORIES:
+            continue
+        markers = patch_markers(path)
+        assert markers and LEAN_HISTORY in markers[0], path.name
+        assert not set(markers) & earlier, (path.name, set(markers) & earlier)
+
+
+def test_worker_side_lookups_are_local_activities_in_lean_runs_only() -> None:
+    name = "ServiceDown-restart-healthy.json"
+    new, old = HISTORIES / name, PRE_LEAN / name
+    lookups = ["inventory.service_policy", LOOKUP, "service.run", "http.probe"]
+    assert [a for a in local_activities(new) if a in lookups] == [
+        "inventory.service_policy",
+        LOOKUP,
+        "service.run",  # the status check; the restart is still a scheduled activity
+        "service.run",
+        "http.probe",
+    ]
+    assert "service.restart" in scheduled(new)
+    assert "inventory.service_policy" not in scheduled(new)
+    assert local_activities(old) == [] and "inventory.service_policy" in scheduled(old)
+    # The 10-minute verification: every SLI sample a local activity, none scheduled.
+    sli = "HighErrorRate-memory-exhausted-restarts.json"
+    assert "prometheus.query" not in scheduled(HISTORIES / sli)
+    assert local_activities(HISTORIES / sli).count("prometheus.query") >= 21
+    assert scheduled(PRE_LEAN / sli).count("prometheus.query") >= 21

@@ -41,6 +41,7 @@ from temporalio.worker import Worker
 
 from remedy import history
 from remedy.temporal import ensure_search_attributes
+from tests.workflows.clock import WorkflowClock
 from tests.workflows.fakes import World
 from tests.workflows.rollback_parent import RollbackParent
 from tests.workflows.sli_world import SliWorld, sli_policy
@@ -999,6 +1000,7 @@ async def record(out_dir: Path = HERE, match: str = "") -> list[Path]:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=venv_binary("temporal-test-server"),
+        interceptors=[WorkflowClock()],  # workflow time for local activities' fakes
     )
     async with env:
         await ensure_search_attributes(env.client)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.records import incident_line
+from tests.workflows import clock
 from workflows.contracts.diagnostics import (
     CRASH_EVIDENCE,
     CrashEvidenceInput,
@@ -140,8 +141,10 @@ class World:
     crash_reason: str = "segmentation_fault"
     smoke_test_exit: int = 0  # CommandKind.SMOKE_TEST (GenesisServiceDown step 3)
 
-    def log(self, name: str, detail: str = "") -> None:
-        self.calls.append(Call(activity.info().current_attempt_scheduled_time, name, detail))
+    def log(self, name: str, detail: str = "", ago_s: float = 0.0) -> None:
+        """A call, at the workflow time it was made (less `ago_s`: a query about the
+        past is logged at the time it asked about)."""
+        self.calls.append(Call(clock.now() - timedelta(seconds=ago_s), name, detail))
 
     def command_hook(self, inp: ServiceCommandInput) -> tuple[int, str] | None:
         """A World for one playbook answers its own service commands here: (exit, stdout)."""
@@ -238,7 +241,7 @@ class World:
         @activity.defn(name=PROMETHEUS_QUERY.name)
         async def prom(inp: PromQueryInput) -> PromQueryResult:
             n = len(world.times("prometheus"))
-            world.log("prometheus", inp.query)
+            world.log("prometheus", inp.query, ago_s=inp.ago_s)
             value = world.prom_values[n] if n < len(world.prom_values) else world.prom_values[-1]
             return sample(world.policy, inp.query, value)
 
@@ -301,7 +304,7 @@ class World:
         @activity.defn(name=EARLIER_INCIDENTS.name)
         async def earlier(inp: EarlierIncidentsInput) -> EarlierIncidentsResult:
             world.earlier_asked.append(inp)  # unlogged: call sequences stay the runbook's
-            return world.earlier(activity.info().current_attempt_scheduled_time)
+            return world.earlier(clock.now())
 
         return [
             *(policy, restart, run, probe, prom, slack, pagerduty, incident_log, postmortem),

@@ -134,7 +134,7 @@ class SliWorld(World):
         async def prom(inp: PromQueryInput) -> PromQueryResult:
             if inp.query in sli_queries:
                 seq = world.sli_after_rollback if world.started_after_rollback else world.sli
-                world.log("prometheus", inp.query)
+                world.log("prometheus", inp.query, ago_s=inp.ago_s)
                 v = world._next(f"sli{world.started_after_rollback}", seq)
                 return sample(world.policy, inp.query, v)  # type: ignore[arg-type]
             world.log("diag", inp.query)

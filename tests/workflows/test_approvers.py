@@ -6,14 +6,20 @@ ServiceDown with its restart behind an approval, fakes at the activity boundary.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
+import pytest_asyncio
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from remedy.temporal import ensure_search_attributes
+from tests.conftest import venv_binary
+from tests.workflows.clock import WorkflowClock
 from tests.workflows.fakes import World
 from tests.workflows.test_safety import WORKFLOWS, pending, policy, start
 from workflows.contracts.approvers import NOT_AN_APPROVER, kind_of, merge, who_may
@@ -22,15 +28,31 @@ from workflows.contracts.safety import ApproveRequest, RejectRequest
 from workflows.models import AckRequest, IncidentStatus
 
 
+@pytest_asyncio.fixture
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server per test here, not the shared one: after refused updates
+    on incidents that run local activities (LEAN_HISTORY), the test server sometimes
+    keeps its time-skipping lock (the next test's clock never moves; seen in about half
+    the runs of this module, never with the activities scheduled). A quirk of the test
+    server's update emulation -- a real server has no such lock -- not yet pinned down."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=venv_binary("temporal-test-server"),
+        interceptors=[WorkflowClock()],
+    )
+    await ensure_search_attributes(env.client)
+    async with env:
+        yield env
+
+
 async def history_length(handle: WorkflowHandle) -> int:
-    """Events other than workflow tasks: the time-skipping server runs each validator in
-    a workflow task it records (a real server's speculative task leaves nothing, see
-    tests/bridge/test_interactions.py); an update that got in would add its own events."""
+    """Update events in history: an update that got in adds its own (accepted,
+    completed); a refused one adds none. (Not all events: the incident's other work --
+    Slack posts, crash evidence -- goes on meanwhile; and the time-skipping server runs
+    each validator in a workflow task it records, which a real server's speculative task
+    does not, see tests/bridge/test_interactions.py.)"""
     events = (await handle.fetch_history()).events
-    return sum(1 for e in events if not EventType.Name(e.event_type).startswith(WF_TASK))
-
-
-WF_TASK = "EVENT_TYPE_WORKFLOW_TASK_"
+    return sum(1 for e in events if "_UPDATE_" in EventType.Name(e.event_type))
 
 
 async def refused(handle: WorkflowHandle, name: str, req: object) -> ApplicationError:

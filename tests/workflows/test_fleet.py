@@ -404,8 +404,9 @@ async def test_triage_pages_coalesce_into_one_pagerduty_incident_per_hour(
             for i in range(3)
         ]
         for h in handles:
-            for _ in range(200):
-                if (await h.query("status", result_type=IncidentStatus)).paged:
+            for _ in range(200):  # the page went out (its activity answered)
+                st = await h.query("status", result_type=IncidentStatus)
+                if any(e.step == "pagerduty: trigger" for e in st.timeline):
                     break
                 await asyncio.sleep(0.05)
             await h.execute_update("acknowledge", AckRequest(by="oncall"))

@@ -138,3 +138,50 @@ async def test_escalation_pages_the_commander_once_after_on_call(
     levels = [lv for lv, _ in pages(w)]
     assert levels[:2] == ["on-call", "incident-commander"]
     assert levels.count("incident-commander") == 1 and len(levels) == len(set(levels))
+
+
+async def test_a_page_acknowledged_early_still_holds_the_escalation_for_its_owner(
+    time_env: WorkflowEnvironment,
+) -> None:
+    """On-call acknowledges the page at 1:30; the service never gets healthy, so the
+    playbook hands over at 10 minutes. The escalation must not close at once on the
+    early acknowledgement: it pages the incident commander and waits for someone to take
+    it (repeats of the alert would keep joining it), here at 12 minutes."""
+    w = World(
+        policy(paging=PagingPolicy(), severity_overrides={"GenesisServiceDown": "P1"}),
+        healthy_after_calls=10_000,
+    )
+    tq = f"tq-{uuid.uuid4()}"
+    async with Worker(
+        time_env.client,
+        task_queue=tq,
+        workflows=list(PLAYBOOKS.values()),
+        activities=w.activities(),
+    ):
+        handle = await time_env.client.start_workflow(
+            ServiceDown.run,
+            IncidentInput(
+                alert=Alert(alertname="GenesisServiceDown", service="genesis-orchestration")
+            ),
+            id=f"incident:GenesisServiceDown:{uuid.uuid4()}",
+            task_queue=tq,
+            execution_timeout=timedelta(days=2),
+        )
+        await time_env.sleep(timedelta(minutes=1, seconds=30))
+        await handle.execute_update(
+            "acknowledge", AckRequest(by="alice"), result_type=IncidentStatus
+        )
+        await time_env.sleep(timedelta(minutes=10, seconds=30))
+        st = await handle.query("status", result_type=IncidentStatus)
+        assert st.outcome is None, "closed on the early acknowledgement"
+        assert any(e.step == "escalated to a human" for e in st.timeline)
+        st = await handle.execute_update(
+            "acknowledge", AckRequest(by="bob"), result_type=IncidentStatus
+        )
+        res = PlaybookResult.model_validate(await handle.result())
+    assert res.outcome == "escalated"
+    assert res.ended_at - res.detected_at >= timedelta(minutes=12)
+    steps = [e.step for e in res.timeline]
+    assert "acknowledged" in steps and "acknowledged the escalation" in steps
+    # The page chain stopped at 1:30; the hand-over paged the incident commander.
+    assert [lv for lv, _ in pages(w)] == ["on-call", "incident-commander"]

@@ -86,7 +86,7 @@ async def test_healthy_after_restart(time_env: WorkflowEnvironment) -> None:
     )
     # Crash evidence collected once, into crash_<detection time> (one dump per run).
     [stamp] = [c.detail for c in world.calls if c.name == "crash_evidence"]
-    assert stamp == f"{world.times('slack')[0]:%Y%m%d_%H%M%S}"
+    assert stamp == f"{res.detected_at:%Y%m%d_%H%M%S}"
     assert "logs" not in world.names()  # the old `logs`-only evidence (pre-patch runs)
     # The restart's idempotency key is the incident *run* + step: stable across retries
     # of this run, new for the next incident of the same alert (tests/workflows/

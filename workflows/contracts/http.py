@@ -191,7 +191,7 @@ class UpstreamProbeResult(BaseModel):
 
 
 # ---------------------------------------------------------------- activities
-HTTP_PROBE = Activity("http.probe", HttpProbeInput, HttpProbeResult, policies.PROBE)
+HTTP_PROBE = Activity("http.probe", HttpProbeInput, HttpProbeResult, policies.HEALTH_PROBE)
 AGENTLAB_SMOKE = Activity("agentlab.smoke", AgentLabProbeInput, SmokeResult, policies.PROBE)
 AGENTLAB_UPSTREAM = Activity("agentlab.upstream", AgentLabProbeInput, SmokeResult, policies.PROBE)
 AGENTLAB_STREAM_PROBE = Activity(

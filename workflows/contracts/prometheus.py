@@ -14,6 +14,10 @@ from workflows.contracts.base import Activity
 class PromQueryInput(BaseModel):
     query: str
     timeout_s: float = 10.0
+    # Evaluate this many seconds before now (Prometheus' `time` parameter): a slot the
+    # verification sampler reads late (steps/verify.py). Relative to the activity's
+    # clock, so a skew between Temporal's and Prometheus' clocks does not move it.
+    ago_s: float = 0.0
 
 
 class PromSample(BaseModel):

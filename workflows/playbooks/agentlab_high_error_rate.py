@@ -7,6 +7,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.diagnostics import RECENT_COMMITS_ERRORS
     from workflows.coverage import AGENT_LAB, asks, automated, declare, deviation, not_applicable
+    from workflows.incident import patched
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.playbook import Playbook
     from workflows.steps import agentlab_release as release
@@ -67,7 +68,7 @@ class AgentLabHighErrorRate(Playbook):
                 "check rate limiting and the circuit breaker on its calls",
             )
         else:
-            if workflow.patched(RECENT_DEPLOY_CHECK):
+            if patched(RECENT_DEPLOY_CHECK):
                 recent, evidence = release.recent_deployment(self, changes)
                 if not recent:
                     # Rolling back code that has run for days would not explain today's

@@ -6,6 +6,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.coverage import AGENT_LAB, asks, automated, declare, deviation
+    from workflows.incident import patched
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.playbook import Playbook
     from workflows.steps import agentlab_diagnosis as diag
@@ -49,7 +50,7 @@ class ApplicationDown(Playbook):
     async def run(self, inp: IncidentInput) -> PlaybookResult:
         policy = await self.detect(inp)
         waits = policy.waits
-        if_needed = workflow.patched(IF_NEEDED)
+        if_needed = patched(IF_NEEDED)
         self.recovered = False  # set on the patched path only: no IC page while watching
         self.escalate_after(
             waits.incident_commander_after,

@@ -7,6 +7,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.diagnostics import RECENT_COMMITS_DEPLOY
     from workflows.coverage import AGENT_LAB, asks, automated, declare, deviation
+    from workflows.incident import patched
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.playbook import Playbook
     from workflows.steps import agentlab_release as release
@@ -53,7 +54,7 @@ class DeploymentFailure(Playbook):
         imports = await release.deploy_check(self, "import_check")
         if policy.release.has_source_repo:
             await release.recent_changes(self, RECENT_COMMITS_DEPLOY)
-        ci_deploy = policy.release.has_ci_deploy_workflow and workflow.patched(STOP_BROKEN_DEPLOY)
+        ci_deploy = policy.release.has_ci_deploy_workflow and patched(STOP_BROKEN_DEPLOY)
         if ci_deploy:
             await release.deploy_evidence(self)
 

@@ -7,7 +7,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.http import HTTP_PROBE, HttpProbeInput
     from workflows.coverage import GENESIS, asks, automated, declare, deviation, not_applicable
-    from workflows.incident import StepFailed
+    from workflows.incident import StepFailed, patched
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.playbook import Playbook
     from workflows.steps import (
@@ -69,7 +69,7 @@ class HighErrorRate(Playbook):
         self.enter(Phase.RESPONSE)
         applied: list[str] = []
         action = "error rate recovered (no automated change)"
-        if kind in ("llm", "validation") and workflow.patched(SCENARIO_CHECKS):
+        if kind in ("llm", "validation") and patched(SCENARIO_CHECKS):
             if kind == "llm":
                 await genesis_diagnosis.llm_errors(self)
             else:
@@ -81,7 +81,7 @@ class HighErrorRate(Playbook):
             action = await self.network()
         elif kind == "resource":
             memory = await diagnostics.value(self, "memory usage", d.memory_query)
-            if workflow.patched(SCENARIO_CHECKS):
+            if patched(SCENARIO_CHECKS):
                 await genesis_diagnosis.resource_hogs(self)
             if memory is not None and memory > d.memory_restart_threshold:
                 if await recovery.restart(self, "restart (memory exhausted)"):
@@ -104,7 +104,7 @@ class HighErrorRate(Playbook):
         """Scenario B. The circuit breaker opens by itself after 5 failures and recovers
         by itself: Remedy only checks it and gives it its 60 s."""
         d = self.policy.diagnostics
-        if workflow.patched(SCENARIO_CHECKS):
+        if patched(SCENARIO_CHECKS):
             await genesis_diagnosis.connectivity(self)  # from the host, as the runbook
         for url in d.connectivity_urls:
             try:

@@ -6,6 +6,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.coverage import GENESIS, asks, automated, declare, deviation, not_applicable
+    from workflows.incident import patched
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.playbook import Playbook
     from workflows.steps import (
@@ -65,7 +66,7 @@ class HighLatencyP95(Playbook):
             return rolled_back
         slow = await self.slowest_component()
         cpu = await diagnostics.value(self, "CPU usage", d.cpu_query)
-        checks = workflow.patched(LLM_AND_MEMORY)
+        checks = patched(LLM_AND_MEMORY)
         memory = await diagnostics.value(self, "memory usage", d.memory_query) if checks else None
         disk = await diagnostics.value(self, "disk I/O utilization", d.disk_io_query)
 

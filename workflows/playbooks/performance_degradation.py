@@ -6,6 +6,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.coverage import AGENT_LAB, asks, automated, declare, deviation, not_applicable
+    from workflows.incident import patched
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.playbook import Playbook
     from workflows.steps import agentlab_diagnosis as diag
@@ -57,7 +58,7 @@ class PerformanceDegradation(Playbook):
         cpu_value = None
         if (cpu := policy.slis.get(CPU_SLI)) is not None:
             cpu_value = await diagnostics.value(self, "CPU usage", cpu.query)
-        if workflow.patched(INVESTIGATION_DECIDES):
+        if patched(INVESTIGATION_DECIDES):
             wanted = await self.investigate(exhausted, cpu_value)
             if not wanted:
                 why = "the investigation points at neither load nor repeated slow requests"

@@ -35,6 +35,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.coverage import AGENT_LAB, asks, automated, declare, deviation
+    from workflows.incident import patched
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.playbook import Playbook
     from workflows.steps import escalation, notify, phases, safety, security
@@ -55,7 +56,7 @@ class SecurityIncident(Playbook):
     @workflow.run
     @safety.escalates_when_refused  # a containment step rejected or not approved in time
     async def run(self, inp: IncidentInput) -> PlaybookResult:
-        if workflow.patched(PHASE_BUDGETS):
+        if patched(PHASE_BUDGETS):
             # The runbook's Immediate Actions 0-5, Investigation 5-60, Containment 60-120
             # minutes (inventory `agent_lab.budgets.security_incident` overrides them).
             self.clock = CLOCK
@@ -75,7 +76,7 @@ class SecurityIncident(Playbook):
         if not sec.configured:
             return await escalate(self, "no `security:` section for this service in the inventory")
 
-        if workflow.patched(ASK_AT_ONCE):
+        if patched(ASK_AT_ONCE):
             return await self.evidence_while_asking()
 
         self.enter(Phase.ASSESSMENT)  # the seed's Investigation

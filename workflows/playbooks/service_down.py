@@ -6,6 +6,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.coverage import GENESIS, asks, automated, declare, deviation, not_applicable
+    from workflows.incident import patched
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.playbook import Playbook
     from workflows.steps import escalation, notify, recovery, safety
@@ -44,13 +45,13 @@ class ServiceDown(Playbook):
             lambda: escalation.page_incident_commander(self, "service still down after 5 minutes"),
         )
         first_update = notify.status_update(self, "Active", "alert received", "restart the service")
-        if workflow.patched(NONBLOCKING_FIRST_UPDATE):
+        if patched(NONBLOCKING_FIRST_UPDATE):
             # Slack answering 429 (Retry-After) or 500 is retried for up to 5 minutes;
             # awaited here, that delayed the restart by as long. Posted alongside now.
             self.background(first_update)
         else:
             await first_update  # runs started before the patch keep their history
-        crash_reason = workflow.patched(CRASH_REASON)
+        crash_reason = patched(CRASH_REASON)
         if crash_reason:
             self.background(recovery.identify_crash_reason(self))
         else:

@@ -8,6 +8,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.http import AGENTLAB_UPSTREAM_STREAM, AgentLabProbeInput
     from workflows.contracts.mitigation import MITIGATION_APPLY, MitigationInput
     from workflows.coverage import AGENT_LAB, automated, declare, deviation, not_applicable
+    from workflows.incident import patched
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.playbook import Playbook
     from workflows.steps import agentlab_diagnosis as diag
@@ -51,9 +52,9 @@ class StreamingFailure(Playbook):
 
         self.enter(Phase.ASSESSMENT)  # Investigation
         await diag.grep(self, "stream_errors")
-        if workflow.patched(NETWORK_CHECKS):
+        if patched(NETWORK_CHECKS):
             await diag.network(self)  # "Network Connectivity": ping, mtr from the host
-        if workflow.patched(UPSTREAM_STREAM):
+        if patched(UPSTREAM_STREAM):
             await self.upstream_stream()  # "Check OpenRouter streaming endpoints"
         if not cfg.has_streaming_probe:
             return await escalate(self, "no streaming endpoint configured to verify with")

@@ -7,6 +7,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.testsuite import TestRunResult
     from workflows.coverage import GENESIS, asks, automated, declare, deviation, not_applicable
+    from workflows.incident import patched
     from workflows.models import IncidentInput, Phase, PlaybookResult
     from workflows.playbook import Playbook
     from workflows.steps import diagnostics, notify, phases, safety, sli_response, testsuite
@@ -55,7 +56,7 @@ class TestPassRateLow(Playbook):
         suite = await testsuite.run(self, "test suite run")
         if suite is None or suite.pass_rate is None:
             return await escalate(self, "the test suite could not be run or read")
-        if workflow.patched(PYTEST_VERIFICATION):
+        if patched(PYTEST_VERIFICATION):
             return await self.respond(suite)
         if suite.pass_rate < t.test_pass_rate_rollback:
             return await sli_response.roll_back_then_verify(

@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
         DeployCommandResult,
         MaintenanceInput,
     )
-    from workflows.incident import Incident
+    from workflows.incident import Incident, patched
     from workflows.models import Outcome
     from workflows.steps import safety, verify
     from workflows.steps.rollback import rollback
@@ -223,7 +223,7 @@ async def _ci_rollback(inc: Incident, reason: str, until: timedelta | None) -> b
     outcome: Outcome = "skipped" if res.dry_run else "ok" if res.accepted else "failed"
     how = res.detail or f"HTTP {res.status_code}"
     inc.record(step, outcome, f"{res.workflow} on {res.repo}@{res.ref}: {how}")
-    if res.accepted and until is not None and workflow.patched(CI_ROLLBACK_WAIT):
+    if res.accepted and until is not None and patched(CI_ROLLBACK_WAIT):
         return await _ci_run_concluded(inc, key, until)
     return res.accepted or res.dry_run
 

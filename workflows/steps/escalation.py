@@ -8,7 +8,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.notify import PAGERDUTY_EVENT, PagerDutyInput
-    from workflows.incident import Incident
+    from workflows.incident import Incident, patched
     from workflows.steps import notify, paging
 
 # workflow.patched id: Triage runs started before it page on their own run's key.
@@ -44,7 +44,7 @@ async def page_incident_commander(inc: Incident, why: str) -> None:
         return
     inc.paged = True  # set first: a concurrent deadline must not page twice
     summary = f"[{inc.severity.value}] {inc.incident_id}: {why}"
-    if isinstance(inc, CoalescedPages) and workflow.patched(COALESCED_PAGES):
+    if isinstance(inc, CoalescedPages) and patched(COALESCED_PAGES):
         await _coalesced_page(inc, summary)
         return
     await notify.pagerduty(inc, "trigger", summary)
@@ -74,6 +74,7 @@ async def _coalesced_page(inc: Incident, summary: str) -> None:
 async def hand_over(inc: Incident, why: str) -> None:
     """Automation has done what the runbook allows; a person takes it from here."""
     inc.record("escalated to a human", "info", why)
+    inc.handed_over_at = workflow.now()
     await page_incident_commander(inc, why)
     await notify.status_update(
         inc,

@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
         SlackMessageInput,
         UserNoticeInput,
     )
-    from workflows.incident import Incident
+    from workflows.incident import Incident, patched
     from workflows.steps import communications
 
 # workflow.patched id: the user-facing notice to a status page. Asked only when the
@@ -56,7 +56,7 @@ async def status_update(
         next_steps=next_steps,
         run_key=inc.run_key,
         approvals=sorted(inc.pending_approvals),
-        acknowledge=not inc.acknowledged_by and not inc.finished,
+        acknowledge=(not inc.acknowledged_by or inc.awaits_owner) and not inc.finished,
         next_update=communications.next_update(
             workflow.now(), _due(inc), closed=status == "Resolved" or inc.finished
         ),
@@ -124,7 +124,7 @@ async def user_notice(inc: Incident, state: str) -> None:
         return
     if any(e.step == step and e.outcome == "ok" for e in inc.timeline):
         return  # published already in this run (a second Resolved post)
-    if not workflow.patched(USER_NOTICE_PATCH):
+    if not patched(USER_NOTICE_PATCH):
         return
     resolved = state == "resolved"
     now = workflow.now()

@@ -19,7 +19,8 @@ with workflow.unsafe.imports_passed_through():
         ServiceCommandInput,
         ServiceCommandResult,
     )
-    from workflows.incident import Incident, StepFailed
+    from workflows.incident import Incident, StepFailed, lean
+    from workflows.policies import STATUS_CHECK
     from workflows.steps import notify, safety
     from workflows.steps.rollback import rollback
 
@@ -64,6 +65,7 @@ async def is_active(inc: Incident, step: str = "check active") -> bool:
         step,
         SERVICE_RUN,
         ServiceCommandInput(service=inc.service, command=CommandKind.STATUS),
+        policy=STATUS_CHECK if lean() else None,
     )
     if res is None:
         return False

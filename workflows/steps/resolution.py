@@ -9,7 +9,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.records import INCIDENT_LOG, IncidentLogInput
-    from workflows.incident import Incident
+    from workflows.incident import Incident, lean, patched
     from workflows.models import Phase, PlaybookResult, Resolution
     from workflows.steps import escalation, followups, notify, paging, postincident
 
@@ -33,14 +33,14 @@ async def escalate(inc: Incident, why: str) -> PlaybookResult:
     A flapping incident ignores resolutions: closing on each one would let the next
     re-fire start (and page for) yet another incident -- a notification storm."""
     await escalation.hand_over(inc, why)
-    if workflow.patched(ESCALATION_LOG_LINE):
+    if patched(ESCALATION_LOG_LINE):
         # The incident log says how every incident ended, escalations included.
         await _log_line(inc, why, escalated=True)
     # Patched: flapping incidents that escalated before this change closed on resolution.
-    hold = inc.flapping and workflow.patched(FLAPPING_HOLDS_OPEN)
+    hold = inc.flapping and patched(FLAPPING_HOLDS_OPEN)
     try:
         await workflow.wait_condition(
-            lambda: bool(inc.acknowledged_by) or (not inc.alert_firing and not hold),
+            lambda: not inc.awaits_owner or (not inc.alert_firing and not hold),
             timeout=HOLD_OPEN,
         )
     except TimeoutError:
@@ -56,6 +56,10 @@ async def close(inc: Incident, outcome: Resolution, action: str) -> PlaybookResu
     todo = followups.record(inc)
     if outcome != "escalated":
         await _log_line(inc, action, escalated=False)
+        if lean():
+            # Background posts (the first update, the crash reason) go out before
+            # "Resolved": with the lookups local, a quick close would overtake them.
+            await inc.settle_background()
         await notify.status_update(inc, "Resolved", action, followups.slack_line(todo))
         if inc.people and inc.paged_levels:
             await paging.resolve(inc, f"resolved via {action}")  # each level's incident
@@ -63,7 +67,7 @@ async def close(inc: Incident, outcome: Resolution, action: str) -> PlaybookResu
             await notify.pagerduty(inc, "resolve", f"resolved via {action}")
     await inc.settle_background()
     # P0/P1: the post-mortem draft and checklist, from the timeline as it now stands.
-    if workflow.patched(POST_INCIDENT_REPORT):
+    if patched(POST_INCIDENT_REPORT):
         await postincident.write(inc, outcome, action)
     inc.record("incident closed", "info", outcome)
     inc._show()

@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
         CommandKind,
         ServiceCommandInput,
     )
-    from workflows.incident import Incident, Steps
+    from workflows.incident import Incident, Steps, patched
     from workflows.models import Phase, RollbackInput, RollbackResult
     from workflows.policies import DIAGNOSTIC, ROLLBACK_WORKFLOW_TIMEOUT, SIDE_EFFECT
     from workflows.steps import safety
@@ -49,7 +49,7 @@ class Rollback(Steps):
     @workflow.run
     async def run(self, inp: RollbackInput) -> RollbackResult:
         self.phase = Phase.RESPONSE
-        if workflow.info().parent is None and workflow.patched(ROLLBACK_CHILD_ONLY):
+        if workflow.info().parent is None and patched(ROLLBACK_CHILD_ONLY):
             # Started by hand (`temporal workflow start --type Rollback`), it would skip
             # the incident's approvals and the blast-radius governor: refused, nothing run.
             raise ApplicationError(

@@ -26,7 +26,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.safety import GOVERNOR_PERMIT, Decision, PermitDecision, PermitRequest
-    from workflows.incident import Incident, StepFailed
+    from workflows.incident import Incident, StepFailed, patched
     from workflows.models import IncidentInput, PlaybookResult
     from workflows.steps import notify
     from workflows.steps.resolution import escalate
@@ -66,7 +66,7 @@ def escalates_when_refused(
 
 async def clear(inc: Incident, kind: str, what: str) -> None:
     """Return when `kind` (restart, rollback, mitigation) may go ahead; else NotApproved."""
-    if not workflow.patched(SAFETY_POLICY):
+    if not patched(SAFETY_POLICY):
         return
     safety = inc.policy.safety
     if safety.dry_run:
@@ -77,7 +77,7 @@ async def clear(inc: Incident, kind: str, what: str) -> None:
         await wait_for_approval(inc, kind, what)
     service_governor = kind in GOVERNED and safety.governor
     fleet = safety.governor if safety.fleet is None else safety.fleet
-    if workflow.patched(FLEET_HOLD) and fleet:
+    if patched(FLEET_HOLD) and fleet:
         await _permit(inc, kind, what, service_governor=service_governor, fleet=True)
     elif service_governor:
         await _permit(inc, kind, what)  # before the fleet guard, or this service outside it

@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
         DataAssessmentInput,
         EvidenceInput,
     )
-    from workflows.incident import Incident
+    from workflows.incident import Incident, patched
     from workflows.steps import safety
 
 CONTAINMENT = "containment: "  # approval step names: "containment: <inventory name>"
@@ -118,7 +118,7 @@ async def contain(inc: Incident, names: list[str], asked: datetime | None = None
     run each as its approval arrives. Returns the name of a step that failed, or None.
     Raises NotApproved on a rejection or timeout."""
     steps = _steps(inc, names)
-    if inc.policy.safety.dry_run and workflow.patched(DRY_RUN_CONTAINMENT):
+    if inc.policy.safety.dry_run and patched(DRY_RUN_CONTAINMENT):
         # As safety.clear: a dry run says what it would ask and asks nobody (nothing
         # would run anyway), then shows each step as the activity describes it.
         for step, what in steps.items():
@@ -130,7 +130,9 @@ async def contain(inc: Incident, names: list[str], asked: datetime | None = None
     waiting = list(steps)
     while waiting:
         answered = await safety.answers(inc, waiting, deadline, until_first=True)
-        for step, d in answered.items():
+        # In the order the answers came (inc.decisions keeps it): approvals given while
+        # the snapshot was still running run in approval order, as if given one by one.
+        for step, d in sorted(answered.items(), key=lambda kv: list(inc.decisions).index(kv[0])):
             waiting.remove(step)
             if not d.approved:
                 for other in waiting:  # withdrawn: nothing else runs after a "no"
