@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from temporalio import workflow
 
@@ -90,12 +91,11 @@ async def roll_back(inc: Incident, applied: list[str], why: str) -> bool:
     return (await rollback(inc, why)).succeeded
 
 
-async def verify_or_roll_back(
-    inc: Incident, g: Goal | None, action: str, applied: list[str], *, rolled_back: bool = False
-) -> PlaybookResult:
+def give_up_at(inc: Incident, rolled_back: bool) -> datetime:
+    """The runbooks' "rollback if unresolved after 30 min": counted from detection, or
+    from the rollback when it already happened (then a person takes over). Armed as a
+    deadline so the timeline shows it; the caller checks it between its windows."""
     waits = inc.policy.waits
-    if g is None:
-        return await escalate(inc, "no SLI configured to verify the fix (fail safe)")
 
     async def noted() -> None:  # the deadline is checked between windows; this records it
         return None
@@ -106,6 +106,17 @@ async def verify_or_roll_back(
     else:
         give_up = inc.detected_at + waits.rollback_after
         inc.escalate_after(waits.rollback_after, "roll back if unresolved", noted)
+    return give_up
+
+
+async def verify_or_roll_back(
+    inc: Incident, g: Goal | None, action: str, applied: list[str], *, rolled_back: bool = False
+) -> PlaybookResult:
+    waits = inc.policy.waits
+    if g is None:
+        return await escalate(inc, "no SLI configured to verify the fix (fail safe)")
+
+    give_up = give_up_at(inc, rolled_back)
     inc.enter(Phase.VERIFICATION)
     while True:
         res = await verify.sustained(inc, g.slo, waits.verify_window, waits.verify_interval)

@@ -180,15 +180,7 @@ async def verify_or_roll_back(
     t, waits = inc.policy.thresholds, inc.policy.waits
     slo, floor = t.test_pass_rate_slo, t.test_pass_rate_rollback
 
-    async def noted() -> None:  # the deadline is checked between attempts; this records it
-        return None
-
-    if rolled_back:
-        give_up = workflow.now() + waits.rollback_after
-        inc.escalate_after(give_up - inc.detected_at, "hand over if unresolved", noted)
-    else:
-        give_up = inc.detected_at + waits.rollback_after
-        inc.escalate_after(waits.rollback_after, "roll back if unresolved", noted)
+    give_up = sli_response.give_up_at(inc, rolled_back)
     inc.enter(Phase.VERIFICATION)
     while True:
         held, rate = await sustained(inc, slo)
