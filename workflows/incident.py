@@ -274,6 +274,7 @@ class Incident(Steps):
         self.handed_over_at: datetime | None = None  # steps/escalation.hand_over
         self.paged = False
         self.paged_levels: list[str] = []  # paging levels paged this run, in order
+        self.slack_posts_started = 0  # steps/notify: the first post routes to `alerts`
         self.people = False  # PEOPLE_IN_THE_LOOP taken (set at detection)
         # Steps waiting for a human's `approve`/`reject` (workflows/steps/safety.py) ->
         # what each would do, and the answers: only a wait in progress can be answered,

@@ -39,7 +39,10 @@ async def status_update(
     """The Agent Lab 'Incident Status Update' template, posted to Slack: to the channel
     its purpose routes to, and for the first post and the Resolved one of a P0/P1
     incident, the user-facing notice to the status page."""
-    first = _first_post(inc) or status == "Active"
+    # Counted when the post *starts*: a playbook posts its opening update in the
+    # background, and a second post can start before the first one's activity answered.
+    inc.slack_posts_started += 1
+    first = inc.slack_posts_started == 1 or status == "Active"
     purpose: Purpose = first_post_purpose(inc.severity.value) if first else "incidents"
     comm = inc.policy.communication if inc.has_policy else None
     issue = comm.issue_link(**_issue_fields(inc)) if comm else None
@@ -60,7 +63,7 @@ async def status_update(
         next_update=communications.next_update(
             workflow.now(), _due(inc), closed=status == "Resolved" or inc.finished
         ),
-        on_call=communications.on_call(inc.acknowledged_by, getattr(inc, "paged_levels", [])),
+        on_call=communications.on_call(inc.acknowledged_by, inc.paged_levels),
         issue=issue or "none configured",
         purpose=purpose,
         webhook_env=comm.slack.env_for(purpose) if comm else None,
@@ -72,16 +75,6 @@ async def status_update(
         await user_notice(inc, "resolved")
     elif first:
         await user_notice(inc, "investigating")
-
-
-def _first_post(inc: Incident) -> bool:
-    """True for the incident's first status update. Counted when the post *starts*, on
-    the incident object: a playbook posts its opening update in the background, and a
-    second post can start before the first one's activity answered (the timeline
-    would still show none). Workflow state only, never history."""
-    started: list[bool] = vars(inc).setdefault("_slack_posts_started", [])
-    started.append(True)
-    return len(started) == 1
 
 
 def _issue_fields(inc: Incident) -> dict[str, str]:

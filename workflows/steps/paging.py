@@ -14,6 +14,8 @@ run's key, so a re-page or a later escalation of the same run updates that incid
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -122,6 +124,6 @@ async def resolve(inc: Incident, why: str) -> None:
             await event(inc, level, "resolve", why)
 
 
-def _human(window: object) -> str:
-    secs = int(getattr(window, "total_seconds", lambda: 0)())
+def _human(window: timedelta) -> str:
+    secs = int(window.total_seconds())
     return f"{secs // 60} min" if secs % 60 == 0 else f"{secs} s"
