@@ -11,24 +11,43 @@ The fleet is asked first: an action held by a storm must not use up the service'
 permit while it waits. A fleet grant the service's governor then refuses stays counted
 (the over-limit approval asks again with the same key, which the fleet answers "already
 granted"): the budget errs towards fewer automated actions.
+
+The fleet guard is one workflow for the whole deployment, so its questions are batched
+(PermitBatcher): every permit this worker process has waiting goes in one `permits`
+update. Why: the server admits at most 10 in-flight updates per workflow
+(history.maxInFlightUpdates) and each update costs the guard a workflow task; with one
+update per permit, 200 incidents restarting at once queued behind each other until
+their activities timed out and the incidents escalated instead of restarting
+(bench/ha.py, issue 19). The per-service governors see one incident each and are asked
+directly.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+
 from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.errors import app_error
 from workflows.contracts.safety import (
     GOVERNOR_PERMIT,
     FleetInput,
+    FleetPermitBatch,
     FleetPermitRequest,
     GovernorInput,
     PermitDecision,
     PermitRequest,
     fleet_guard_id,
 )
+
+log = logging.getLogger("remedy.governor")
 
 
 def governor_id(service: str) -> str:
@@ -54,22 +73,154 @@ async def _update(
         raise app_error("GovernorRefused", f"{wid}: {err.cause or err}") from err
 
 
+@dataclass
+class _Ask:
+    req: PermitRequest
+    budget: int
+    answer: asyncio.Future[PermitDecision]
+
+
+@dataclass
+class PermitBatcher:
+    """One worker process's questions to one fleet guard, coalesced.
+
+    A question waits at most `linger_s` for others to join it, then goes with up to
+    `max_batch` others in one `permits` update; at most `max_in_flight` updates are out
+    at once per process (the server admits 10 per workflow, shared by every worker). An
+    update the server turns away for that limit is sent again after a short random
+    pause, until `patience_s`; any other failure fails every question of the batch, and
+    each activity's own retry asks again with the same key (the guard answers "already
+    granted" to a key it granted). A question whose activity was cancelled before its
+    batch went out is left out of it."""
+
+    linger_s: float = 0.02
+    max_batch: int = 100
+    max_in_flight: int = 2
+    patience_s: float = 20.0
+    # Counters, for the benchmark and tests.
+    batches: int = 0
+    asked: int = 0
+    turned_away: int = 0
+    _pending: list[_Ask] = field(default_factory=list)
+    _runner: asyncio.Task[None] | None = None
+    _sending: set[asyncio.Task[None]] = field(default_factory=set)
+    _slots: asyncio.Semaphore | None = None
+
+    async def ask(
+        self, client: Client, wid: str, task_queue: str, req: PermitRequest, budget: int
+    ) -> PermitDecision:
+        """The guard's answer to `req` (starting the guard on `task_queue` if need be)."""
+        loop = asyncio.get_running_loop()
+        ask = _Ask(req, budget, loop.create_future())
+        self._pending.append(ask)
+        if self._runner is None or self._runner.done() or self._runner.get_loop() is not loop:
+            self._slots = asyncio.Semaphore(self.max_in_flight)
+            self._runner = loop.create_task(self._run(client, wid, task_queue))
+        return await ask.answer
+
+    async def _run(self, client: Client, wid: str, task_queue: str) -> None:
+        # Ends as soon as nothing waits (no await between the check and the end, so a
+        # question asked later starts a new runner); batches out keep their slot.
+        assert self._slots is not None
+        while self._pending:
+            await asyncio.sleep(self.linger_s)  # let the questions asked together gather
+            await self._slots.acquire()
+            batch = [a for a in self._pending[: self.max_batch] if not a.answer.done()]
+            del self._pending[: self.max_batch]
+            if not batch:
+                self._slots.release()
+                continue
+            t = asyncio.get_running_loop().create_task(self._send(client, wid, task_queue, batch))
+            self._sending.add(t)
+            t.add_done_callback(self._sending.discard)
+
+    async def _send(self, client: Client, wid: str, task_queue: str, batch: list[_Ask]) -> None:
+        assert self._slots is not None
+        try:
+            decisions = await self._update(client, wid, task_queue, batch)
+        except BaseException as err:  # every question of the batch gets the failure
+            for a in batch:
+                if not a.answer.done():
+                    a.answer.set_exception(err)
+            if isinstance(err, asyncio.CancelledError):
+                raise
+        else:
+            for a, d in zip(batch, decisions, strict=True):
+                if not a.answer.done():
+                    a.answer.set_result(d)
+        finally:
+            self._slots.release()
+
+    async def _update(
+        self, client: Client, wid: str, task_queue: str, batch: list[_Ask]
+    ) -> list[PermitDecision]:
+        budget = batch[-1].budget  # one per worker process (its setting); the latest wins
+        try:
+            await client.start_workflow("FleetGuard", FleetInput(), id=wid, task_queue=task_queue)
+        except WorkflowAlreadyStartedError:
+            pass  # the usual case
+        self.batches += 1
+        self.asked += len(batch)
+        arg = FleetPermitBatch(requests=[a.req for a in batch], budget=budget)
+        handle = client.get_workflow_handle(wid)
+        give_up = time.monotonic() + self.patience_s
+        while True:
+            try:
+                return await handle.execute_update("permits", arg, result_type=list[PermitDecision])
+            except RPCError as err:
+                if err.status != RPCStatusCode.RESOURCE_EXHAUSTED or time.monotonic() > give_up:
+                    raise
+                self.turned_away += 1
+                await asyncio.sleep(random.uniform(0.05, 0.5))
+            except WorkflowUpdateFailedError as err:
+                # A guard whose worker predates `permits` (a rolling upgrade): one
+                # `permit` update each, as before.
+                log.info("%s: batch refused (%s); asking one by one", wid, err.cause or err)
+                return [
+                    await _ask_one(client, wid, FleetPermitRequest(request=a.req, budget=budget))
+                    for a in batch
+                ]
+
+
+async def _ask_one(client: Client, wid: str, update: FleetPermitRequest) -> PermitDecision:
+    try:
+        return await client.get_workflow_handle(wid).execute_update(
+            "permit", update, result_type=PermitDecision
+        )
+    except WorkflowUpdateFailedError as err:
+        raise app_error("GovernorRefused", f"{wid}: {err.cause or err}") from err
+
+
 class GovernorActivities:
     def __init__(self, fleet_actions_per_hour: int = 30) -> None:
         self.fleet_budget = fleet_actions_per_hour
+        # One batcher per (event loop, guard): a worker process runs one loop; tests may
+        # run several in turn.
+        self._batchers: dict[tuple[int, str], PermitBatcher] = {}
+
+    def batcher(self, wid: str) -> PermitBatcher:
+        key = (id(asyncio.get_running_loop()), wid)
+        if key not in self._batchers:
+            self._batchers[key] = PermitBatcher()
+        return self._batchers[key]
 
     @activity.defn(name=GOVERNOR_PERMIT.name)
     async def permit(self, req: PermitRequest) -> PermitDecision:
+        # The server gives up on this attempt at its start-to-close timeout, but nothing
+        # tells the worker (no heartbeat here), so without our own bound an attempt
+        # waiting on a swamped guard would hold an activity slot long after its retry
+        # was scheduled. Give up a little before the server does.
+        limit = activity.info().start_to_close_timeout
+        async with asyncio.timeout(max(limit.total_seconds() - 1, 1) if limit else None):
+            return await self._permit(req)
+
+    async def _permit(self, req: PermitRequest) -> PermitDecision:
         client = activity.client()
         fleet: PermitDecision | None = None
         if req.fleet:
-            fleet = await _update(
-                client,
-                "FleetGuard",
-                fleet_guard_id(activity.info().task_queue),
-                FleetInput(),
-                FleetPermitRequest(request=req, budget=self.fleet_budget),
-            )
+            tq = activity.info().task_queue
+            wid = fleet_guard_id(tq)
+            fleet = await self.batcher(wid).ask(client, wid, tq, req, self.fleet_budget)
             if not fleet.granted or not req.service_governor:
                 return fleet
         d = await _update(

@@ -45,13 +45,16 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.safety import (
         FLEET_BUDGET,
         FleetInput,
+        FleetPermitBatch,
         FleetPermitRequest,
         FleetStatus,
         Grant,
         HeldAction,
         Opening,
         OpeningSignal,
+        OpeningsSignal,
         PermitDecision,
+        PermitRequest,
         ReleaseRequest,
         StormInput,
         StormState,
@@ -132,8 +135,19 @@ class FleetGuard:
     def incident_opened(self, sig: OpeningSignal) -> None:
         self.events += 1
         self.thresholds = sig.thresholds
+        self._opened(sig.opening)
+
+    @workflow.signal(name="openings")
+    def openings_batch(self, sig: OpeningsSignal) -> None:
+        """What one bridge started within its batch window, in the order it started them."""
+        self.events += 1
+        self.thresholds = sig.thresholds
+        for o in sig.openings:
+            self._opened(o)
+
+    def _opened(self, opening: Opening) -> None:
         # The guard's clock, not the bridge's: one clock for both bridges of a pair.
-        o = sig.opening.model_copy(update={"at": workflow.now()})
+        o = opening.model_copy(update={"at": workflow.now()})
         key = (o.incident_id, o.run_id)
         if key in self._seen:
             return  # the other bridge of the pair reported the same start
@@ -164,14 +178,24 @@ class FleetGuard:
     @workflow.update(name="permit")
     def permit(self, ask: FleetPermitRequest) -> PermitDecision:
         self.events += 1
-        req, now = ask.request, workflow.now()
-        self.budget = ask.budget
+        return self._decide(ask.request, ask.budget)
+
+    @workflow.update(name="permits")
+    def permits(self, batch: FleetPermitBatch) -> list[PermitDecision]:
+        """One worker's waiting questions at once, decided in the order asked: the same
+        answers as one `permit` update each, for one update's worth of server work."""
+        self.events += 1
+        return [self._decide(req, batch.budget) for req in batch.requests]
+
+    def _decide(self, req: PermitRequest, budget: int) -> PermitDecision:
+        now = workflow.now()
+        self.budget = budget
         live = self._live(now)
         held_key = f"{req.incident_id}:{req.kind}"
         if any(g.key == req.key for g in live):  # a retried activity: same answer
             self.held.pop(held_key, None)
             return PermitDecision(
-                granted=True, used=len(live), limit=ask.budget, detail="fleet: already granted"
+                granted=True, used=len(live), limit=budget, detail="fleet: already granted"
             )
         holder: str | None = None
         detail = ""
@@ -185,10 +209,10 @@ class FleetGuard:
                 f"held by {holder}: {self.storm.incidents} new incidents since "
                 f"{self.storm.opened_at:%H:%M:%S} UTC; {release_hint(holder)}"
             )
-        elif len(live) >= ask.budget:
+        elif len(live) >= budget:
             holder = FLEET_BUDGET
             free_at = min(g.at for g in live) + BUDGET_WINDOW if live else None
-            detail = f"fleet budget of {ask.budget} automated actions per hour spent" + (
+            detail = f"fleet budget of {budget} automated actions per hour spent" + (
                 f"; next free at {free_at:%H:%M:%S} UTC" if free_at else ""
             )
         if holder is not None:
@@ -204,7 +228,7 @@ class FleetGuard:
             return PermitDecision(
                 granted=False,
                 used=len(live),
-                limit=ask.budget,
+                limit=budget,
                 next_free_at=free_at,
                 detail=detail,
                 held_by=holder,
@@ -223,8 +247,8 @@ class FleetGuard:
         return PermitDecision(
             granted=True,
             used=len(live),
-            limit=ask.budget,
-            detail=f"fleet {len(live)} of {ask.budget} this hour"
+            limit=budget,
+            detail=f"fleet {len(live)} of {budget} this hour"
             + (through if req.fleet_approved_by else ""),
         )
 

@@ -20,12 +20,13 @@ from datetime import datetime, timedelta
 
 import pytest
 import pytest_asyncio
-from temporalio import activity
+from temporalio import activity, workflow
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.governor import PermitBatcher
 from bridge.storm import StormReporter
 from tests.workflows.fakes import World
 from workflows.contracts.notify import (
@@ -77,6 +78,17 @@ class Notifier:
         return [slack, pagerduty]
 
 
+def permit_request(incident: str, **kw: object) -> PermitRequest:
+    return PermitRequest(
+        service="svc",
+        incident_id=incident,
+        kind="restart",
+        key=f"{incident}:restart:1",
+        max_per_hour=3,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
 @dataclass
 class Fleet:
     env: WorkflowEnvironment
@@ -84,6 +96,7 @@ class Fleet:
     notifier: Notifier
     reporter: StormReporter
     n: int = 0
+    batcher: PermitBatcher = field(default_factory=PermitBatcher)
 
     @property
     def guard(self) -> WorkflowHandle:
@@ -105,20 +118,21 @@ class Fleet:
         return st
 
     async def permit(self, incident: str, budget: int = 30, **kw: object) -> PermitDecision:
-        req = PermitRequest(
-            service="svc",
-            incident_id=incident,
-            kind="restart",
-            key=f"{incident}:restart:1",
-            max_per_hour=3,
-            **kw,  # type: ignore[arg-type]
+        # As the permit activity asks: through the worker process's batcher.
+        wid = fleet_guard_id(self.tq)
+        return await self.batcher.ask(
+            self.env.client, wid, self.tq, permit_request(incident, **kw), budget
         )
-        with contextlib.suppress(WorkflowAlreadyStartedError):  # as the permit activity
+
+    async def permit_one(self, incident: str, budget: int = 30) -> PermitDecision:
+        """The single `permit` update, as activities from before the batch asked."""
+        with contextlib.suppress(WorkflowAlreadyStartedError):
             await self.env.client.start_workflow(
                 "FleetGuard", FleetInput(), id=fleet_guard_id(self.tq), task_queue=self.tq
             )
+        req = FleetPermitRequest(request=permit_request(incident), budget=budget)
         d: PermitDecision = await self.guard.execute_update(
-            "permit", FleetPermitRequest(request=req, budget=budget), result_type=PermitDecision
+            "permit", req, result_type=PermitDecision
         )
         return d
 
@@ -227,6 +241,36 @@ async def test_the_same_opening_from_both_bridges_counts_once(fleet: Fleet) -> N
     assert (await fleet.status()).storm is None
 
 
+async def test_a_burst_of_openings_is_reported_in_few_signals(fleet: Fleet) -> None:
+    """25 incidents a bridge starts at once: reported together (one or two signals,
+    not 25), every one counted: the storm opens at the 21st and counts all 25."""
+    alert = Alert(alertname="Burst", service="svc")
+    await asyncio.gather(
+        *(
+            fleet.reporter.opened(fleet.env.client, f"incident:B{i}:svc", f"r{i}", "Triage", alert)
+            for i in range(25)
+        )
+    )
+    assert fleet.reporter.reported == 25 and fleet.reporter.failed == 0
+    assert 1 <= fleet.reporter.signals <= 2, fleet.reporter.signals
+    st = await fleet.status()
+    assert st.storm is not None and st.storm.incidents == 25
+    n = fleet.notifier  # let the storm's page and post finish before the worker stops
+    await fleet.settled(lambda: bool(n.pages) and bool(n.slack), "the storm paged and posted")
+    assert len(n.pages) == 1 and "21 new incidents" in n.pages[0].summary
+    # ...and the 4 after the 21st reach the storm's timeline (a signal still in flight
+    # when the worker stops would hold the time-skipping server's clock).
+    storm = fleet.env.client.get_workflow_handle(st.storm.storm_id, result_type=StormStatus)
+    for _ in range(100):
+        sst = await storm.query("status", result_type=StormStatus)
+        if sst.later_total == 4:
+            break
+        await asyncio.sleep(0.05)
+    assert sst.later_total == 4
+    await fleet.guard.execute_update("release", ReleaseRequest(by="alice"), result_type=FleetStatus)
+    assert (await storm.result()).released is not None
+
+
 async def test_fleet_budget_refuses_the_next_action_in_the_hour(fleet: Fleet) -> None:
     budget = 3
     for i in range(budget):
@@ -244,6 +288,74 @@ async def test_fleet_budget_refuses_the_next_action_in_the_hour(fleet: Fleet) ->
         assert (await fleet.permit(f"i{i}", budget)).granted
     through = await fleet.permit("i6", budget, fleet_approved_by="carol")
     assert through.granted and "carol" in through.detail
+
+
+async def test_fifty_asking_at_once_go_in_few_updates_and_count_exactly(fleet: Fleet) -> None:
+    """Fifty incidents of one worker process ask at once (an alert storm the breaker let
+    through): a few `permits` updates, not fifty; the budget of 20 grants exactly the
+    first 20 asked and holds the other 30. The second time (their activities retried,
+    the same keys): the same answers, nothing counted twice."""
+    budget = 20
+    got = await asyncio.gather(*(fleet.permit(f"c{i:02}", budget) for i in range(50)))
+    assert [d.granted for d in got] == [True] * 20 + [False] * 30
+    assert sorted(d.used for d in got[:20]) == list(range(1, 21))
+    assert {d.held_by for d in got[20:]} == {FLEET_BUDGET}
+    assert fleet.batcher.asked == 50
+    assert 1 <= fleet.batcher.batches <= 3, fleet.batcher.batches
+    updates = [
+        e
+        async for e in fleet.guard.fetch_history_events()
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
+    assert len(updates) == fleet.batcher.batches
+    again = await asyncio.gather(*(fleet.permit(f"c{i:02}", budget) for i in range(50)))
+    assert [d.granted for d in again] == [True] * 20 + [False] * 30
+    assert {d.detail for d in again[:20]} == {"fleet: already granted"}
+    st = await fleet.status()
+    assert len(st.grants) == 20 and len(st.held) == 30
+
+
+async def test_the_single_permit_update_still_answers(fleet: Fleet) -> None:
+    """Activities from before the batch (a rolling upgrade) ask one `permit` update
+    each; both kinds share one count."""
+    assert (await fleet.permit_one("old", budget=2)).granted
+    assert (await fleet.permit("new", budget=2)).granted
+    assert (await fleet.permit("old", budget=2)).detail == "fleet: already granted"
+    over = await fleet.permit_one("third", budget=2)
+    assert not over.granted and over.held_by == FLEET_BUDGET
+
+
+@workflow.defn(name="FleetGuard", sandboxed=False)
+class GuardBeforeBatches:
+    """A guard run by a worker from before `permits` (a rolling upgrade): `permit` only."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    @workflow.run
+    async def run(self, inp: FleetInput) -> None:
+        await workflow.wait_condition(lambda: False)
+
+    @workflow.update(name="permit")
+    def permit(self, ask: FleetPermitRequest) -> PermitDecision:
+        self.asked.append(ask.request.incident_id)
+        return PermitDecision(granted=True, used=len(self.asked), limit=ask.budget)
+
+
+async def test_a_guard_from_before_batches_is_asked_one_by_one(
+    time_env: WorkflowEnvironment,
+) -> None:
+    tq = f"old-fleet-{uuid.uuid4().hex[:8]}"
+    batcher = PermitBatcher()
+    async with Worker(time_env.client, task_queue=tq, workflows=[GuardBeforeBatches]):
+        got = await asyncio.gather(
+            *(
+                batcher.ask(time_env.client, fleet_guard_id(tq), tq, permit_request(f"o{i}"), 30)
+                for i in range(3)
+            )
+        )
+    assert [d.granted for d in got] == [True] * 3
+    assert sorted(d.used for d in got) == [1, 2, 3]  # three single updates
 
 
 # ------------------------------------------------------------------ a held incident

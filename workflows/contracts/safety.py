@@ -186,11 +186,29 @@ class OpeningSignal(BaseModel):
     thresholds: StormThresholds = Field(default_factory=StormThresholds)
 
 
+class OpeningsSignal(BaseModel):
+    """Several openings in one signal: what one bridge started within its batch window
+    (bridge/storm.py). One signal and one workflow task on the guard, however many."""
+
+    openings: list[Opening] = Field(min_length=1)
+    thresholds: StormThresholds = Field(default_factory=StormThresholds)
+
+
 class FleetPermitRequest(BaseModel):
     """The permit activity's question to the fleet guard: `budget` automated actions per
     rolling hour fleet-wide (the worker's setting)."""
 
     request: PermitRequest
+    budget: int = Field(ge=0)
+
+
+class FleetPermitBatch(BaseModel):
+    """Every permit question one worker process has waiting, asked in one update
+    (activities/governor.PermitBatcher): decided in order, answered in order. One update
+    per batch keeps the guard under the server's in-flight update limit (10 per
+    workflow by default) however many incidents act at once."""
+
+    requests: list[PermitRequest] = Field(min_length=1)
     budget: int = Field(ge=0)
 
 
