@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError, RPCStatusCode, ServiceClient
 
 from activities.errors import app_error
 from workflows.contracts.safety import (
@@ -197,6 +197,7 @@ class GovernorActivities:
         # One batcher per (event loop, guard): a worker process runs one loop; tests may
         # run several in turn.
         self._batchers: dict[tuple[int, str], PermitBatcher] = {}
+        self._clients: dict[int, asyncio.Task[Client]] = {}
 
     def batcher(self, wid: str) -> PermitBatcher:
         key = (id(asyncio.get_running_loop()), wid)
@@ -214,8 +215,30 @@ class GovernorActivities:
         async with asyncio.timeout(max(limit.total_seconds() - 1, 1) if limit else None):
             return await self._permit(req)
 
+    async def own_client(self) -> Client:
+        """The worker's client settings on a connection of the governor's own. Why: an
+        update is a long poll, answered only once the governor's workflow task has run,
+        and that task is polled by this same worker. On the worker's own connection, a
+        few hundred permits waiting at once held the HTTP/2 streams the worker's task
+        polls need: nothing was polled, every permit timed out and the workers sat idle
+        (bench/ha.py, 200 alerts, issue 19)."""
+        loop = asyncio.get_running_loop()
+        key = id(loop)
+        t = self._clients.get(key)
+        failed = t is not None and t.done() and (t.cancelled() or t.exception() is not None)
+        if t is None or failed or t.get_loop() is not loop:  # connect, or again after a failure
+            base = activity.client()
+
+            async def connect() -> Client:
+                cfg = base.config()
+                cfg["service_client"] = await ServiceClient.connect(base.service_client.config)
+                return Client(**cfg)
+
+            self._clients[key] = loop.create_task(connect())
+        return await asyncio.shield(self._clients[key])
+
     async def _permit(self, req: PermitRequest) -> PermitDecision:
-        client = activity.client()
+        client = await self.own_client()
         fleet: PermitDecision | None = None
         if req.fleet:
             tq = activity.info().task_queue

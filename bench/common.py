@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -117,6 +118,7 @@ class Stack:
         self.keep = keep
         self.server = DevServer(self.dir / "temporal", port=free_port(), ui_port=free_port())
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.ready: dict[str, threading.Event] = {}
         self.bridge_url = ""
         self.inventory = self.dir / "inventory.yaml"
         self.env: dict[str, str] = {}
@@ -156,6 +158,23 @@ class Stack:
             start_new_session=True,
         )
         self.procs[name] = proc
+        # Read stdout for good, into the log: the SDK core writes its warnings there
+        # (e.g. TMPRL1104 "workflow task duration exceeded 5 seconds", plentiful under
+        # load), and once an unread pipe is full (64 KiB) the core's writing thread
+        # blocks and the whole worker stops polling. That, not the server, was the stall
+        # of every earlier 200-alert bench.ha run and the tail of bench.latency.
+        ready = threading.Event()
+        self.ready[name] = ready
+
+        def drain() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if b"READY" in line:
+                    ready.set()
+                log.write(line)
+                log.flush()
+
+        threading.Thread(target=drain, name=f"drain-{name}", daemon=True).start()
         return proc
 
     async def start_worker(
@@ -165,12 +184,16 @@ class Stack:
         own, with tuning knobs); returns its pid once it polls. A second worker needs
         its own `name` (its log file, its entry in `procs`)."""
         proc = self._spawn(name, ["-m", "bench.worker", *args], extra or {})
-        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 90)  # type: ignore[union-attr]
-        if b"READY" not in line:
-            raise RuntimeError(
-                f"worker did not start: {(self.dir / f'{name}.log').read_text()[-3000:]}"
-            )
-        return proc.pid
+        ready = self.ready[name]
+        for _ in range(900):
+            if ready.is_set():
+                return proc.pid
+            if proc.poll() is not None:
+                break
+            await asyncio.sleep(0.1)
+        raise RuntimeError(
+            f"worker did not start: {(self.dir / f'{name}.log').read_text()[-3000:]}"
+        )
 
     async def start_bridge(
         self,

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import Priority, SearchAttributeKey
+from temporalio.common import Priority, SearchAttributeKey, SearchAttributeUpdate
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -71,6 +71,13 @@ PEOPLE_IN_THE_LOOP = "people-in-the-loop"
 # (`patched` below): each marker costs two events (the marker and the
 # TemporalChangeVersion upsert). Runs started before it replay as they were recorded.
 LEAN_HISTORY = "lean-history"
+# Issue 19, second round (runs started under it record this marker instead and take
+# everything LEAN_HISTORY does, see lean()): the search attributes a run sets are written
+# when it next waits -- schedules an activity, sleeps, ends -- so phases passed through
+# in one workflow task cost one upsert (Steps.save_tags); ServiceDown's crash reason
+# rides the next status update instead of a Slack post of its own
+# (steps/recovery.identify_crash_reason).
+LEAN_HISTORY_2 = "lean-history-2"
 
 
 def patched(patch_id: str) -> bool:
@@ -85,8 +92,15 @@ def patched(patch_id: str) -> bool:
 
 
 def lean() -> bool:
-    """LEAN_HISTORY taken by this run (memoized by the SDK: one marker per run)."""
-    return workflow.patched(LEAN_HISTORY)
+    """LEAN_HISTORY taken by this run (memoized by the SDK: one marker per run). A run
+    under LEAN_HISTORY_2 takes it too, without recording it (the `or` never asks)."""
+    return leaner() or workflow.patched(LEAN_HISTORY)
+
+
+def leaner() -> bool:
+    """LEAN_HISTORY_2 taken by this run. Asked before LEAN_HISTORY, so a run recorded
+    under LEAN_HISTORY replays with False here (no marker) and True from lean()."""
+    return workflow.patched(LEAN_HISTORY_2)
 
 
 class StepFailed(Exception):
@@ -132,6 +146,30 @@ class Steps:
         self.phase = Phase.DETECTION
         self.timeline: list[TimelineEntry] = []
         self._run_key: str | None = None
+        # Search attributes set but not yet written (LEAN_HISTORY_2, see save_tags).
+        self._unsaved: dict[str, SearchAttributeUpdate] = {}
+
+    def tag(self, *updates: SearchAttributeUpdate) -> None:
+        """Set search attributes: at once in older runs; under LEAN_HISTORY_2 when the
+        run next waits (save_tags), the latest value of each, in one upsert."""
+        if not leaner():
+            workflow.upsert_search_attributes(list(updates))
+            return
+        for u in updates:
+            self._unsaved[u.key.name] = u
+
+    def save_tags(self) -> None:
+        """Write what tag() holds. Called before the run waits: a scheduled activity
+        (act), a timer (sleep), the end (steps/resolution). The UI's list is at most
+        one workflow task behind the timeline, never a wait behind."""
+        if self._unsaved:
+            updates, self._unsaved = list(self._unsaved.values()), {}
+            workflow.upsert_search_attributes(updates)
+
+    async def sleep(self, duration: timedelta) -> None:
+        """workflow.sleep, with the search attributes written first."""
+        self.save_tags()
+        await workflow.sleep(duration)
 
     @property
     def run_key(self) -> str:
@@ -204,6 +242,7 @@ class Steps:
                     summary=step,
                 )
             else:
+                self.save_tags()
                 result = await workflow.execute_activity(
                     activity.name,
                     arg,
@@ -275,6 +314,8 @@ class Incident(Steps):
         self.paged = False
         self.paged_levels: list[str] = []  # paging levels paged this run, in order
         self.slack_posts_started = 0  # steps/notify: the first post routes to `alerts`
+        # ServiceDown's crash reason, once known (LEAN_HISTORY_2): on every later update.
+        self.crash_note = ""
         self.people = False  # PEOPLE_IN_THE_LOOP taken (set at detection)
         # Steps waiting for a human's `approve`/`reject` (workflows/steps/safety.py) ->
         # what each would do, and the answers: only a wait in progress can be answered,
@@ -481,13 +522,11 @@ class Incident(Steps):
         )
 
         def tag() -> None:
-            workflow.upsert_search_attributes(
-                [
-                    SA_SERVICE.value_set(text.sa_value(inp.alert.service)),
-                    SA_ALERTNAME.value_set(text.sa_value(inp.alert.alertname)),
-                    SA_SEVERITY.value_set(self.severity.value),
-                    SA_PHASE.value_set(self.phase.value),
-                ]
+            self.tag(
+                SA_SERVICE.value_set(text.sa_value(inp.alert.service)),
+                SA_ALERTNAME.value_set(text.sa_value(inp.alert.alertname)),
+                SA_SEVERITY.value_set(self.severity.value),
+                SA_PHASE.value_set(self.phase.value),
             )
 
         # LEAN_HISTORY: one upsert once the severity is known. The policy is a local
@@ -532,7 +571,7 @@ class Incident(Steps):
     def enter(self, phase: Phase) -> None:
         self.phase = phase
         self.record(f"phase: {phase.value}", "info")
-        workflow.upsert_search_attributes([SA_PHASE.value_set(phase.value)])
+        self.tag(SA_PHASE.value_set(phase.value))
         self._show()
 
     def _show(self) -> None:

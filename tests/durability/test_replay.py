@@ -18,7 +18,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner
 
 from remedy import history
 from tests.histories.record import SCENARIOS
-from workflows.incident import INCIDENT_RUNS, LEAN_HISTORY
+from workflows.incident import INCIDENT_RUNS, LEAN_HISTORY, LEAN_HISTORY_2
 from workflows.models import IncidentInput, Phase, PlaybookResult
 from workflows.playbooks.service_down import CRASH_REASON, NONBLOCKING_FIRST_UPDATE, ServiceDown
 from workflows.registry import PLAYBOOKS
@@ -30,6 +30,9 @@ HISTORIES = Path(__file__).parents[1] / "histories"
 PRE_PATCH = HISTORIES / "pre-patch"  # ServiceDown before NONBLOCKING_FIRST_UPDATE
 # Before LEAN_HISTORY: the runs that took each earlier patch with a marker of its own.
 PRE_LEAN = HISTORIES / "pre-lean-history"
+# Before LEAN_HISTORY_2: runs under LEAN_HISTORY (every phase its own upsert at once,
+# ServiceDown's crash reason its own Slack post).
+PRE_LEAN2 = HISTORIES / "pre-lean-history-2"
 
 
 def files(d: Path = HISTORIES) -> list[Path]:
@@ -237,7 +240,9 @@ async def test_issue_18_patch_guards_keep_old_runs_replaying(
     assert "Nondeterminism" in type(result.replay_failure).__name__
 
 
-@pytest.mark.parametrize("before", ["pre-patch", "pre-incident-runs", "pre-lean-history"])
+@pytest.mark.parametrize(
+    "before", ["pre-patch", "pre-incident-runs", "pre-lean-history", "pre-lean-history-2"]
+)
 async def test_the_patch_guard_is_what_keeps_old_runs_replaying(
     monkeypatch: pytest.MonkeyPatch, before: str
 ) -> None:
@@ -324,3 +329,51 @@ def test_worker_side_lookups_are_local_activities_in_lean_runs_only() -> None:
     assert "prometheus.query" not in scheduled(HISTORIES / sli)
     assert local_activities(HISTORIES / sli).count("prometheus.query") >= 21
     assert scheduled(PRE_LEAN / sli).count("prometheus.query") >= 21
+
+
+# ------------------------------------------------------------------ lean history 2
+def sa_upserts(path: Path) -> list[list[str]]:
+    """The search attributes each upsert sets (TemporalChangeVersion, the patch's own,
+    left out)."""
+    events = json.loads(path.read_text())["events"]
+    out = []
+    for e in events:
+        a = e.get("upsertWorkflowSearchAttributesEventAttributes")
+        if a is not None:
+            keys = sorted(
+                k for k in a["searchAttributes"]["indexedFields"] if k.startswith("Remedy")
+            )
+            if keys:
+                out.append(keys)
+    return out
+
+
+def slack_posts(path: Path) -> list[str]:
+    events = json.loads(path.read_text())["events"]
+    out = []
+    for e in events:
+        a = e.get("activityTaskScheduledEventAttributes")
+        if a is not None and a["activityType"]["name"] == "notify.slack":
+            out.append(a.get("userMetadata", {}).get("summary", {}).get("data", ""))
+    return out
+
+
+def test_lean2_runs_record_one_marker_and_write_phases_when_they_wait() -> None:
+    name = "ServiceDown-restart-healthy.json"
+    new, old = HISTORIES / name, PRE_LEAN2 / name
+    ids = lambda p: [json.loads(m)["id"] for m in patch_markers(p)]  # noqa: E731
+    assert ids(new) == [LEAN_HISTORY_2]
+    assert ids(old) == [LEAN_HISTORY]
+    # Old: the detection tags, then each of Assessment, Response, Verification and
+    # Resolution at once. New: Detection+Assessment in one, Response, Resolution (the
+    # phases a workflow task passes through are written together, before it waits).
+    assert len(sa_upserts(old)) == 5
+    assert sa_upserts(new) == [
+        ["RemedyAlertName", "RemedyPhase", "RemedyService", "RemedySeverity"],
+        ["RemedyPhase"],
+        ["RemedyPhase"],
+    ]
+    # The crash reason rides the final update instead of a post of its own.
+    assert len(slack_posts(old)) == 3 and len(slack_posts(new)) == 2
+    total = lambda p: len(json.loads(p.read_text())["events"])  # noqa: E731
+    assert total(new) <= total(PRE_LEAN / name) / 2, (total(PRE_LEAN / name), total(new))

@@ -341,9 +341,13 @@ async def test_crash_reason_in_timeline_and_status_update(
     assert identified.startswith("info:" if reason == "unknown" else "ok:")
     [kept] = entries(res, "collect crash evidence")
     assert "crash dump kept in h:/logs/crash_" in kept
-    [update] = [m for m in world.slack_messages if m.status == "Investigating"]
-    assert update.actions_taken == f"crash reason: {said.split(':')[0]}"
-    assert "h:/logs/crash_" in update.next_steps
+    # The reason rides the next status update (LEAN_HISTORY_2), here "Resolved", with
+    # the dump's place; no post of its own.
+    assert [m.status for m in world.slack_messages] == ["Active", "Resolved"]
+    resolved = world.slack_messages[-1]
+    assert f"; crash reason: {said.split(':')[0]} (crash dump h:/logs/crash_" in (
+        resolved.actions_taken
+    )
 
 
 async def test_crash_evidence_does_not_hold_up_the_restart(time_env: WorkflowEnvironment) -> None:

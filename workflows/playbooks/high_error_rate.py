@@ -85,7 +85,7 @@ class HighErrorRate(Playbook):
                 await genesis_diagnosis.resource_hogs(self)
             if memory is not None and memory > d.memory_restart_threshold:
                 if await recovery.restart(self, "restart (memory exhausted)"):
-                    await workflow.sleep(policy.waits.after_restart)
+                    await self.sleep(policy.waits.after_restart)
                 action = "restart (memory exhausted)"
             else:
                 await sli_response.ask_human(
@@ -124,7 +124,7 @@ class HighErrorRate(Playbook):
         if diagnostics.breaker_open(state):
             wait = self.policy.waits.circuit_breaker_recovery
             self.record("circuit breaker open", "info", f"waiting {wait} for auto-recovery")
-            await workflow.sleep(wait)
+            await self.sleep(wait)
             after = await diagnostics.health_field(
                 self, "circuit breaker after wait", d.circuit_breaker_pointer
             )

@@ -108,7 +108,7 @@ class StreamingFailure(Playbook):
         await mitigation.undo(self, applied)
         if any(e.step == "restart after mitigation" for e in self.timeline):
             if await recovery.restart(self, "restart after re-enabling streaming"):
-                await workflow.sleep(self.policy.waits.after_restart)
+                await self.sleep(self.policy.waits.after_restart)
 
     async def verified(self) -> bool:
         res = await lab.stream_probe(self, "verify streaming probe")
@@ -134,7 +134,7 @@ class StreamingFailure(Playbook):
             return
         self.record(step, "skipped" if res.dry_run else "ok", res.detail)
         if res.restart and await recovery.restart(self, "restart after disabling again"):
-            await workflow.sleep(self.policy.waits.after_restart)
+            await self.sleep(self.policy.waits.after_restart)
 
 
 # Runbook coverage (remedy/coverage.py, `remedy coverage`): data only, never run.

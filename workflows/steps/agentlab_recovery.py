@@ -146,7 +146,7 @@ async def retry_stream_probe(inc: Incident, until: datetime, interval: timedelta
         if workflow.now() + interval > until:
             inc.record("streaming recovered", "failed", f"{n} probes failed; gave up at {until}")
             return False
-        await workflow.sleep(interval)
+        await inc.sleep(interval)
 
 
 async def load_probe(inc: Incident) -> LoadProbeResult | None:
@@ -217,7 +217,7 @@ async def watch_logs(inc: Incident, until: datetime, interval: timedelta) -> str
     )
     n = 0
     while workflow.now() + interval < until:
-        await workflow.sleep(interval)
+        await inc.sleep(interval)
         n += 1
         lines = await _error_lines(inc, f"{step} #{n}")
         if lines is None:

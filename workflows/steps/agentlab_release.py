@@ -238,7 +238,7 @@ async def _ci_run_concluded(inc: Incident, key: str, until: timedelta) -> bool:
     give_up = inc.detected_at + until
     while True:
         # First sleep, then look: GitHub lists the run a few seconds after the 204.
-        await workflow.sleep(interval)
+        await inc.sleep(interval)
         run = await inc.attempt(
             "CI rollback run status",
             CI_RUN_STATUS,
@@ -294,4 +294,4 @@ async def error_rate_fell(inc: Incident, sli: Sli, until: timedelta) -> bool:
         if workflow.now() + waits.verify_window > give_up:
             inc.record(f"{sli.name} fell", "failed", f"no window held within {until}")
             return False
-        await workflow.sleep(waits.verify_interval)
+        await inc.sleep(waits.verify_interval)

@@ -50,7 +50,7 @@ async def apply(inc: Incident, names: list[str]) -> list[str]:
             res.detail + (" (replayed)" if res.replayed else ""),
         )
     if restart and await recovery.restart(inc, "restart after mitigation"):
-        await workflow.sleep(inc.policy.waits.after_restart)
+        await inc.sleep(inc.policy.waits.after_restart)
     return applied
 
 

@@ -55,7 +55,7 @@ async def status_update(
         impact=impact or inc.alert.annotations.get("summary", "see alert"),
         timeline=f"detected {inc.detected_at:%Y-%m-%d %H:%M:%S} UTC; phase {inc.phase.value}"
         + (f"; {inc.recurrence}" if inc.recurrence else ""),
-        actions_taken=actions_taken,
+        actions_taken=actions_taken + (f"; {inc.crash_note}" if inc.crash_note else ""),
         next_steps=next_steps,
         run_key=inc.run_key,
         approvals=sorted(inc.pending_approvals),

@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
         ServiceCommandInput,
         ServiceCommandResult,
     )
-    from workflows.incident import Incident, StepFailed, lean
+    from workflows.incident import Incident, StepFailed, lean, leaner
     from workflows.policies import STATUS_CHECK
     from workflows.steps import notify, safety
     from workflows.steps.rollback import rollback
@@ -127,7 +127,7 @@ async def wait_healthy(inc: Incident, budget: timedelta, interval: timedelta) ->
         if workflow.now() + interval > give_up_at:
             inc.record("service restored", "failed", f"not healthy within {budget} of detection")
             return False
-        await workflow.sleep(interval)
+        await inc.sleep(interval)
 
 
 async def collect_crash_evidence(inc: Incident) -> None:
@@ -156,8 +156,8 @@ async def identify_crash_reason(inc: Incident) -> None:
     journal, dmesg, syslog and the service's log are kept in `crash_<detection time>`
     under the inventory's crash_dump.dir (one per incident run: a retry rewrites it),
     and their tails are matched, in the activity, against the runbook's five reasons.
-    The reason goes into the timeline and a Slack status update; its failure is
-    recorded and changes nothing else."""
+    The reason goes into the timeline and a Slack status update (under LEAN_HISTORY_2,
+    the next one); its failure is recorded and changes nothing else."""
     res = await inc.attempt(
         "collect crash evidence",
         CRASH_EVIDENCE,
@@ -179,6 +179,13 @@ async def identify_crash_reason(inc: Incident) -> None:
         "ok" if found else "info",
         res.reason_text + (f": {res.evidence}" if res.evidence else ""),
     )
+    dump = f" (crash dump {res.dump_dir})" if res.dump_dir else ""
+    if leaner():
+        # The runbook asks for the reason, not a post of its own (its only post is
+        # "Notify stakeholders"): it goes out with the next status update, the one that
+        # says what restoring the service came to (close waits for this first).
+        inc.crash_note = f"crash reason: {res.reason_text}{dump}"
+        return
     await notify.status_update(
         inc,
         "Investigating",
@@ -228,7 +235,7 @@ async def restart_or_roll_back(
     giving up): ApplicationDown's maintenance mode "if needed"."""
     restarted = await restart(inc)
     if restarted:
-        await workflow.sleep(inc.policy.waits.after_restart)
+        await inc.sleep(inc.policy.waits.after_restart)
     if restarted and await is_active(inc):
         return Restored("restart")
     if still_down is not None:

@@ -38,6 +38,7 @@ async def escalate(inc: Incident, why: str) -> PlaybookResult:
         await _log_line(inc, why, escalated=True)
     # Patched: flapping incidents that escalated before this change closed on resolution.
     hold = inc.flapping and patched(FLAPPING_HOLDS_OPEN)
+    inc.save_tags()  # up to 24 hours of waiting: the list shows where it stands
     try:
         await workflow.wait_condition(
             lambda: not inc.awaits_owner or (not inc.alert_firing and not hold),
@@ -71,6 +72,7 @@ async def close(inc: Incident, outcome: Resolution, action: str) -> PlaybookResu
         await postincident.write(inc, outcome, action)
     inc.record("incident closed", "info", outcome)
     inc._show()
+    inc.save_tags()
     return PlaybookResult(
         incident_id=inc.incident_id,
         playbook=inc.playbook,

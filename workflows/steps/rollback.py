@@ -71,7 +71,7 @@ class Rollback(Steps):
         for step, command in PROCEDURE:
             if not await self._run(inp, step, command, keyed=True):
                 return self._result(inp, step)
-        await workflow.sleep(policy.waits.after_rollback_start)
+        await self.sleep(policy.waits.after_rollback_start)
         if not await self._run(inp, "verify active", CommandKind.STATUS, keyed=False):
             return self._result(inp, "verify active")
         if policy.has_health_check and not await self._run(

@@ -131,6 +131,7 @@ async def answers(
 
     try:
         remaining = max(deadline - workflow.now(), timedelta(0))
+        inc.save_tags()
         await workflow.wait_condition(done, timeout=remaining)
     except TimeoutError:
         late = [s for s in steps if s not in inc.decisions]
@@ -192,6 +193,7 @@ async def _wait_out_hold(
             inc.pending_approvals.pop(HOLD_STEP, None)
             inc.record(f"permit: {kind}", "failed", f"still held by {d.held_by} after {timeout}")
             raise NotApproved(f"{kind} held by {d.held_by} for {timeout}")
+        inc.save_tags()
         try:
             await workflow.wait_condition(
                 lambda: HOLD_STEP in inc.decisions, timeout=min(recheck, remaining)

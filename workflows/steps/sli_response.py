@@ -137,7 +137,7 @@ async def verify_or_roll_back(
             if not await roll_back(inc, applied, why):
                 return await escalate(inc, f"rollback failed or unavailable ({why})")
             return await verify_or_roll_back(inc, g, "rollback", [], rolled_back=True)
-        await workflow.sleep(waits.verify_interval)
+        await inc.sleep(waits.verify_interval)
 
 
 async def rolled_back_at_assessment(

@@ -165,7 +165,7 @@ async def sustained(inc: Incident, slo: float) -> tuple[bool, float | None]:
     rate = await passing(inc, slo, "suite re-run")
     if rate is None or rate < slo:
         return False, rate
-    await workflow.sleep(window)
+    await inc.sleep(window)
     rate = await passing(inc, slo, f"suite re-run after {window}")
     return rate is not None and rate >= slo, rate
 
@@ -199,7 +199,7 @@ async def verify_or_roll_back(
                 else f"unresolved {waits.rollback_after} after detection"
             )
             return await roll_back_then_verify(inc, why)
-        await workflow.sleep(inc.policy.testing.retest_interval)
+        await inc.sleep(inc.policy.testing.retest_interval)
 
 
 async def roll_back_then_verify(inc: Incident, why: str) -> PlaybookResult:

@@ -51,7 +51,7 @@ async def sustained(
             return VerifyResult(held=True, samples=samples, value=value)
         # Sleep to the next slot of a fixed schedule, so activity latency does not drift
         # the samples (and the window) later and later.
-        await workflow.sleep(max(start + samples * interval - workflow.now(), timedelta(0)))
+        await inc.sleep(max(start + samples * interval - workflow.now(), timedelta(0)))
 
 
 async def _on_a_grid(
@@ -78,7 +78,7 @@ async def _on_a_grid(
             inc.record(f"verify {sli.name}", "ok", f"held for {window} over {samples} samples")
             return VerifyResult(held=True, samples=samples, value=value)
         wake = start + min(samples - 1 + SAMPLES_PER_WAKE, last) * interval
-        await workflow.sleep(max(wake - workflow.now(), timedelta(0)))
+        await inc.sleep(max(wake - workflow.now(), timedelta(0)))
 
 
 async def _sample(
