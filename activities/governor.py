@@ -15,10 +15,9 @@ granted"): the budget errs towards fewer automated actions.
 The fleet guard is one workflow for the whole deployment, so its questions are batched
 (PermitBatcher): every permit this worker process has waiting goes in one `permits`
 update. Why: the server admits at most 10 in-flight updates per workflow
-(history.maxInFlightUpdates) and each update costs the guard a workflow task; with one
-update per permit, 200 incidents restarting at once queued behind each other until
-their activities timed out and the incidents escalated instead of restarting
-(bench/ha.py, issue 19). The per-service governors see one incident each and are asked
+(history.maxInFlightUpdates; the 200-alert bench/ha.py run met it, RESOURCE_EXHAUSTED),
+and each update costs the one guard two events and a workflow task of its own; a batch
+costs that once. The per-service governors see one incident each and are asked
 directly.
 """
 
@@ -33,7 +32,7 @@ from dataclasses import dataclass, field
 from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode, ServiceClient
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.errors import app_error
 from workflows.contracts.safety import (
@@ -197,7 +196,6 @@ class GovernorActivities:
         # One batcher per (event loop, guard): a worker process runs one loop; tests may
         # run several in turn.
         self._batchers: dict[tuple[int, str], PermitBatcher] = {}
-        self._clients: dict[int, asyncio.Task[Client]] = {}
 
     def batcher(self, wid: str) -> PermitBatcher:
         key = (id(asyncio.get_running_loop()), wid)
@@ -215,30 +213,8 @@ class GovernorActivities:
         async with asyncio.timeout(max(limit.total_seconds() - 1, 1) if limit else None):
             return await self._permit(req)
 
-    async def own_client(self) -> Client:
-        """The worker's client settings on a connection of the governor's own. Why: an
-        update is a long poll, answered only once the governor's workflow task has run,
-        and that task is polled by this same worker. On the worker's own connection, a
-        few hundred permits waiting at once held the HTTP/2 streams the worker's task
-        polls need: nothing was polled, every permit timed out and the workers sat idle
-        (bench/ha.py, 200 alerts, issue 19)."""
-        loop = asyncio.get_running_loop()
-        key = id(loop)
-        t = self._clients.get(key)
-        failed = t is not None and t.done() and (t.cancelled() or t.exception() is not None)
-        if t is None or failed or t.get_loop() is not loop:  # connect, or again after a failure
-            base = activity.client()
-
-            async def connect() -> Client:
-                cfg = base.config()
-                cfg["service_client"] = await ServiceClient.connect(base.service_client.config)
-                return Client(**cfg)
-
-            self._clients[key] = loop.create_task(connect())
-        return await asyncio.shield(self._clients[key])
-
     async def _permit(self, req: PermitRequest) -> PermitDecision:
-        client = await self.own_client()
+        client = activity.client()
         fleet: PermitDecision | None = None
         if req.fleet:
             tq = activity.info().task_queue

@@ -4,11 +4,10 @@ with this bridge's storm thresholds (REMEDY_STORM_INCIDENTS, REMEDY_STORM_WINDOW
 the guard counts openings across both bridges of an HA pair and every bridge restart.
 
 Openings that arrive together are reported together: `opened` waits `linger_s` for
-others to join it and sends them in one `openings` signal (one signal and one workflow
-task on the guard for a whole burst, which is when the guard is busiest: in the
-200-alert HA benchmark, one signal per opening plus one update per permit kept the
-single guard workflow behind the incidents it guards, bench/ha.py). `opened` still
-returns only once its opening was reported (or failed to be).
+others to join it and sends them in one `openings` signal -- one signal and one workflow
+task on the one guard for a whole burst, which is exactly when the guard is busiest
+(answering every incident's permits too). `opened` still returns only once its opening
+was reported (or failed to be).
 
 Best effort, after the incident started: a report that fails is logged and never fails
 the alert (the incident runs either way; answering 503 would make Alertmanager retry an
