@@ -439,7 +439,8 @@ class Dispatcher:
             run_id,
             " in flapping mode" if flapping else "",
         )
-        await self.storm.opened(client, route.workflow_id, run_id, route.playbook, alert)
+        # Not awaited: a busy guard must not hold Alertmanager's answer (bridge/storm.py).
+        self.storm.report(client, route.workflow_id, run_id, route.playbook, alert)
         base.action, base.flapping = "started", flapping
         return base
 

@@ -64,6 +64,14 @@ class StormReporter:
     ) -> None:
         """Report one new incident to the fleet guard (starting it if need be), with the
         others opened within `linger_s`; returns once reported or given up on."""
+        await asyncio.shield(self.report(client, workflow_id, run_id, playbook, alert))
+
+    def report(
+        self, client: Client, workflow_id: str, run_id: str, playbook: str, alert: Alert
+    ) -> asyncio.Future[None]:
+        """As `opened`, without waiting: the bridge answers Alertmanager at once (the
+        incident has started; its report is best effort, see the module doc). The
+        future is done once the batch it went in was sent or given up on."""
         opening = Opening(
             incident_id=workflow_id,
             run_id=run_id,
@@ -77,7 +85,7 @@ class StormReporter:
         self._pending.append((opening, done))
         if self._runner is None or self._runner.done() or self._runner.get_loop() is not loop:
             self._runner = loop.create_task(self._run(client))
-        await asyncio.shield(done)  # a cancelled request does not cancel the others' send
+        return done
 
     async def _run(self, client: Client) -> None:
         # No await between the last check and the end: a later opening starts a new run.
