@@ -27,10 +27,17 @@ import asyncio
 import logging
 import random
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -53,6 +60,45 @@ def governor_id(service: str) -> str:
     return f"governor:{service}"
 
 
+# Answers the server gives an update it did not run, to be asked again: over the
+# in-flight limit (RESOURCE_EXHAUSTED), and "workflow update was aborted" (UNAVAILABLE:
+# the workflow's state was reloaded, e.g. after a persistence timeout on a busy server;
+# seen in bench/ha.py at 200 alerts, where it failed permits five attempts running).
+_ASK_AGAIN = (RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE)
+
+
+async def execute_update_patiently(
+    client: Client,
+    wid: str,
+    name: str,
+    arg: object,
+    result_type: Any,
+    patience_s: float = 20.0,
+    on_retry: Callable[[], None] | None = None,
+) -> Any:
+    """`execute_update`, asked again after a short random pause while the server turns
+    it away (see _ASK_AGAIN) or the call times out, for up to `patience_s`. One update
+    id for every try: the server runs an update id once and answers a repeat with its
+    first outcome, so a try that did land is not decided twice."""
+    update_id = f"{name}-{uuid.uuid4()}"
+    give_up = time.monotonic() + patience_s
+    while True:
+        try:
+            return await client.get_workflow_handle(wid).execute_update(
+                name, arg, id=update_id, result_type=result_type
+            )
+        except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
+            retry = isinstance(err, WorkflowUpdateRPCTimeoutOrCancelledError) or (
+                err.status in _ASK_AGAIN
+            )
+            if not retry or time.monotonic() > give_up:
+                raise
+            log.info("%s %s on %s: %s; asking again", name, update_id, wid, err)
+            if on_retry is not None:
+                on_retry()
+            await asyncio.sleep(random.uniform(0.05, 0.5))
+
+
 async def _update(
     client: Client, workflow: str, wid: str, start_arg: object, update: object
 ) -> PermitDecision:
@@ -65,11 +111,12 @@ async def _update(
     # No run id: after a continue-as-new the update goes to the current run. If the
     # workflow ended (idle) in between, the update fails and the retry starts it.
     try:
-        return await client.get_workflow_handle(wid).execute_update(
-            "permit", update, result_type=PermitDecision
+        d: PermitDecision = await execute_update_patiently(
+            client, wid, "permit", update, PermitDecision
         )
     except WorkflowUpdateFailedError as err:  # the validator refused: not retryable
         raise app_error("GovernorRefused", f"{wid}: {err.cause or err}") from err
+    return d
 
 
 @dataclass
@@ -161,31 +208,36 @@ class PermitBatcher:
         self.batches += 1
         self.asked += len(batch)
         arg = FleetPermitBatch(requests=[a.req for a in batch], budget=budget)
-        handle = client.get_workflow_handle(wid)
-        give_up = time.monotonic() + self.patience_s
-        while True:
-            try:
-                return await handle.execute_update("permits", arg, result_type=list[PermitDecision])
-            except RPCError as err:
-                if err.status != RPCStatusCode.RESOURCE_EXHAUSTED or time.monotonic() > give_up:
-                    raise
-                self.turned_away += 1
-                await asyncio.sleep(random.uniform(0.05, 0.5))
-            except WorkflowUpdateFailedError as err:
-                # A guard whose worker predates `permits` (a rolling upgrade): one
-                # `permit` update each, as before.
-                log.info("%s: batch refused (%s); asking one by one", wid, err.cause or err)
-                return [
-                    await _ask_one(client, wid, FleetPermitRequest(request=a.req, budget=budget))
-                    for a in batch
-                ]
+        try:
+            got: list[PermitDecision] = await execute_update_patiently(
+                client,
+                wid,
+                "permits",
+                arg,
+                list[PermitDecision],
+                self.patience_s,
+                on_retry=self._turned_away,
+            )
+            return got
+        except WorkflowUpdateFailedError as err:
+            # A guard whose worker predates `permits` (a rolling upgrade): one `permit`
+            # update each, as before.
+            log.info("%s: batch refused (%s); asking one by one", wid, err.cause or err)
+            return [
+                await _ask_one(client, wid, FleetPermitRequest(request=a.req, budget=budget))
+                for a in batch
+            ]
+
+    def _turned_away(self) -> None:
+        self.turned_away += 1
 
 
 async def _ask_one(client: Client, wid: str, update: FleetPermitRequest) -> PermitDecision:
     try:
-        return await client.get_workflow_handle(wid).execute_update(
-            "permit", update, result_type=PermitDecision
+        d: PermitDecision = await execute_update_patiently(
+            client, wid, "permit", update, PermitDecision
         )
+        return d
     except WorkflowUpdateFailedError as err:
         raise app_error("GovernorRefused", f"{wid}: {err.cause or err}") from err
 

@@ -58,6 +58,18 @@ class StandIn:
         ]
 
 
+class AbortsOnce(StandIn):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: list[str] = []
+
+    async def execute_update(self, name: str, arg: FleetPermitBatch, **kw: Any) -> object:
+        self.ids.append(kw["id"])
+        if len(self.ids) == 1:
+            raise RPCError("workflow update was aborted", RPCStatusCode.UNAVAILABLE, b"")
+        return await super().execute_update(name, arg, **kw)
+
+
 async def ask_all(b: PermitBatcher, client: StandIn, n: int) -> list[Any]:
     return await asyncio.gather(
         *(b.ask(client, "fleet:q", "q", req(i), 30) for i in range(n)),  # type: ignore[arg-type]
@@ -81,8 +93,16 @@ async def test_batches_are_capped_and_kept_in_order() -> None:
     assert all(isinstance(d, PermitDecision) for d in got)
 
 
+async def test_an_aborted_update_is_asked_again_under_the_same_id() -> None:
+    # "workflow update was aborted" (UNAVAILABLE): the guard's state was reloaded.
+    client = AbortsOnce()
+    got = await ask_all(PermitBatcher(), client, 3)
+    assert all(isinstance(d, PermitDecision) and d.granted for d in got)
+    assert len(client.ids) == 2 and client.ids[0] == client.ids[1]
+
+
 async def test_a_failure_reaches_every_question_of_its_batch() -> None:
-    boom = RPCError("unavailable", RPCStatusCode.UNAVAILABLE, b"")
+    boom = RPCError("permission denied", RPCStatusCode.PERMISSION_DENIED, b"")
     b, client = PermitBatcher(), StandIn(fail=boom)
     got = await ask_all(b, client, 4)
     assert got == [boom] * 4
