@@ -119,7 +119,7 @@ async def test_refusals_past_patience_fail_the_batch() -> None:
 
 
 async def test_a_cancelled_question_is_left_out() -> None:
-    b, client = PermitBatcher(linger_s=0.2), StandIn()
+    b, client = PermitBatcher(linger_s=0.4), StandIn()
     first = asyncio.ensure_future(b.ask(client, "fleet:q", "q", req(0), 30))  # type: ignore[arg-type]
     second = asyncio.ensure_future(b.ask(client, "fleet:q", "q", req(1), 30))  # type: ignore[arg-type]
     await asyncio.sleep(0.05)
