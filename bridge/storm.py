@@ -47,7 +47,7 @@ class StormReporter:
     reported: int = 0
     failed: int = 0
     signals: int = 0
-    linger_s: float = 0.02
+    linger_s: float = 0.2  # a storm is counted in minutes; fewer signals to the busy guard
     max_batch: int = 500
     _pending: list[tuple[Opening, asyncio.Future[None]]] = field(default_factory=list)
     _runner: asyncio.Task[None] | None = None
