@@ -99,22 +99,24 @@ async def execute_update_patiently(
             await asyncio.sleep(random.uniform(0.05, 0.5))
 
 
-async def _update(
-    client: Client, workflow: str, wid: str, start_arg: object, update: object
-) -> PermitDecision:
+async def _ensure_started(
+    client: Client, workflow: str, wid: str, start_arg: object, task_queue: str
+) -> None:
     try:
-        await client.start_workflow(
-            workflow, start_arg, id=wid, task_queue=activity.info().task_queue
-        )
+        await client.start_workflow(workflow, start_arg, id=wid, task_queue=task_queue)
     except WorkflowAlreadyStartedError:
         pass  # the usual case: it holds this hour's grants
-    # No run id: after a continue-as-new the update goes to the current run. If the
-    # workflow ended (idle) in between, the update fails and the retry starts it.
+
+
+async def _ask_one(client: Client, wid: str, update: object) -> PermitDecision:
+    """One `permit` update. No run id: after a continue-as-new it goes to the current
+    run; if the workflow ended (idle) in between, it fails and the retry starts it. A
+    validator's refusal is final (GovernorRefused, not retryable)."""
     try:
         d: PermitDecision = await execute_update_patiently(
             client, wid, "permit", update, PermitDecision
         )
-    except WorkflowUpdateFailedError as err:  # the validator refused: not retryable
+    except WorkflowUpdateFailedError as err:
         raise app_error("GovernorRefused", f"{wid}: {err.cause or err}") from err
     return d
 
@@ -205,10 +207,7 @@ class PermitBatcher:
         self, client: Client, wid: str, task_queue: str, batch: list[_Ask]
     ) -> list[PermitDecision]:
         budget = batch[-1].budget  # one per worker process (its setting); the latest wins
-        try:
-            await client.start_workflow("FleetGuard", FleetInput(), id=wid, task_queue=task_queue)
-        except WorkflowAlreadyStartedError:
-            pass  # the usual case
+        await _ensure_started(client, "FleetGuard", wid, FleetInput(), task_queue)
         self.batches += 1
         self.asked += len(batch)
         arg = FleetPermitBatch(requests=[a.req for a in batch], budget=budget)
@@ -234,16 +233,6 @@ class PermitBatcher:
 
     def _turned_away(self) -> None:
         self.turned_away += 1
-
-
-async def _ask_one(client: Client, wid: str, update: FleetPermitRequest) -> PermitDecision:
-    try:
-        d: PermitDecision = await execute_update_patiently(
-            client, wid, "permit", update, PermitDecision
-        )
-        return d
-    except WorkflowUpdateFailedError as err:
-        raise app_error("GovernorRefused", f"{wid}: {err.cause or err}") from err
 
 
 class GovernorActivities:
@@ -278,9 +267,10 @@ class GovernorActivities:
             fleet = await self.batcher(wid).ask(client, wid, tq, req, self.fleet_budget)
             if not fleet.granted or not req.service_governor:
                 return fleet
-        d = await _update(
-            client, "Governor", governor_id(req.service), GovernorInput(service=req.service), req
-        )
+        gid = governor_id(req.service)
+        start = GovernorInput(service=req.service)
+        await _ensure_started(client, "Governor", gid, start, activity.info().task_queue)
+        d = await _ask_one(client, gid, req)
         if fleet is not None and "already" not in fleet.detail:
             d.detail += f"; {fleet.detail}"
         return d
